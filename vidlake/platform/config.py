@@ -1,0 +1,123 @@
+"""Settings: one pydantic-settings model, parsed once at the entry point and passed down.
+
+Precedence, highest first: values given by the caller (CLI flags), environment variables
+``VIDLAKE_<SECTION>__<FIELD>`` (for example ``VIDLAKE_LAKE__URI``), a YAML file (``--config``),
+then the defaults below. Nothing else in vidlake reads the environment for its own settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from vidlake.errors import ConfigError
+
+__all__ = [
+    "IngestSettings",
+    "LakeSettings",
+    "RaySettings",
+    "Settings",
+    "StorageSettings",
+    "load_settings",
+]
+
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".flv", ".wmv", ".3gp", ".ogv", ".mxf",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    """How S3 URIs are reached. Credentials come from the standard AWS chain (env, profile, IMDS)."""
+
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph, R2...).")
+    region: str | None = Field(None, description="AWS region; the AWS chain decides when unset.")
+    anonymous: bool = Field(False, description="Send unsigned requests (public buckets).")
+
+
+class LakeSettings(_Section):
+    uri: str = Field("./lake", description="Lake root: a local folder or s3://bucket/prefix.")
+
+
+class RaySettings(_Section):
+    address: str | None = Field(
+        None, description="Ray cluster to join ('auto', 'ray://host:10001'); unset: RAY_ADDRESS or a local Ray."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started in-process.")
+
+
+class IngestSettings(_Section):
+    extensions: tuple[str, ...] = Field(VIDEO_EXTENSIONS, description="File endings treated as video (any case).")
+    probe_cpus: float = Field(1.0, gt=0, description="CPUs reserved per probe task.")
+    hash_chunk_mb: int = Field(8, ge=1, le=256, description="Read size while hashing.")
+
+    @field_validator("extensions")
+    @classmethod
+    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in value)
+
+
+class Settings(BaseSettings):
+    """Everything a vidlake command needs to know, grouped by concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDLAKE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    lake: LakeSettings = LakeSettings()
+    storage: StorageSettings = StorageSettings()
+    ray: RaySettings = RaySettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = settings_cls.model_config.get("yaml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, a YAML file, the environment and ``overrides`` (highest).
+
+    ``overrides`` are nested dicts per section, for example ``lake={"uri": "s3://b/lake"}``;
+    ``None`` values are dropped so an unset CLI flag never hides an environment variable.
+    """
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": path}})
+    cleaned = {k: _drop_none(v) for k, v in overrides.items() if v is not None}
+    try:
+        return cls(**{k: v for k, v in cleaned.items() if v != {}})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {_one_line(exc)}") from exc
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _one_line(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )

@@ -1,0 +1,55 @@
+"""Identities: content-addressed video ids, deterministic window ids, task keys and run ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any, BinaryIO
+
+__all__ = ["hash_stream", "new_run_id", "stable_hash", "task_key", "window_id"]
+
+
+def hash_stream(stream: BinaryIO, chunk_bytes: int = 8 * 1024 * 1024) -> tuple[str, int]:
+    """sha256 hex digest and byte count of a binary stream, read in chunks (never whole)."""
+    digest = hashlib.sha256()
+    total = 0
+    while chunk := stream.read(chunk_bytes):
+        digest.update(chunk)
+        total += len(chunk)
+    return digest.hexdigest(), total
+
+
+def stable_hash(payload: Any, length: int = 16) -> str:
+    """Hex hash of a JSON-serialisable value, independent of dict key order."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def window_id(video_id: str, start_s: float, end_s: float, sampling: dict[str, Any]) -> str:
+    """Deterministic id of a window: (video, span in ms, sampling settings)."""
+    return stable_hash(
+        {"video": video_id, "start_ms": round(start_s * 1000), "end_ms": round(end_s * 1000), "sampling": sampling}
+    )
+
+
+def task_key(
+    task: str, prompt_version: str, query: str | None, model_id: str, model_revision: str, sampling: dict[str, Any]
+) -> str:
+    """Stable key of what produced an output row; changing any part processes the video again."""
+    return stable_hash(
+        {
+            "task": task,
+            "prompt": prompt_version,
+            "query": query or "",
+            "model": model_id,
+            "revision": model_revision,
+            "sampling": sampling,
+        }
+    )
+
+
+def new_run_id() -> str:
+    """Sortable run id: UTC time plus a random suffix."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"

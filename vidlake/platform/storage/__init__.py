@@ -1,0 +1,62 @@
+"""Storage behind one small interface: local paths and ``s3://bucket/prefix`` URIs."""
+
+from __future__ import annotations
+
+from vidlake.platform.config import StorageSettings
+from vidlake.platform.storage.base import FileInfo, Storage
+from vidlake.platform.storage.local import LocalStorage
+from vidlake.platform.storage.s3 import S3Storage, split_s3_uri
+
+__all__ = [
+    "FileInfo",
+    "LocalStorage",
+    "S3Storage",
+    "Storage",
+    "delta_storage_options",
+    "is_s3",
+    "join_uri",
+    "split_s3_uri",
+    "storage_for",
+]
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def storage_for(uri: str, settings: StorageSettings | None = None) -> Storage:
+    """The Storage that serves ``uri``."""
+    if is_s3(uri):
+        s = settings or StorageSettings()
+        return S3Storage(endpoint_url=s.endpoint_url, region=s.region, anonymous=s.anonymous)
+    if "://" in uri and not uri.startswith("file://"):
+        raise ValueError(f"unsupported URI scheme in {uri!r}: use a local path or s3://bucket/prefix")
+    return LocalStorage()
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """Join path parts onto a local path or an s3:// URI."""
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def delta_storage_options(uri: str, settings: StorageSettings | None = None) -> dict[str, str] | None:
+    """Options for ``deltalake`` (delta-rs object_store) matching what boto3 would use for ``uri``.
+
+    delta-rs reads the AWS environment variables itself; here only what the settings add is passed.
+    """
+    if not is_s3(uri):
+        return None
+    s = settings or StorageSettings()
+    opts: dict[str, str] = {}
+    if s.endpoint_url:
+        opts["AWS_ENDPOINT_URL"] = s.endpoint_url
+        if s.endpoint_url.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    if s.region:
+        opts["AWS_REGION"] = s.region
+    if s.anonymous:
+        opts["AWS_SKIP_SIGNATURE"] = "true"
+    return opts
