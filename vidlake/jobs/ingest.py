@@ -1,0 +1,196 @@
+"""Ingest: list the video files under some sources, probe new ones on Ray, commit them to the lake.
+
+    ListVideos (driver) -> skip known files -> ProbeVideo (Ray Data tasks) -> videos / errors / runs
+
+One ``videos`` row per distinct content (sha256); the same bytes under two names are one video with
+both URIs. A file already in the lake with the same size, or already recorded as bad with the same
+size and mtime, is not read again, so a re-run over the same sources writes nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from vidlake import __version__
+from vidlake.errors import JobFailed
+from vidlake.operators.list import ListVideos
+from vidlake.operators.probe import ProbeVideo
+from vidlake.platform.config import Settings
+from vidlake.platform.lake import Lake
+from vidlake.platform.lake.ids import new_run_id
+from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar, ray_remote_args
+from vidlake.platform.storage import check_lake_reachable
+
+__all__ = ["IngestResult", "run_ingest"]
+
+
+@dataclass
+class IngestResult:
+    run_id: str
+    found: int = 0
+    new: int = 0  # new distinct videos
+    known: int = 0  # files whose content was already in the lake (or listed twice in this run)
+    damaged: int = 0  # readable only in part (committed, with an errors row)
+    failed: int = 0  # unusable files recorded in errors this run
+    skipped_failed: int = 0  # files already recorded as bad, unchanged since
+    seconds: float = 0.0
+    bytes_probed: int = 0
+    video_ids: list[str] = field(default_factory=list)
+
+
+def run_ingest(settings: Settings, sources: list[str], show: bool = True) -> IngestResult:
+    """Run one ingest. Raises ``StorageError`` for unreachable sources/lake, ``JobFailed`` when
+    the sources hold no readable video at all."""
+    started = time.monotonic()
+    lake = Lake(settings.lake.uri, settings.storage)
+    check_lake_reachable(lake.uri, settings.storage)
+    files = list(ListVideos(settings.ingest, settings.storage)(sources))
+    if not files:
+        raise JobFailed(f"no video files under {', '.join(sources)} (extensions: {' '.join(settings.ingest.extensions)})")
+
+    result = IngestResult(run_id=new_run_id(), found=len(files))
+    lake.append("runs", [_run_row(result, settings, sources, status="running")])
+    try:
+        known_videos = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
+        todo = _unprocessed(files, known_videos, lake.read("errors", columns=["uri", "stage", "size", "mtime"]), result)
+        probed = _probe(todo, settings, show)
+        videos, errors = _plan_writes(probed, known_videos, result)
+        lake.append("errors", errors)
+        lake.upsert("videos", videos, update_columns=["uris"])
+    except BaseException as exc:
+        _finish_run(lake, result, started, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    readable = result.new + result.known
+    status, message = ("completed", None) if readable else ("failed", "no readable video in the sources")
+    _finish_run(lake, result, started, status, message)
+    if show:
+        _print(result, lake)
+    if not readable:
+        raise JobFailed(f"no readable video among {result.found} files ({result.failed} failed); see `errors` in {lake.uri}")
+    return result
+
+
+def _unprocessed(files: list[dict], known_videos: list[dict], errors: Any, result: IngestResult) -> list[dict]:
+    """Files that need probing: new, changed, or never seen; counts the rest."""
+    size_of_uri = {uri: v["size"] for v in known_videos for uri in v["uris"]}
+    bad = {(e["uri"], e["size"], e["mtime"]) for e in errors.to_pylist() if e["stage"] == "probe"}
+    todo = []
+    for f in files:
+        if size_of_uri.get(f["uri"]) == f["size"]:
+            result.known += 1
+        elif (f["uri"], f["size"], f["mtime"]) in bad:
+            result.skipped_failed += 1
+        else:
+            todo.append(f)
+    return todo
+
+
+def _probe(files: list[dict], settings: Settings, show: bool) -> list[dict]:
+    """ProbeVideo over ``files`` as Ray Data tasks, streamed back to the driver."""
+    if not files:
+        return []
+    import ray
+
+    ensure_ray(settings.ray)
+    probe = ProbeVideo(storage=settings.storage, ingest=settings.ingest)
+    ds = ray.data.from_items(files, override_num_blocks=min(len(files), 1000)).map(
+        probe, **ray_remote_args(ProbeVideo.resources, {"num_cpus": settings.ingest.probe_cpus})
+    )
+    out: list[dict] = []
+    with progress_bar("probing", total=len(files)) as bar:
+        failed = 0
+        for row in ds.iter_rows():
+            out.append(dict(row))
+            failed += row["status"] != "ok"
+            bar.advance(1, f"{failed} failed" if failed else "")
+    return out
+
+
+def _plan_writes(probed: list[dict], known_videos: list[dict], result: IngestResult) -> tuple[list[dict], list[dict]]:
+    """Group probe rows by content: new videos, new URIs of known videos, and error rows."""
+    now = datetime.now(timezone.utc)
+    known = {v["video_id"]: v for v in known_videos}
+    reprobed = {row["uri"] for row in probed}
+    errors: list[dict] = []
+    by_id: dict[str, list[dict]] = defaultdict(list)
+    for row in probed:
+        result.bytes_probed += row["size"] or 0
+        if row["status"] != "ok":
+            result.failed += 1
+            errors.append(_error_row(row, result.run_id, now, row["error_kind"], row["error"]))
+            continue
+        by_id[row["video_id"]].append(row)
+        if row["damage"]:
+            result.damaged += 1
+            kind = "truncated" if row["damage"].startswith("truncated") else "corrupt"
+            errors.append(_error_row(row, result.run_id, now, kind, row["damage"]))
+
+    videos: list[dict] = []
+    for video_id, rows in by_id.items():
+        uris = sorted({r["uri"] for r in rows})
+        if video_id in known:
+            result.known += len(uris)
+            old = [u for u in known[video_id]["uris"] if u not in reprobed]
+            videos.append({"video_id": video_id, "uris": sorted(set(old) | set(uris))})
+            continue
+        result.new += 1
+        result.known += len(uris) - 1
+        result.video_ids.append(video_id)
+        facts = {k: rows[0][k] for k in ("size", "duration_s", "fps", "frames", "width", "height", "codec",
+                                        "rotation", "has_audio", "damage")}
+        videos.append({"video_id": video_id, "uris": uris, **facts, "first_seen": now, "run_id": result.run_id})
+    # a URI whose bytes changed no longer belongs to the video it used to show
+    for video_id, video in known.items():
+        if video_id not in by_id and reprobed.intersection(video["uris"]):
+            videos.append({"video_id": video_id, "uris": sorted(set(video["uris"]) - reprobed)})
+    return videos, errors
+
+
+def _error_row(row: dict, run_id: str, now: datetime, kind: str, message: str) -> dict:
+    return {
+        "uri": row["uri"], "video_id": row.get("video_id"), "stage": "probe", "error_kind": kind,
+        "message": message, "size": row["size"], "mtime": row["mtime"], "run_id": run_id, "at": now,
+    }
+
+
+def _run_row(result: IngestResult, settings: Settings, sources: Iterable[str], status: str) -> dict:
+    return {
+        "run_id": result.run_id, "job": "ingest", "status": status, "started_at": datetime.now(timezone.utc),
+        "sources": list(sources), "spec_json": settings.model_dump_json(), "vidlake_version": __version__,
+        "files_found": result.found,
+    }
+
+
+def _finish_run(lake: Lake, result: IngestResult, started: float, status: str, message: str | None) -> None:
+    result.seconds = time.monotonic() - started
+    metrics = {"damaged": result.damaged, "skipped_failed": result.skipped_failed, "bytes_probed": result.bytes_probed}
+    values: dict[str, Any] = {
+        "status": status, "ended_at": datetime.now(timezone.utc), "seconds": result.seconds,
+        "videos_new": result.new, "videos_known": result.known, "failed": result.failed,
+        "metrics_json": json.dumps(metrics),
+    }
+    if message:
+        values["message"] = message
+    lake.update("runs", f"run_id = '{result.run_id}'", values)
+
+
+def _print(result: IngestResult, lake: Lake) -> None:
+    rate = result.bytes_probed / 1e6 / result.seconds if result.seconds else 0.0
+    print_summary(
+        f"ingest {result.run_id} -> {lake.uri}",
+        [
+            ("files found", result.found),
+            ("new videos", result.new),
+            ("already known", result.known),
+            ("damaged (partly readable)", result.damaged),
+            ("failed", result.failed),
+            ("skipped (known bad, unchanged)", result.skipped_failed),
+            ("seconds", result.seconds),
+            ("throughput (MB/s probed)", rate),
+        ],
+    )

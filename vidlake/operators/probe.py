@@ -1,0 +1,161 @@
+"""ProbeVideo: content hash and stream facts of one video file; a bad file becomes an error row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vidlake.errors import RowError
+from vidlake.platform.config import IngestSettings, StorageSettings
+from vidlake.platform.lake.ids import hash_stream
+from vidlake.platform.storage import Storage, storage_for
+
+__all__ = ["ProbeVideo", "probe_video"]
+
+PROBE_COLUMNS = (
+    "video_id", "duration_s", "fps", "frames", "width", "height", "codec", "rotation", "has_audio", "damage",
+)
+
+
+def probe_video(uri: str, storage: Storage, chunk_bytes: int = 8 * 1024 * 1024) -> dict[str, Any]:
+    """Hash and probe one file. Returns the probe columns; raises ``RowError`` for an unusable file.
+
+    The bytes are read twice, streamed both times: once for sha256, once by the demuxer, which
+    walks every video packet (no decoding) to count frames exactly and to notice a truncated file.
+    A file whose tail is missing is still usable: it comes back with ``damage`` set.
+    """
+    try:
+        size = storage.stat(uri).size
+        if size == 0:
+            raise RowError("empty_file", "the file is empty (0 bytes)")
+        with storage.open(uri) as stream:
+            video_id, _ = hash_stream(stream, chunk_bytes)
+    except PermissionError as exc:
+        raise RowError("unreadable", f"permission denied: {exc.strerror or exc}") from None
+    except FileNotFoundError:
+        raise RowError("missing", "the file disappeared before it could be read") from None
+    except OSError as exc:
+        raise RowError("unreadable", f"read failed: {exc}") from None
+    return {"video_id": video_id, **_probe_streams(uri, storage)}
+
+
+def _probe_streams(uri: str, storage: Storage) -> dict[str, Any]:
+    import av
+
+    source = storage.local_path(uri)
+    handle = None if source else storage.open(uri)
+    try:
+        try:
+            container = av.open(source or handle, mode="r", metadata_errors="ignore")
+        except av.error.FFmpegError as exc:
+            container_kind = _sniff_container(storage.read_range(uri, 0, 16))
+            if container_kind:
+                raise RowError(
+                    "truncated",
+                    f"looks like {container_kind} but cannot be opened (truncated or corrupt): {exc.strerror or exc}",
+                ) from None
+            raise RowError("not_a_video", f"not a readable video container ({exc.strerror or exc})") from None
+        with container:
+            if not container.streams.video:
+                kinds = sorted({s.type for s in container.streams}) or ["none"]
+                raise RowError("no_video_stream", f"no video stream (streams: {', '.join(kinds)})")
+            stream = container.streams.video[0]
+            facts = _count_packets(container, stream)
+            container.seek(0)
+            rotation = _first_frame_rotation(container, stream)
+            declared = stream.frames or 0
+            if facts["frames"] and declared and facts["frames"] < declared and not facts["damage"]:
+                facts["damage"] = f"truncated: {facts['frames']} of {declared} frames present"
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else (facts["frames"] / facts["duration_s"] if facts["duration_s"] else 0.0)
+            return {
+                **facts,
+                "fps": fps,
+                "width": stream.codec_context.width,
+                "height": stream.codec_context.height,
+                "codec": stream.codec_context.name,
+                "rotation": rotation,
+                "has_audio": bool(container.streams.audio),
+            }
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _sniff_container(head: bytes) -> str | None:
+    """The container a file's first bytes announce, if any (to tell damaged video from non-video)."""
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
+        return "MP4/QuickTime"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    if head[:1] == b"\x47" or head[:4] == b"\x00\x00\x01\xba":
+        return "MPEG stream"
+    return None
+
+
+def _count_packets(container: Any, stream: Any) -> dict[str, Any]:
+    """Frame count and duration from the packets (exact, also for variable frame rate)."""
+    import av
+
+    frames, first, end, damage = 0, None, None, None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            frames += 1
+            pts = packet.pts if packet.pts is not None else packet.dts
+            if pts is None:
+                continue
+            first = pts if first is None else min(first, pts)
+            stop = pts + (packet.duration or 0)
+            end = stop if end is None else max(end, stop)
+    except av.error.FFmpegError as exc:
+        damage = f"corrupt after {frames} packets: {exc}"
+    if frames == 0:
+        raise RowError("no_frames", damage or "the video stream holds no frames")
+    if first is not None and end is not None and end > first:
+        duration = float((end - first) * stream.time_base)
+    elif stream.duration:
+        duration = float(stream.duration * stream.time_base)
+    else:
+        duration = float(container.duration or 0) / 1_000_000
+    return {"frames": frames, "duration_s": duration, "damage": damage}
+
+
+def _first_frame_rotation(container: Any, stream: Any) -> int:
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            return int(getattr(frame, "rotation", 0) or 0)
+    except av.error.FFmpegError as exc:
+        raise RowError("undecodable", f"the first frame does not decode: {exc}") from None
+    raise RowError("undecodable", "no frame decodes")
+
+
+@dataclass(frozen=True)
+class ProbeVideo:
+    """Reads ``uri`` (plus ``size``, ``mtime``); writes the video facts or an error (1:1).
+
+    Columns written: ``status`` ("ok" | "error"), ``error_kind``, ``error`` and, when ok,
+    ``video_id`` (sha256), ``duration_s``, ``fps``, ``frames``, ``width``, ``height``, ``codec``,
+    ``rotation``, ``has_audio``, ``damage`` (null, or why only part of the file is readable).
+    CPU-bound, one task per file.
+    """
+
+    storage: StorageSettings = StorageSettings()
+    ingest: IngestSettings = IngestSettings()
+    resources = {"num_cpus": 1.0}
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = {**row, **{c: None for c in PROBE_COLUMNS}, "status": "ok", "error_kind": None, "error": None}
+        storage = storage_for(row["uri"], self.storage)
+        try:
+            out.update(probe_video(row["uri"], storage, self.ingest.hash_chunk_mb * 1024 * 1024))
+        except RowError as exc:
+            out.update(status="error", error_kind=exc.kind, error=exc.message)
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure on one file must not stop the run
+            out.update(status="error", error_kind="probe_failed", error=f"{type(exc).__name__}: {exc}")
+        return out

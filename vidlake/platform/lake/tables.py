@@ -1,0 +1,107 @@
+"""The lake: Delta tables under one root (local folder or s3://), read and written through deltalake.
+
+Writers are the job drivers; each call here is one Delta commit, so a batch of rows becomes
+visible together or not at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+from vidlake.errors import LakeError, StorageError
+from vidlake.platform.config import StorageSettings
+from vidlake.platform.lake.schemas import schema_for
+from vidlake.platform.storage import delta_storage_options, is_s3, join_uri
+
+__all__ = ["Lake"]
+
+
+class Lake:
+    """A lake root. Cheap to construct and picklable; nothing is touched until a table is used."""
+
+    def __init__(self, uri: str, storage: StorageSettings | None = None):
+        self.uri = uri.rstrip("/") if is_s3(uri) else uri
+        self.storage = storage or StorageSettings()
+        self._options = delta_storage_options(self.uri, self.storage)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    def table_uri(self, table: str) -> str:
+        schema_for(table)  # unknown names fail here with the list of known ones
+        return join_uri(self.uri, table)
+
+    def exists(self, table: str) -> bool:
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(self.table_uri(table), storage_options=self._options)
+
+    def delta(self, table: str) -> Any:
+        """The ``deltalake.DeltaTable`` (for history, version, optimize...)."""
+        from deltalake import DeltaTable
+
+        try:
+            return DeltaTable(self.table_uri(table), storage_options=self._options)
+        except Exception as exc:  # deltalake raises TableNotFoundError, OSError, ... by backend
+            raise LakeError(f"cannot open lake table {self.table_uri(table)}: {exc}") from exc
+
+    def version(self, table: str) -> int | None:
+        return self.delta(table).version() if self.exists(table) else None
+
+    def read(self, table: str, columns: list[str] | None = None, filters: Any = None) -> pa.Table:
+        """The whole table (or ``columns``), or an empty table of its schema when it does not exist yet."""
+        schema = schema_for(table)
+        if not self.exists(table):
+            empty = schema.empty_table()
+            return empty.select(columns) if columns else empty
+        return self.delta(table).to_pyarrow_table(columns=columns, filters=filters)
+
+    def append(self, table: str, rows: pa.Table | Iterable[dict]) -> int:
+        """Append rows in one commit (creating the table on first use). Returns the row count."""
+        data = self._conform(table, rows)
+        if data.num_rows:
+            self._write(table, data, mode="append")
+        return data.num_rows
+
+    def upsert(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str]) -> int:
+        """Insert rows whose key is new and update ``update_columns`` of rows whose key exists: one commit."""
+        from vidlake.platform.lake.schemas import KEYS
+
+        data = self._conform(table, rows)
+        if not data.num_rows:
+            return 0
+        if not self.exists(table):
+            self._write(table, data, mode="append")
+            return data.num_rows
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in KEYS[table])
+        (
+            self.delta(table)
+            .merge(data, predicate=predicate, source_alias="s", target_alias="t")
+            .when_matched_update({c: f"s.{c}" for c in update_columns})
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return data.num_rows
+
+    def update(self, table: str, predicate: str, values: dict[str, Any]) -> None:
+        """Set ``values`` on the rows matching a SQL ``predicate``, in one commit."""
+        self.delta(table).update(new_values=values, predicate=predicate)
+
+    def _conform(self, table: str, rows: pa.Table | Iterable[dict]) -> pa.Table:
+        schema = schema_for(table)
+        if isinstance(rows, pa.Table):
+            missing = [f.name for f in schema if f.name not in rows.column_names]
+            for name in missing:
+                rows = rows.append_column(name, pa.nulls(rows.num_rows, schema.field(name).type))
+            return rows.select(schema.names).cast(schema)
+        return pa.Table.from_pylist(list(rows), schema=schema)
+
+    def _write(self, table: str, data: pa.Table, mode: str) -> None:
+        from deltalake import write_deltalake
+
+        try:
+            write_deltalake(self.table_uri(table), data, mode=mode, storage_options=self._options)
+        except OSError as exc:
+            raise StorageError(f"cannot write lake table {self.table_uri(table)}: {exc}") from exc

@@ -1,0 +1,71 @@
+"""Progress and end-of-job summaries, drawn on the driver.
+
+On a terminal: a rich progress bar on stderr. Elsewhere (CI logs, ``ray job submit``): one plain
+line on stderr at most every ``plain_every_s`` seconds, so long work shows it is alive.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+__all__ = ["JobProgress", "console", "print_summary", "progress_bar"]
+
+console = Console(stderr=True, highlight=False)
+
+
+class JobProgress:
+    """Counts done items of one job step and shows it."""
+
+    def __init__(self, description: str, total: int | None, plain_every_s: float = 10.0):
+        self.description, self.total, self.done = description, total, 0
+        self._plain_every_s, self._last_plain = plain_every_s, time.monotonic()
+        self._rich: Progress | None = None
+        if sys.stderr.isatty():
+            self._rich = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._task = self._rich.add_task(description, total=total, status="")
+
+    def advance(self, n: int = 1, status: str = "") -> None:
+        self.done += n
+        if self._rich is not None:
+            self._rich.update(self._task, advance=n, status=status)
+        elif time.monotonic() - self._last_plain >= self._plain_every_s:
+            self._last_plain = time.monotonic()
+            total = f"/{self.total}" if self.total is not None else ""
+            print(f"{self.description}: {self.done}{total} {status}".rstrip(), file=sys.stderr, flush=True)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, plain_every_s: float = 10.0) -> Iterator[JobProgress]:
+    bar = JobProgress(description, total, plain_every_s)
+    if bar._rich is None:
+        yield bar
+        return
+    with bar._rich:
+        yield bar
+
+
+def print_summary(title: str, rows: list[tuple[str, object]]) -> None:
+    """A two-column summary table on stdout."""
+    out = Console(highlight=False)
+    out.print(f"[bold]{title}[/]")
+    table = Table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in rows:
+        table.add_row(name, f"{value:.2f}" if isinstance(value, float) else str(value))
+    out.print(table)
