@@ -68,6 +68,17 @@ def ingest(
     run_ingest(settings, sources)
 
 
+@app.command()
+def demo(
+    lake: LakeOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the main job on the bundled sample videos (local Ray, local lake, offline)."""
+    from vidlake.jobs.demo import run_demo
+
+    run_demo(settings_from(config, lake))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors, exit codes 0 (ok), 1 (job failed), 2 (usage/fatal)."""
     argv = list(sys.argv[1:] if argv is None else argv)
