@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["ERRORS", "KEYS", "RUNS", "SCHEMAS", "VIDEOS", "empty_table", "schema_for"]
+__all__ = [
+    "ANSWERS", "CAPTIONS", "COUNTS", "ERRORS", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
+    "WINDOWS", "empty_table", "schema_for",
+]
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -69,12 +72,118 @@ RUNS = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"videos": VIDEOS, "errors": ERRORS, "runs": RUNS}
+WINDOWS = pa.schema(
+    [
+        pa.field("window_id", pa.string(), nullable=False),  # ids.window_id(video, span, sampling)
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string()),  # slow (dense windows) | fast (one sparse sweep of the video)
+        pa.field("window_index", pa.int32()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("timestamps_s", pa.list_(pa.float64())),  # PTS of every frame the model saw
+        pa.field("sampling_json", pa.string()),
+        pa.field("decoder", pa.string()),
+        pa.field("partial", pa.bool_()),
+        pa.field("partial_reason", pa.string()),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+# Output tables. Every row carries task/task_key (what produced it) and run_id (when).
+_OUT = [
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("task", pa.string(), nullable=False),  # caption, qa, point, count, track, ground, anomaly, custom
+    pa.field("task_key", pa.string(), nullable=False),
+]
+_PROVENANCE = [pa.field("window_id", pa.string()), pa.field("run_id", pa.string())]
+
+OUTPUTS = pa.schema(  # the raw model text of every (video, task, window): parsed rows derive from it
+    _OUT
+    + [
+        pa.field("window_id", pa.string(), nullable=False),
+        pa.field("query", pa.string()),
+        pa.field("prompt", pa.string()),
+        pa.field("raw_text", pa.string()),
+        pa.field("parse_status", pa.string()),  # ok | partial | empty | failed
+        pa.field("prompt_tokens", pa.int32()),
+        pa.field("generated_tokens", pa.int32()),
+        pa.field("model_id", pa.string()),
+        pa.field("model_revision", pa.string()),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+CAPTIONS = pa.schema(
+    _OUT + [pa.field("start_s", pa.float64()), pa.field("end_s", pa.float64()), pa.field("text", pa.string())] + _PROVENANCE
+)
+
+ANSWERS = pa.schema(
+    _OUT
+    + [
+        pa.field("question", pa.string()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("text", pa.string()),
+    ]
+    + _PROVENANCE
+)
+
+_XY = [
+    pa.field("x", pa.float64()),  # pixels of the upright (rotation applied) original frame
+    pa.field("y", pa.float64()),
+    pa.field("x_norm", pa.float64()),  # 0..1 of width / height
+    pa.field("y_norm", pa.float64()),
+]
+
+POINTS = pa.schema(
+    _OUT
+    + [pa.field("query", pa.string()), pa.field("label", pa.string()), pa.field("t", pa.float64()),
+       pa.field("object_id", pa.int32())]
+    + _XY
+    + _PROVENANCE
+)
+
+TRACKS = pa.schema(
+    _OUT
+    + [pa.field("query", pa.string()), pa.field("label", pa.string()), pa.field("object_id", pa.int32()),
+       pa.field("id_scope", pa.string()),  # video: ids consistent across windows | window: ids per window
+       pa.field("t", pa.float64())]
+    + _XY
+    + [pa.field("box", pa.list_(pa.float64(), 4))]  # x0, y0, x1, y1 in pixels when the output has boxes
+    + _PROVENANCE
+)
+
+COUNTS = pa.schema(
+    _OUT
+    + [pa.field("query", pa.string()), pa.field("count", pa.int32()),
+       pa.field("event_times_s", pa.list_(pa.float64()))]
+    + _PROVENANCE
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "videos": VIDEOS,
+    "errors": ERRORS,
+    "runs": RUNS,
+    "windows": WINDOWS,
+    "outputs": OUTPUTS,
+    "captions": CAPTIONS,
+    "answers": ANSWERS,
+    "points": POINTS,
+    "tracks": TRACKS,
+    "counts": COUNTS,
+}
 
 KEYS: dict[str, tuple[str, ...]] = {
     "videos": ("video_id",),
     "errors": ("uri", "stage", "run_id"),
     "runs": ("run_id",),
+    "windows": ("window_id",),
+    "outputs": ("video_id", "task_key", "window_id"),
+    "captions": ("video_id", "task_key", "start_s", "end_s"),
+    "answers": ("video_id", "task_key", "question", "window_id"),
+    "points": ("video_id", "task_key", "t", "object_id"),
+    "tracks": ("video_id", "task_key", "object_id", "t"),
+    "counts": ("video_id", "task_key", "query"),
 }
 
 
