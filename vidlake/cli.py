@@ -79,6 +79,37 @@ def demo(
     run_demo(settings_from(config, lake))
 
 
+@app.command()
+def status(
+    lake: Annotated[Optional[str], typer.Argument(help="Lake root. [default: ./lake]")] = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    limit: Annotated[int, typer.Option(help="How many recent runs to list.")] = 20,
+) -> None:
+    """Show the lake's tables and its runs (newest first) with their state."""
+    from vidlake.cli_views import print_status
+
+    settings = settings_from(config, lake, s3_endpoint)
+    print_status(settings, limit)
+
+
+@app.command()
+def show(
+    video_id: Annotated[str, typer.Argument(help="Video id (sha256), or its first 6+ characters.")],
+    lake: LakeOpt = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    t_from: Annotated[Optional[float], typer.Option("--from", help="Start of the time range (s).")] = None,
+    t_to: Annotated[Optional[float], typer.Option("--to", help="End of the time range (s).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print one video's metadata and its timeline: captions, answers, points, tracks in time order."""
+    from vidlake.cli_views import print_timeline
+
+    settings = settings_from(config, lake, s3_endpoint)
+    print_timeline(settings, video_id, t_from, t_to, as_json)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors, exit codes 0 (ok), 1 (job failed), 2 (usage/fatal)."""
     argv = list(sys.argv[1:] if argv is None else argv)

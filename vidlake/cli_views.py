@@ -1,0 +1,79 @@
+"""Terminal renderings of lake views for ``vidlake status`` and ``vidlake show``."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from vidlake.platform.config import Settings
+from vidlake.platform.lake import Lake
+from vidlake.platform.lake.timeline import lake_overview, resolve_video_id, video_timeline
+
+__all__ = ["print_status", "print_timeline"]
+
+
+def _lake(settings: Settings) -> Lake:
+    return Lake(settings.lake.uri, settings.storage)
+
+
+def print_status(settings: Settings, limit: int = 20) -> None:
+    lake = _lake(settings)
+    overview = lake_overview(lake)
+    out = Console(highlight=False)
+    if not overview["tables"]:
+        out.print(f"{lake.uri}: no lake tables yet (run `vidlake ingest` or `vidlake caption`)")
+        return
+    tables = Table(title=f"lake {lake.uri}", title_justify="left")
+    for col in ("table", "rows", "version"):
+        tables.add_column(col, justify="left" if col == "table" else "right")
+    for name, info in overview["tables"].items():
+        tables.add_row(name, str(info["rows"]), str(info["version"]))
+    out.print(tables)
+    runs = Table(title="runs", title_justify="left")
+    runs.add_column("run", no_wrap=True)
+    runs.add_column("job")
+    runs.add_column("status", no_wrap=True)
+    for col in ("seconds", "found", "new", "known", "failed"):
+        runs.add_column(col, justify="right")
+    runs.add_column("message")
+    for r in overview["runs"][:limit]:
+        style = {"completed": "green", "failed": "red", "running": "yellow"}.get(r["status"], "")
+        runs.add_row(
+            r["run_id"], r["job"], f"[{style}]{r['status']}[/]" if style else r["status"],
+            f"{r['seconds']:.1f}" if r["seconds"] is not None else "-",
+            *(str(r[c]) if r[c] is not None else "-" for c in ("files_found", "videos_new", "videos_known", "failed")),
+            r["message"] or "",
+        )
+    out.print(runs)
+
+
+def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to: float | None, as_json: bool) -> None:
+    lake = _lake(settings)
+    video = resolve_video_id(lake, video_id)
+    events = video_timeline(lake, video["video_id"], t_from, t_to)
+    if as_json:
+        print(json.dumps({"video": video, "timeline": events}, default=str, indent=2))
+        return
+    out = Console(highlight=False)
+    out.print(
+        f"[bold]{video['video_id']}[/]  {video['duration_s']:.1f} s  {video['width']}x{video['height']}"
+        f"  {video['fps']:.2f} fps  {video['codec']}  rotation {video['rotation']}"
+    )
+    for uri in video["uris"]:
+        out.print(f"  {uri}")
+    if not events:
+        out.print("no captions, answers, points or tracks yet (run `vidlake caption` or `vidlake run JOB.yaml`)")
+        return
+    table = Table(show_lines=False)
+    for col in ("time", "kind", "task", "object", "x,y", "text"):
+        table.add_column(col)
+    for e in events:
+        span = f"{e['t']:.1f}-{e['end']:.1f}" if e["kind"] in ("captions", "answers") else f"{e['t']:.1f}"
+        xy = f"{e['x']:.0f},{e['y']:.0f}" if e.get("x") is not None else ""
+        text = e["text"] or ""
+        if e.get("question"):
+            text = f"Q: {e['question']}  A: {text}"
+        table.add_row(span, e["kind"], e["task"], str(e.get("object_id") or ""), xy, text)
+    out.print(table)

@@ -1,0 +1,76 @@
+"""Read-side views of the lake: runs, table sizes, one video's timeline in time order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow.compute as pc
+
+from vidlake.errors import LakeError
+from vidlake.platform.lake.tables import Lake
+
+__all__ = ["lake_overview", "resolve_video_id", "video_timeline"]
+
+# table -> (time column used for ordering, columns shown as the event's text)
+_EVENT_TABLES = {
+    "captions": ("start_s", "text"),
+    "answers": ("start_s", "text"),
+    "points": ("t", "label"),
+    "tracks": ("t", "label"),
+}
+
+
+def resolve_video_id(lake: Lake, prefix: str) -> dict[str, Any]:
+    """The ``videos`` row whose id starts with ``prefix`` (at least 6 characters, like git)."""
+    if len(prefix) < 6:
+        raise LakeError("give at least 6 characters of the video id")
+    videos = lake.read("videos")
+    matches = videos.filter(pc.starts_with(videos["video_id"], prefix.lower())).to_pylist()
+    if not matches:
+        raise LakeError(f"no video {prefix!r} in {lake.uri}")
+    if len(matches) > 1:
+        raise LakeError(f"{prefix!r} matches {len(matches)} videos; give more characters")
+    return matches[0]
+
+
+def video_timeline(lake: Lake, video_id: str, t_from: float | None = None, t_to: float | None = None) -> list[dict]:
+    """Captions, answers, points and tracks of one video, merged in time order.
+
+    Each event: ``kind`` (table name), ``t`` (start), ``end`` (captions/answers), ``task``,
+    ``task_key``, ``text`` and, for points/tracks, ``object_id``, ``x``, ``y``.
+    """
+    events: list[dict] = []
+    for table, (time_col, text_col) in _EVENT_TABLES.items():
+        if not lake.exists(table):
+            continue
+        rows = lake.read(table, filters=[("video_id", "=", video_id)]).to_pylist()
+        for row in rows:
+            t = row[time_col]
+            end = row.get("end_s", t)
+            if t_from is not None and (end if end is not None else t) < t_from:
+                continue
+            if t_to is not None and t is not None and t > t_to:
+                continue
+            event = {"kind": table, "t": t, "end": end, "task": row["task"], "task_key": row["task_key"],
+                     "text": row[text_col]}
+            if table in ("points", "tracks"):
+                event.update(object_id=row["object_id"], x=row["x"], y=row["y"])
+            if table == "answers":
+                event["question"] = row["question"]
+            events.append(event)
+    events.sort(key=lambda e: (e["t"] if e["t"] is not None else -1.0, e["kind"], e.get("object_id") or 0))
+    return events
+
+
+def lake_overview(lake: Lake) -> dict[str, Any]:
+    """Runs (newest first) and, per existing table, its row count and Delta version."""
+    from vidlake.platform.lake.schemas import SCHEMAS
+
+    tables = {}
+    for name in SCHEMAS:
+        if lake.exists(name):
+            delta = lake.delta(name)
+            tables[name] = {"rows": delta.count(), "version": delta.version()}
+    runs = lake.read("runs").to_pylist()
+    runs.sort(key=lambda r: r["run_id"], reverse=True)
+    return {"tables": tables, "runs": runs}
