@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from vidlake.errors import LakeError, StorageError
 from vidlake.platform.config import StorageSettings
-from vidlake.platform.lake.schemas import schema_for
+from vidlake.platform.lake.schemas import KEYS, schema_for
 from vidlake.platform.storage import delta_storage_options, is_s3, join_uri
 
 __all__ = ["Lake"]
@@ -67,22 +67,24 @@ class Lake:
 
     def upsert(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str]) -> int:
         """Insert rows whose key is new and update ``update_columns`` of rows whose key exists: one commit."""
-        from vidlake.platform.lake.schemas import KEYS
+        return self._merge(table, rows, update_columns)
 
+    def insert_missing(self, table: str, rows: pa.Table | Iterable[dict]) -> int:
+        """Insert only the rows whose key (``schemas.KEYS``) is not in the table yet: one idempotent commit."""
+        return self._merge(table, rows, None)
+
+    def _merge(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str] | None) -> int:
         data = self._conform(table, rows)
         if not data.num_rows:
             return 0
         if not self.exists(table):
             self._write(table, data, mode="append")
             return data.num_rows
-        predicate = " AND ".join(f"t.{k} = s.{k}" for k in KEYS[table])
-        (
-            self.delta(table)
-            .merge(data, predicate=predicate, source_alias="s", target_alias="t")
-            .when_matched_update({c: f"s.{c}" for c in update_columns})
-            .when_not_matched_insert_all()
-            .execute()
-        )
+        predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])  # null-safe
+        merger = self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
+        if update_columns:
+            merger = merger.when_matched_update({c: f"s.{c}" for c in update_columns})
+        merger.when_not_matched_insert_all().execute()
         return data.num_rows
 
     def update(self, table: str, predicate: str, values: dict[str, Any]) -> None:
