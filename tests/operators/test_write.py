@@ -7,18 +7,20 @@ def _win(i, start, end, task, parse, status="ok", total=2, query=None):
         "video_id": "v1", "uri": "/v1.mp4", "task": task, "task_key": f"k-{task}", "query": query,
         "window_id": f"w{i}", "window_index": i, "windows_total": total, "kind": "slow",
         "start_s": start, "end_s": end, "timestamps_s": [start, end], "status": status,
-        "error_kind": None if status == "ok" else "oom", "error": None if status == "ok" else "out of memory",
-        "stage": "infer", "raw_text": "raw", "prompt": "p", "parse": parse, "prompt_tokens": 10,
+        "error_kind": None if status == "ok" else "out_of_memory",
+        "error": None if status == "ok" else "out of memory",
+        "raw_text": "raw", "prompt": "p", **(parse or {}), "prompt_tokens": 10,
         "generated_tokens": 5, "model_id": "tiny", "model_revision": "r",
     }
 
 
 def _pt(t, oid, x, y, label="car"):
-    return {"label": label, "object_id": oid, "t_s": t, "x": x, "y": y, "x_px": x * 640, "y_px": y * 360}
+    return {"label": label, "object_id": oid, "t": t, "x_norm": x, "y_norm": y, "x": x * 640, "y": y * 360}
 
 
 def _parse(answer="", spans=(), points=(), tracks=(), count=None):
-    return {"answer": answer, "spans": list(spans), "points": list(points), "tracks": list(tracks),
+    captions = [{**c, "end_s": c["end_s"] if c["end_s"] is not None else 100.0} for c in spans]
+    return {"answer": answer, "captions": captions, "points": list(points), "tracks": list(tracks),
             "count": count, "parse_status": "ok"}
 
 
@@ -73,5 +75,5 @@ def test_counts_from_points_and_failed_windows_are_errors(tmp_path):
     counts = lake.read("counts").to_pylist()
     assert [(c["query"], c["count"], c["event_times_s"]) for c in counts] == [("cars", 2, [2.0, 4.0])]
     errors = lake.read("errors").to_pylist()
-    assert [(e["stage"], e["error_kind"]) for e in errors] == [("infer", "oom")]
+    assert [(e["stage"], e["error_kind"]) for e in errors] == [("infer", "out_of_memory")]
     assert w.stats.windows_failed == 1 and w.stats.windows_ok == 2

@@ -35,9 +35,10 @@ class WriteStats:
 class WriteTables:
     """Driver-side accumulator. ``add(row)`` per parsed window, ``flush()`` commits what is complete.
 
-    Reads: video_id, task, task_key, query, window_id, window_index, windows_total, start_s, end_s,
-    kind, timestamps_s, status, error_kind, error, stage, raw_text, prompt, parse (dict from
-    ``Molmo2Answer.to_dict()``), prompt_tokens, generated_tokens, model_id, model_revision.
+    Reads: video_id, uri, task, task_key, query, window_id, window_index, windows_total, start_s,
+    end_s, kind, timestamps_s, sampling_json, decoder, partial, partial_reason, status, error_kind,
+    error, raw_text, prompt, prompt_tokens, generated_tokens, model_id, model_revision and
+    ParseOutput's columns: answer, captions, points, tracks, count, parse_status.
     """
 
     def __init__(self, lake: Lake, run_id: str, flush_every: int = 32, flush_seconds: float = 30.0):
@@ -104,24 +105,24 @@ def build_rows(rows: list[dict], run_id: str, now: datetime) -> dict[str, list[d
         out["windows"].append(_window_row(r, run_id))
         out["outputs"].append({
             **win, "query": r.get("query"), "prompt": r.get("prompt"), "raw_text": r.get("raw_text"),
-            "parse_status": (r.get("parse") or {}).get("parse_status") if r["status"] == "ok" else "error",
+            "parse_status": r.get("parse_status") if r["status"] == "ok" else "error",
             "prompt_tokens": r.get("prompt_tokens"), "generated_tokens": r.get("generated_tokens"),
             "model_id": r.get("model_id"), "model_revision": r.get("model_revision"),
         })
         if r["status"] != "ok":
             out["errors"].append({
-                "uri": r.get("uri"), "video_id": r["video_id"], "stage": r.get("stage") or "infer",
+                "uri": r.get("uri"), "video_id": r["video_id"], "stage": stage_of(r.get("error_kind")),
                 "error_kind": r.get("error_kind") or "failed", "message": r.get("error"), "run_id": run_id, "at": now,
             })
             grounded.append([])
             continue
-        parse = r.get("parse") or {}
         if first["task"] == "caption":
-            out["captions"].extend(keep_owned(_captions(r, parse, win), span, last, caption_midpoint))
+            captions = [{**win, **c} for c in r.get("captions") or () if c.get("text")]
+            out["captions"].extend(keep_owned(captions, span, last, caption_midpoint))
         elif first["task"] in ("qa", "anomaly"):
             out["answers"].append({**win, "question": r.get("query") or r.get("prompt"), "start_s": r["start_s"],
-                                   "end_s": r["end_s"], "text": parse.get("answer")})
-        grounded.append([_sample(p, r) for p in (*parse.get("points", ()), *parse.get("tracks", ()))])
+                                   "end_s": r["end_s"], "text": r.get("answer")})
+        grounded.append([_sample(p, r) for p in (*(r.get("points") or ()), *(r.get("tracks") or ()))])
     if any(grounded):
         # join ids on everything each window saw (the overlaps are the evidence), then keep owned samples
         linked = link_track_ids(grounded, [(r["start_s"], r["end_s"]) for r in rows])
@@ -149,28 +150,24 @@ def _window_row(r: dict, run_id: str) -> dict:
     }
 
 
-def _captions(r: dict, parse: dict, win: dict) -> list[dict]:
-    """Caption rows: the time spans the text names, or the whole window when it names none."""
-    spans = [s for s in parse.get("spans", ()) if s.get("text")]
-    if not spans:
-        text = (parse.get("answer") or "").strip()
-        return [{**win, "start_s": r["start_s"], "end_s": r["end_s"], "text": text}] if text else []
-    rows = []
-    for i, s in enumerate(spans):
-        end = s.get("end_s") or (spans[i + 1]["start_s"] if i + 1 < len(spans) else r["end_s"])
-        start = min(max(s["start_s"], r["start_s"]), r["end_s"])
-        rows.append({**win, "start_s": start, "end_s": max(start, min(end, r["end_s"])), "text": s["text"]})
-    return rows
-
-
 def _sample(p: dict, r: dict) -> dict:
-    t = p.get("t_s") if p.get("t_s") is not None else r["start_s"]
-    box = None
-    if p.get("x2_px") is not None:
-        box = [p["x_px"], p["y_px"], p["x2_px"], p["y2_px"]]
-    return {"window_id": r["window_id"], "query": r.get("query"), "label": p.get("label"), "t": t,
-            "object_id": p.get("object_id"), "x": p.get("x_px"), "y": p.get("y_px"), "x_norm": p.get("x"),
-            "y_norm": p.get("y"), "box": box}
+    """A point or track sample as a lake row part; a timeless point is put at its window's start."""
+    return {"window_id": r["window_id"], "query": r.get("query"), "label": p.get("label"),
+            "t": p["t"] if p.get("t") is not None else r["start_s"], "object_id": p.get("object_id"),
+            "x": p.get("x"), "y": p.get("y"), "x_norm": p.get("x_norm"), "y_norm": p.get("y_norm"),
+            "box": list(p["box"]) if p.get("box") is not None else None}
+
+
+def stage_of(error_kind: str | None) -> str:
+    """The pipeline stage an error kind comes from (for the ``errors`` table)."""
+    kind = error_kind or ""
+    if kind.startswith("prompt"):
+        return "prompt"
+    if kind in ("out_of_memory", "inference_failed") or kind.startswith("infer"):
+        return "infer"
+    if kind.startswith("parse"):
+        return "parse"
+    return "sample"
 
 
 def _count_row(base: dict, rows: list[dict], grounded: list[list[dict]], points: list[dict]) -> dict:
@@ -182,7 +179,7 @@ def _count_row(base: dict, rows: list[dict], grounded: list[list[dict]], points:
     if firsts:
         count = len(firsts)
     else:
-        stated = [(r.get("parse") or {}).get("count") for r in rows if r["status"] == "ok"]
+        stated = [r.get("count") for r in rows if r["status"] == "ok"]
         count = sum(c for c in stated if c is not None) if any(c is not None for c in stated) else None
     return {**base, "window_id": None, "query": rows[0].get("query"), "count": count,
             "event_times_s": sorted(firsts.values())}
