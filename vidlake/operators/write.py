@@ -19,7 +19,7 @@ from typing import Any
 from vidlake.operators.merge import caption_midpoint, keep_owned, link_track_ids, owned_spans
 from vidlake.platform.lake import Lake
 
-__all__ = ["WriteTables", "WriteStats"]
+__all__ = ["WriteTables", "WriteStats", "build_rows", "plain"]
 
 _ORDER = ("windows", "errors", "captions", "answers", "points", "tracks", "counts", "outputs")
 
@@ -51,6 +51,7 @@ class WriteTables:
         self._last_flush = time.monotonic()
 
     def add(self, row: dict[str, Any]) -> None:
+        row = plain(row)
         key = (row["video_id"], row["task_key"])
         self._pending[key].append(row)
         if row["status"] == "ok":
@@ -90,6 +91,23 @@ class WriteTables:
         for table, out in build_rows(rows, self.run_id, now).items():
             self._staged[table].extend(out)
         self._staged_videos += 1
+
+
+def plain(value: Any) -> Any:
+    """Rows from Ray Data carry numpy arrays and NaN for nulls: back to lists, dicts and None."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def build_rows(rows: list[dict], run_id: str, now: datetime) -> dict[str, list[dict]]:

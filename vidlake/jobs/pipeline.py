@@ -1,0 +1,57 @@
+"""The Ray Data pipeline of the main job: operators wired with their resources (Ray lives here only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vidlake.jobs.spec import JobSpec
+from vidlake.models.molmo2 import ModelRef
+from vidlake.models.prompts import PromptRegistry
+from vidlake.operators.infer import InferConfig, RunModel
+from vidlake.operators.parse import ParseOutput
+from vidlake.operators.plan import PlanWindows
+from vidlake.operators.prompt import BuildPrompt, PromptConfig
+from vidlake.operators.sample import SampleConfig, SampleFrames
+from vidlake.operators.tasks import ExpandTasks, PendingTask
+from vidlake.platform.config import Settings
+from vidlake.platform.runtime import ensure_ray, ray_remote_args
+
+__all__ = ["build_pipeline", "model_gpus"]
+
+
+def model_gpus(spec: JobSpec) -> float:
+    """GPUs per model replica: the spec's number, or for "auto" 1 when the cluster has GPUs, else 0."""
+    import ray
+
+    if spec.resources.gpus_per_replica != "auto":
+        return float(spec.resources.gpus_per_replica)
+    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list[PendingTask], items: list[dict]) -> Any:
+    import ray
+
+    ensure_ray(settings.ray)
+    res = spec.resources
+    gpus = model_gpus(spec)
+    registry = PromptRegistry.with_user_templates(spec.model.templates)
+    templates = {t.template: registry.get(t.template) for t in tasks}
+    sample = SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage))
+    prompt = BuildPrompt(PromptConfig(model=ref, templates=templates, settings=spec.model))
+    infer = InferConfig(model=ref, settings=spec.model, batch_size=res.batch_size)
+
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+    ds = ds.flat_map(PlanWindows(spec.sampling), **ray_remote_args(PlanWindows.resources))
+    ds = ds.map(sample, **ray_remote_args(SampleFrames.resources, {"num_cpus": res.decode_cpus}))
+    ds = ds.flat_map(ExpandTasks(tuple(tasks)), **ray_remote_args(ExpandTasks.resources))
+    ds = ds.map(prompt, **ray_remote_args(BuildPrompt.resources))
+    ds = ds.map_batches(
+        RunModel,
+        fn_constructor_args=(infer,),
+        batch_size=res.batch_size,
+        batch_format="default",
+        concurrency=res.replicas,
+        num_gpus=gpus,
+        num_cpus=res.model_cpus,
+    )
+    return ds.map(ParseOutput(), **ray_remote_args(ParseOutput.resources))

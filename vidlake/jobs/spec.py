@@ -1,0 +1,141 @@
+"""A job, described by one pydantic model that loads from YAML (see examples/ and docs/jobs.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vidlake.errors import ConfigError
+from vidlake.models.prompts import PromptRegistry, Task
+from vidlake.platform.config import ModelSettings, SamplingSettings, Settings
+
+__all__ = ["JobSpec", "ResourcesSpec", "TaskSpec", "TaskRun", "load_job_spec", "parse_job_spec", "shorthand_spec"]
+
+_NEEDS_QUERY = {"qa", "point", "count", "track", "ground"}
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TaskSpec(_Spec):
+    """What to ask. One entry may carry several queries; each (task, query) is one ``task_key``."""
+
+    task: Task
+    queries: list[str] = Field(default_factory=list, description="qa: questions; point/count/track/ground: what to find.")
+    prompt: str | None = Field(None, description="Prompt template name (a built-in or one of model.templates).")
+    max_new_tokens: int | None = Field(None, ge=1, le=32768)
+    windows: Literal["slow", "fast"] = Field(
+        "slow", description="slow: every dense window; fast: the one sparse sweep of the whole video."
+    )
+
+    @model_validator(mode="after")
+    def _queries(self) -> "TaskSpec":
+        if self.task in _NEEDS_QUERY and not self.queries and self.prompt is None:
+            raise ValueError(f"task {self.task!r} needs queries")
+        if any(not q.strip() for q in self.queries):
+            raise ValueError("queries must not be empty strings")
+        return self
+
+
+class ResourcesSpec(_Spec):
+    """How the job uses the cluster. The job applies these; operators only carry defaults."""
+
+    gpus_per_replica: float | Literal["auto"] = Field(
+        "auto", description="GPUs per model replica; auto: 1 when the cluster has GPUs, else 0 (CPU)."
+    )
+    replicas: int = Field(1, ge=1, description="Model replicas (actors).")
+    batch_size: int = Field(4, ge=1, description="Windows per generate call.")
+    decode_cpus: float = Field(1.0, gt=0, description="CPUs per frame-sampling task.")
+    model_cpus: float = Field(1.0, gt=0, description="CPUs per model replica.")
+
+
+class TaskRun(_Spec):
+    """One expanded task: a template, an optional query, the windows it runs on."""
+
+    task: str
+    template: str
+    query: str | None
+    max_new_tokens: int | None
+    windows: str
+
+
+class JobSpec(_Spec):
+    """Everything a run needs: where the videos are, what to ask, which model, how to sample, where to write."""
+
+    name: str = "job"
+    sources: list[str] = Field(min_length=1)
+    lake: str = "./lake"
+    tasks: list[TaskSpec] = Field(min_length=1)
+    model: ModelSettings = ModelSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    resources: ResourcesSpec = ResourcesSpec()
+    failure_budget: float = Field(
+        0.2, ge=0, le=1, description="Largest fraction of windows that may fail before the run is failed."
+    )
+
+    @model_validator(mode="after")
+    def _templates(self) -> "JobSpec":
+        if any(t.windows == "fast" for t in self.tasks) and not self.sampling.fast_pass:
+            raise ValueError("a task runs on the fast window: set sampling.fast_pass: true")
+        registry = PromptRegistry.with_user_templates(self.model.templates)
+        for t in self.tasks:
+            template = registry.get(t.prompt or t.task)
+            if template.task != t.task:
+                raise ValueError(f"prompt {template.name!r} is for task {template.task!r}, not {t.task!r}")
+            if template.needs_query and not t.queries:
+                raise ValueError(f"prompt {template.name!r} needs queries")
+        return self
+
+    def task_runs(self) -> list[TaskRun]:
+        runs = []
+        for t in self.tasks:
+            for query in t.queries or [None]:
+                runs.append(TaskRun(task=t.task, template=t.prompt or t.task, query=query,
+                                    max_new_tokens=t.max_new_tokens, windows=t.windows))
+        return runs
+
+
+def load_job_spec(path: str | Path, **overrides) -> JobSpec:
+    """Read and validate a job spec; every problem becomes one ``ConfigError`` line."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"job spec {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"job spec {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"job spec {path} must be a mapping of fields (sources, tasks, ...)")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return parse_job_spec(data, str(path))
+
+
+def parse_job_spec(data: dict, where: str = "job spec") -> JobSpec:
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid {where}: {problems}") from None
+
+
+def shorthand_spec(
+    settings: Settings,
+    sources: list[str],
+    point: list[str] | None = None,
+    count: list[str] | None = None,
+    track: list[str] | None = None,
+    ask: list[str] | None = None,
+    name: str = "caption",
+) -> JobSpec:
+    """The spec behind ``vidlake caption``: captions, plus the optional point/count/track/qa tasks."""
+    tasks: list[dict] = [{"task": "caption"}]
+    for task, queries in (("point", point), ("count", count), ("track", track), ("qa", ask)):
+        if queries:
+            tasks.append({"task": task, "queries": list(queries)})
+    return parse_job_spec({"name": name, "sources": list(sources), "lake": settings.lake.uri, "tasks": tasks,
+                           "model": settings.model.model_dump(), "sampling": settings.sampling.model_dump()},
+                          "command line")

@@ -1,0 +1,222 @@
+"""Loading Molmo 2 through transformers' built-in classes (no remote code).
+
+A model is named by a Hugging Face id (``allenai/Molmo2-4B``...), a local checkpoint folder, or
+``tiny`` (built once by :mod:`vidlake.models.tiny`). :func:`resolve_model` runs on the driver: it
+checks the name, pins the exact revision (the Hub commit, or a content hash for a folder) and
+fails fast with a message that says what to do. Workers then load that pinned revision with
+:func:`load_processor` / :func:`load_model`, so every output row names exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidlake.errors import ModelLoadError
+from vidlake.platform.config import ModelSettings
+
+__all__ = ["ModelRef", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+_HINT_OFFLINE = (
+    "download it on a machine with network access (`hf download {id}` then copy the Hugging Face cache, "
+    "or `hf download {id} --local-dir DIR` and pass DIR as the model), or use `--model tiny` offline"
+)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What to load and what to record: ``model_id`` + ``revision`` enter every output's ``task_key``."""
+
+    model_id: str  # Hub id, "local:<folder name>", or "vidlake/tiny-molmo2"
+    revision: str  # Hub commit sha, or "local-<content hash>" for a folder (see folder_revision)
+    source: str  # what from_pretrained gets: the Hub id or the folder path
+    is_local: bool
+    offline: bool = False  # resolved from the local cache only: workers read the cache too (no Hub calls)
+
+
+def resolve_model(settings: ModelSettings) -> ModelRef:
+    """Pin ``settings.name`` to an exact revision; raises ``ModelLoadError`` saying what to do."""
+    name = settings.name.strip()
+    if name == "tiny":
+        from vidlake.models.tiny import TINY_MODEL_ID, ensure_tiny
+
+        folder = ensure_tiny(settings.tiny_dir, settings.tiny_seed)
+        return ModelRef(f"{TINY_MODEL_ID}-seed{settings.tiny_seed}", folder_revision(folder), str(folder), True)
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        return _resolve_folder(path)
+    return _resolve_hub(name, settings)
+
+
+def _resolve_folder(path: Path) -> ModelRef:
+    if not path.is_dir():
+        raise ModelLoadError(f"model folder {path} does not exist")
+    config = path / "config.json"
+    if not config.is_file():
+        raise ModelLoadError(f"{path} has no config.json: point --model at a folder written by save_pretrained")
+    _check_molmo2(json.loads(config.read_text()), str(path))
+    if not any(f.name.endswith(_WEIGHT_SUFFIXES) for f in path.iterdir()):
+        raise ModelLoadError(f"{path} holds no weight files (*.safetensors): the download is incomplete")
+    return ModelRef(f"local:{path.resolve().name}", folder_revision(path), str(path.resolve()), True)
+
+
+def folder_revision(path: Path) -> str:
+    """The Hub commit recorded by ``hf download --local-dir``, else a content hash: every config, tokenizer
+    and template file in full, and each weight file's name, size and first and last MiB (cheap for 35 GB
+    checkpoints; two different fine-tunes of one architecture still differ)."""
+    meta = path / ".cache" / "huggingface" / "download" / "config.json.metadata"
+    if meta.is_file():
+        commit = meta.read_text().splitlines()[0].strip()
+        if len(commit) == 40:
+            return commit
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if p.is_file() and p.name != "vidlake-tiny.json"):
+        if f.name.endswith(_WEIGHT_SUFFIXES):
+            size = f.stat().st_size
+            with f.open("rb") as handle:
+                head = handle.read(1 << 20)
+                handle.seek(max(0, size - (1 << 20)))
+                tail = handle.read()
+            digest.update(f"{f.name}:{size}:".encode() + hashlib.sha256(head + tail).digest())
+        elif f.suffix in (".json", ".jinja", ".txt", ".model"):
+            digest.update(f"{f.name}:".encode() + hashlib.sha256(f.read_bytes()).digest())
+    return f"local-{digest.hexdigest()[:16]}"
+
+
+def _resolve_hub(repo_id: str, settings: ModelSettings) -> ModelRef:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        GatedRepoError, HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+    )
+
+    rev = settings.revision or "main"
+    offline = settings.local_files_only or not _hub_resolvable()  # no DNS: use the cache now, no retries
+    try:
+        config_path = hf_hub_download(
+            repo_id, "config.json", revision=rev, cache_dir=settings.hf_cache_dir, local_files_only=offline,
+        )
+    except HFValidationError:
+        raise ModelLoadError(f"{repo_id!r} is neither a folder nor a Hugging Face id (owner/name)") from None
+    except GatedRepoError:
+        raise ModelLoadError(
+            f"{repo_id} is gated: accept its licence on the Hub and log in (`hf auth login`)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(
+            f"no model {repo_id!r} on the Hub (or it is private): check the id, e.g. allenai/Molmo2-4B"
+        ) from None
+    except RevisionNotFoundError:
+        raise ModelLoadError(f"{repo_id} has no revision {rev!r}: use a branch, tag or commit it has") from None
+    except (LocalEntryNotFoundError, OSError) as exc:
+        hint = _HINT_OFFLINE.format(id=repo_id)
+        raise ModelLoadError(
+            f"cannot find {repo_id} (revision {rev}) in the local Hugging Face cache and the Hub is not reachable"
+            f" ({type(exc).__name__}): {hint}"
+        ) from None
+    commit = Path(config_path).parent.name
+    _check_molmo2(json.loads(Path(config_path).read_text()), repo_id)
+    return ModelRef(repo_id, commit, repo_id, False, offline)
+
+
+def _hub_resolvable() -> bool:
+    """Whether the Hub's host name resolves (fails at once offline, where a download would retry ~20 s)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    try:
+        socket.getaddrinfo(urlparse(constants.ENDPOINT).hostname or "huggingface.co", 443)
+        return True
+    except OSError:
+        return False
+
+
+def _check_molmo2(config: dict[str, Any], where: str) -> None:
+    kind = config.get("model_type")
+    if kind != "molmo2":
+        raise ModelLoadError(
+            f"{where} is a {kind!r} model, not Molmo 2 (model_type 'molmo2'): vidlake runs allenai/Molmo2-* "
+            "checkpoints and their fine-tunes"
+        )
+
+
+def _pretrained_kwargs(ref: ModelRef, settings: ModelSettings) -> dict[str, Any]:
+    if ref.is_local:
+        return {"local_files_only": True}
+    offline = settings.local_files_only or ref.offline
+    return {"revision": ref.revision, "cache_dir": settings.hf_cache_dir, "local_files_only": offline}
+
+
+def load_processor(ref: ModelRef, settings: ModelSettings):
+    """The checkpoint's ``Molmo2Processor`` (tokenizer, chat template, video processor); CPU only."""
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(ref.source, **_pretrained_kwargs(ref, settings))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the processor of {ref.model_id}@{ref.revision}: {exc}") from exc
+
+
+def pick_device(settings: ModelSettings) -> str:
+    """Resolve ``device``: auto -> cuda:0 when a GPU is visible, else cpu. Call it in the worker."""
+    import torch
+
+    if settings.device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {settings.device!r} asked for, but no CUDA GPU is visible to this worker")
+    return "cuda:0" if settings.device == "cuda" else settings.device
+
+
+def pick_dtype(settings: ModelSettings, device: str):
+    """``auto`` is bf16 on CUDA (released weights are fp32: never load them as-is on GPU), fp32 on CPU."""
+    import torch
+
+    named = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if settings.dtype != "auto":
+        return named[settings.dtype]
+    return torch.bfloat16 if device != "cpu" else torch.float32
+
+
+def load_model(ref: ModelRef, settings: ModelSettings):
+    """``Molmo2ForConditionalGeneration`` in eval mode on the configured device and dtype."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    device = pick_device(settings)
+    has_accelerate = importlib.util.find_spec("accelerate") is not None
+    if device == "shard" and not has_accelerate:
+        raise ModelLoadError("device 'shard' (spread over GPUs) needs accelerate: pip install accelerate")
+    kwargs = {
+        **_pretrained_kwargs(ref, settings),
+        "dtype": pick_dtype(settings, device),
+        "attn_implementation": settings.attn_implementation,
+    }
+    if has_accelerate and device != "cpu":
+        kwargs["device_map"] = "auto" if device == "shard" else device
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(ref.source, **kwargs)
+        if "device_map" not in kwargs and device != "cpu":
+            model = model.to(device)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ModelLoadError(_oom_message(ref, device)) from exc
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise ModelLoadError(_oom_message(ref, device)) from exc
+        raise ModelLoadError(f"cannot load {ref.model_id}@{ref.revision}: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load {ref.model_id}@{ref.revision}: {exc}") from exc
+    return model.eval()
+
+
+def _oom_message(ref: ModelRef, device: str) -> str:
+    return (
+        f"{ref.model_id} does not fit in memory on {device}: load it as bf16 (model.dtype), pick a smaller model "
+        "(allenai/Molmo2-4B), give the worker a bigger GPU, or spread it with model.device=shard"
+    )

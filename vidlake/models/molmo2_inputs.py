@@ -1,0 +1,124 @@
+"""Model inputs for one window (CPU) and a batch of windows (the GPU worker): pure tensor code.
+
+:func:`prepare_window` runs the checkpoint's processor on one window's own frames, with
+``do_sample_frames=False`` and video metadata in a millisecond time base (``fps=1000``,
+``frames_indices = round((pts - time_offset_s) * 1000)``) so the timestamps written before each
+frame's tokens are the real ones, relative to ``time_offset_s`` (the window start). Frames are
+resized to the processor's size but kept as uint8 patches (4x less data to ship than float32);
+:func:`collate` left-pads the token sequences of a batch, concatenates the patches, shifts the
+pooling indices and applies the processor's rescale/normalize on the target device. Collating
+single windows gives exactly what the processor gives for the same windows in one batched call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["collate", "pixel_norm", "prepare_window", "strip_special_tokens"]
+
+
+def strip_special_tokens(text: str, tokenizer: Any) -> str:
+    """User text with the tokenizer's special tokens removed (a query cannot inject ``<|video|>``)."""
+    specials = set(tokenizer.all_special_tokens) | {"<|video|>", "<|image|>"}
+    for token in sorted(specials, key=len, reverse=True):
+        text = text.replace(token, "")
+    return text
+
+
+def prepare_window(
+    processor: Any, frames: np.ndarray, timestamps_s: Sequence[float], time_offset_s: float, user_text: str
+) -> dict[str, Any]:
+    """Chat-templated, tokenized inputs for one window: numpy arrays plus token counts."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 N x H x W x 3, got {frames.dtype} {frames.shape}")
+    if len(timestamps_s) != len(frames):
+        raise ValueError(f"{len(frames)} frames but {len(timestamps_s)} timestamps")
+    indices = [round((float(t) - time_offset_s) * 1000) for t in timestamps_s]
+    if min(indices) < 0:
+        raise ValueError(f"a frame time lies before the window offset {time_offset_s:.3f}s")
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": user_text}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    metadata = {
+        "total_num_frames": max(indices) + 1, "fps": 1000.0, "frames_indices": indices,
+        "duration": (max(indices) + 1) / 1000.0, "height": int(frames.shape[1]), "width": int(frames.shape[2]),
+    }
+    out = processor(
+        text=[text], videos=[frames], video_metadata=[metadata], do_sample_frames=False,
+        input_data_format="channels_last", do_rescale=False, do_normalize=False, return_tensors="pt",
+    )
+    input_ids = out["input_ids"][0].numpy().astype(np.int32)
+    patch_id = processor.tokenizer.convert_tokens_to_ids("<im_patch>")
+    return {
+        "input_ids": input_ids,
+        "mm_token_type_ids": out["mm_token_type_ids"][0].numpy().astype(np.int8),
+        "pixel_values_videos": out["pixel_values_videos"].numpy(),
+        "video_token_pooling": out["video_token_pooling"].numpy().astype(np.int32),
+        "video_grids": out["video_grids"][0].numpy().astype(np.int32),
+        "prompt_tokens": int(len(input_ids)),
+        "visual_tokens": int((input_ids == patch_id).sum()),
+    }
+
+
+def pixel_norm(video_processor: Any) -> tuple[float | None, tuple[float, ...] | None, tuple[float, ...] | None]:
+    """(rescale factor or None, mean or None, std or None) as the checkpoint's video processor applies them."""
+    factor = video_processor.rescale_factor if video_processor.do_rescale else None
+    if video_processor.do_normalize:
+        return factor, tuple(video_processor.image_mean), tuple(video_processor.image_std)
+    return factor, None, None
+
+
+def collate(rows: Sequence[dict[str, Any]], pad_id: int, norm: tuple, device: str = "cpu", dtype: Any = None):
+    """One batch of prepared windows as model tensors: left padding, patches concatenated.
+
+    ``norm`` is :func:`pixel_norm`'s triple; ``dtype`` is the model's floating dtype for pixels.
+    """
+    import torch
+
+    length = max(len(r["input_ids"]) for r in rows)
+    batch = len(rows)
+    input_ids = torch.full((batch, length), pad_id, dtype=torch.long)
+    attention = torch.zeros((batch, length), dtype=torch.long)
+    mm_types = torch.zeros((batch, length), dtype=torch.long)
+    pixels, pooling, grids, offset = [], [], [], 0
+    for i, row in enumerate(rows):
+        n = len(row["input_ids"])
+        input_ids[i, length - n :] = torch.from_numpy(np.asarray(row["input_ids"], dtype=np.int64))
+        attention[i, length - n :] = 1
+        mm_types[i, length - n :] = torch.from_numpy(np.asarray(row["mm_token_type_ids"], dtype=np.int64))
+        patches = torch.from_numpy(np.ascontiguousarray(row["pixel_values_videos"]))
+        pool = torch.from_numpy(np.asarray(row["video_token_pooling"], dtype=np.int64))
+        pooling.append(torch.where(pool >= 0, pool + offset, pool))
+        pixels.append(patches)
+        grids.append(torch.from_numpy(np.asarray(row["video_grids"], dtype=np.int64)))
+        offset += patches.shape[0] * patches.shape[1]
+    values = _normalize(torch.cat(pixels).to(device), norm)
+    return {
+        "input_ids": input_ids.to(device),
+        "attention_mask": attention.to(device),
+        "mm_token_type_ids": mm_types.to(device),
+        "pixel_values_videos": values.to(dtype) if dtype is not None else values,
+        "video_token_pooling": torch.cat(pooling).to(device),
+        "video_grids": torch.stack(grids).to(device),
+    }
+
+
+def _normalize(patches, norm: tuple):
+    """The processor's (fused) rescale + normalize, on uint8 patches of shape [..., p*p*3]."""
+    import torch
+
+    factor, mean, std = norm
+    if factor is None and mean is None:
+        return patches
+    shape = patches.shape
+    values = patches.reshape(*shape[:-1], -1, 3).to(torch.float32)
+    if mean is not None:
+        scale = 1.0 / factor if factor is not None else 1.0
+        mean_t = torch.tensor(mean, device=values.device) * scale
+        std_t = torch.tensor(std, device=values.device) * scale
+        values = values.sub_(mean_t).div_(std_t)
+    else:
+        values = values * factor
+    return values.reshape(shape)

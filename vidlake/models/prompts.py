@@ -1,0 +1,115 @@
+"""Versioned prompt templates for the tasks vidlake runs, and a registry users can extend.
+
+A template is ``name@version`` plus its text. Its :attr:`PromptTemplate.fingerprint` (name, version
+and a hash of the text, so an edit without a version bump is still noticed) is what enters
+``task_key``: changing a prompt re-processes videos, re-running the same one writes nothing twice.
+
+Placeholders: ``{query}`` (the user's question or object phrase), ``{start}``, ``{end}`` and
+``{duration}`` (seconds, in the time frame the model sees: window-relative, see docs/models.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from typing import Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vidlake.errors import ConfigError
+
+__all__ = ["BUILTIN_TEMPLATES", "PromptRegistry", "PromptTemplate", "Task", "TASKS"]
+
+Task = Literal["caption", "qa", "point", "count", "track", "ground", "anomaly"]
+TASKS: tuple[str, ...] = ("caption", "qa", "point", "count", "track", "ground", "anomaly")
+_FIELDS = {"query", "start", "end", "duration"}
+
+
+class PromptTemplate(BaseModel):
+    """One prompt: what to ask the model for one window, and how long its answer may be."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
+    version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-_]+$")
+    task: Task
+    text: str = Field(min_length=1)
+    max_new_tokens: int = Field(256, ge=1, le=32768)
+
+    @field_validator("text")
+    @classmethod
+    def _known_fields(cls, text: str) -> str:
+        try:
+            used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError as exc:
+            raise ValueError(f"bad placeholder syntax: {exc}") from None
+        unknown = used - _FIELDS
+        if unknown:
+            raise ValueError(f"unknown placeholders {sorted(unknown)}; allowed: {sorted(_FIELDS)}")
+        return text
+
+    @property
+    def needs_query(self) -> bool:
+        return "{query}" in self.text
+
+    @property
+    def fingerprint(self) -> str:
+        """``name@version#texthash``: the part of ``task_key`` that names the prompt."""
+        return f"{self.name}@{self.version}#{hashlib.sha256(self.text.encode()).hexdigest()[:8]}"
+
+    def render(self, query: str | None = None, start: float = 0.0, end: float = 0.0) -> str:
+        """The user text for one window. Times are formatted like the frame timestamps (one decimal)."""
+        if self.needs_query and not (query and query.strip()):
+            raise ValueError(f"prompt {self.name}@{self.version} needs a query (--query)")
+        values = {"query": (query or "").strip(), "start": f"{start:.1f}", "end": f"{end:.1f}",
+                  "duration": f"{max(0.0, end - start):.1f}"}
+        return self.text.format_map(values)
+
+
+BUILTIN_TEMPLATES: tuple[PromptTemplate, ...] = (
+    PromptTemplate(
+        name="caption", version="1", task="caption", max_new_tokens=768,
+        text="Describe what happens in this video in detail, in time order. "
+        "Start each event with its time in seconds, like 'At 2.5 seconds, ...'.",
+    ),
+    PromptTemplate(name="qa", version="1", task="qa", max_new_tokens=256, text="{query}"),
+    PromptTemplate(name="point", version="1", task="point", max_new_tokens=1024, text="Point to {query}."),
+    PromptTemplate(name="count", version="1", task="count", max_new_tokens=1024, text="How many {query} are there?"),
+    PromptTemplate(name="track", version="1", task="track", max_new_tokens=2048, text="Track {query}."),
+    PromptTemplate(name="ground", version="1", task="ground", max_new_tokens=512, text="Point to {query}."),
+    PromptTemplate(
+        name="anomaly", version="1", task="anomaly", max_new_tokens=512,
+        text="Is anything unusual or dangerous happening in this video? If so, say what and when, and point to it. "
+        "If not, answer 'Nothing unusual.'",
+    ),
+)
+
+
+class PromptRegistry:
+    """Templates by name: the built-ins plus user templates (a user template may replace a built-in)."""
+
+    def __init__(self, templates: Iterable[PromptTemplate] = BUILTIN_TEMPLATES):
+        self._by_name: dict[str, PromptTemplate] = {}
+        for template in templates:
+            self._by_name[template.name] = template
+
+    @classmethod
+    def with_user_templates(cls, user: Iterable[dict | PromptTemplate]) -> "PromptRegistry":
+        """Built-ins plus ``user`` (dicts from a job spec / settings); a bad one raises ``ConfigError``."""
+        extra = []
+        for item in user:
+            try:
+                extra.append(item if isinstance(item, PromptTemplate) else PromptTemplate(**item))
+            except (ValidationError, TypeError) as exc:
+                raise ConfigError(f"invalid prompt template {item!r}: {exc}") from None
+        return cls([*BUILTIN_TEMPLATES, *extra])
+
+    def get(self, name: str) -> PromptTemplate:
+        """The template called ``name`` (a task name picks its built-in template)."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ConfigError(f"no prompt template {name!r}; known: {', '.join(sorted(self._by_name))}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)

@@ -1,0 +1,96 @@
+"""ParseOutput: raw Molmo 2 text -> captions, answers, points, tracks and counts (CPU, pure)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from vidlake.models.molmo2_parse import parse_molmo2
+
+__all__ = ["ParseOutput", "PARSE_COLUMNS"]
+
+PARSE_COLUMNS = (
+    "answer", "points", "tracks", "count", "count_source", "event_times_s", "captions", "parse_status", "parse_issues",
+)
+
+
+@dataclass(frozen=True)
+class ParseOutput:
+    """Parses ``raw_text`` of one window (1:1) with :func:`vidlake.parse_molmo2`.
+
+    Reads ``raw_text``, ``width``, ``height``, ``rotation`` (the video's coded size and display
+    rotation), ``time_offset_s`` (from BuildPrompt), ``timestamps_s``, ``start_s``, ``end_s``,
+    ``task``, ``status``. Writes ``answer`` (text without grounding tags), ``points``/``tracks``
+    (lists of flat dicts: label, object_id, t, t_model, x, y in pixels of the upright frame,
+    x_norm, y_norm, box), ``count``, ``count_source``, ``event_times_s``, ``captions`` (caption
+    task: spans of absolute time; the whole window when the text names no times), ``parse_status``
+    (ok | partial | empty | failed) and ``parse_issues``. Keeps ``raw_text``. Never raises: rows in
+    error pass through with ``parse_status`` null.
+    """
+
+    snap_to_frames: bool = True  # move parsed times onto the PTS of the frame the model named
+    resources = {"num_cpus": 0.25}
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = {**row, **{c: None for c in PARSE_COLUMNS}}
+        if row.get("status", "ok") != "ok" or not isinstance(row.get("raw_text"), str):
+            return out
+        try:
+            times = _value(row.get("timestamps_s"))
+            answer = parse_molmo2(
+                row["raw_text"], width=int(row["width"]), height=int(row["height"]),
+                rotation=int(_value(row.get("rotation")) or 0),
+                time_offset_s=float(_value(row.get("time_offset_s")) or 0.0),
+                frame_times_s=times if self.snap_to_frames else None,
+            )
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run; the raw text stays
+            out.update(parse_status="failed", parse_issues=[f"{type(exc).__name__}: {exc}"], answer=row["raw_text"])
+            return out
+        out.update(answer.to_dict())
+        spans = out.pop("spans")
+        if row.get("task") == "caption":
+            inside, outside = _split_spans(spans, row)
+            if outside:
+                out["parse_status"] = "partial"
+                out["parse_issues"] = [*out["parse_issues"],
+                                       f"times outside the window ignored: {', '.join(f'{t:g}' for t in outside[:5])}"]
+            out["captions"] = _captions(inside, answer.text, row)
+        else:
+            out["captions"] = []
+        return out
+
+
+def _split_spans(spans: list[dict], row: dict[str, Any], slack_s: float = 1.0) -> tuple[list[dict], list[float]]:
+    """Spans whose start lies in the window (a time the model could have seen), and the other starts."""
+    lo, hi = _window_span(row)
+    inside = [s for s in spans if lo - slack_s <= s["start_s"] <= hi + slack_s]
+    return inside, [s["start_s"] for s in spans if s not in inside]
+
+
+def _window_span(row: dict[str, Any]) -> tuple[float, float]:
+    """The window's start and end (from its frames' times when the plan's are missing)."""
+    times = [float(t) for t in (_value(row.get("timestamps_s")) if _value(row.get("timestamps_s")) is not None else ())]
+    start = _value(row.get("start_s"))
+    start = float(start if start is not None else min(times or [0.0]))
+    end = _value(row.get("end_s"))
+    return start, float(end if end is not None else max(times or [start]))
+
+
+def _value(v: Any) -> Any:
+    """None for a missing value (Ray Data turns all-null columns into NaN floats)."""
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def _captions(spans: list[dict], text: str, row: dict[str, Any]) -> list[dict]:
+    """Caption rows: each time span ends where the next begins (the last at the window end)."""
+    start, end = _window_span(row)
+    if not spans:
+        return [{"start_s": start, "end_s": end, "text": text}] if text else []
+    rows = []
+    for i, span in enumerate(spans):
+        stop = span["end_s"]
+        if stop is None:
+            stop = spans[i + 1]["start_s"] if i + 1 < len(spans) else max(end, span["start_s"])
+        rows.append({"start_s": span["start_s"], "end_s": stop, "text": span["text"]})
+    return rows

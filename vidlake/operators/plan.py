@@ -1,0 +1,141 @@
+"""PlanWindows: a probed video becomes one row per window of at most ``max_frames`` sampled frames.
+
+The plan is arithmetic only (no file is opened), so fan-out happens before any decoding and an
+hours-long video never sits in one task. Sampling grid: ``t_i = i / r`` for ``t_i < duration``
+with ``r = min(fps, source fps)``. A video of at most ``max_frames`` grid samples is one window; a
+longer one is cut into the fewest windows of at most ``max_frames`` samples that share exactly
+``O = min(round(overlap_s * r), (max_frames - 1) // 2)`` samples with their neighbour, lengths
+balanced (never a short tail window). Spans: a window starts at its first sample and ends where
+its last sample's interval ends (the last window at the video's end), so consecutive windows
+overlap by ``O / r`` seconds and together cover ``[0, duration]`` without gaps.
+
+The optional fast pass (``fast_pass``, videos longer than one window) adds one ``kind="fast"``
+window: ``fast_max_frames`` times spread evenly over the whole video, decoded at ``fast_size``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from vidlake.platform.config import SamplingSettings
+from vidlake.platform.lake.ids import stable_hash, window_id
+
+__all__ = ["PlanWindows", "Window", "WINDOW_COLUMNS", "plan_windows", "sample_rate", "sampling_spec"]
+
+WINDOW_COLUMNS = (
+    "window_id", "window_index", "window_count", "kind", "start_s", "end_s", "sample_times_s", "sample_fps",
+    "sample_size", "resize", "sampling_json", "sampling_key",
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One planned window: which times to sample, in seconds from the stream's first frame."""
+
+    kind: str  # "slow" (dense) | "fast" (sparse sweep of the whole video)
+    index: int
+    start_s: float
+    end_s: float
+    times_s: tuple[float, ...]
+    fps: float  # effective sampling rate of this window
+
+
+def sampling_spec(settings: SamplingSettings, kind: str = "slow") -> dict[str, Any]:
+    """The settings that decide a window's frames; part of window ids (and of task keys)."""
+    if kind == "fast":
+        return {"kind": "fast", "max_frames": settings.fast_max_frames, "size": settings.fast_size,
+                "resize": settings.resize, "fast_deblock": settings.fast_deblock}
+    return {"kind": "slow", "fps": settings.fps, "max_frames": settings.max_frames, "overlap_s": settings.overlap_s,
+            "size": settings.size, "resize": settings.resize, "fast_deblock": settings.fast_deblock}
+
+
+def sample_rate(settings: SamplingSettings, source_fps: float | None) -> float:
+    """Sampling rate in frames per second: the setting, never above the source's average rate."""
+    if source_fps and source_fps > 0 and math.isfinite(source_fps):
+        return min(settings.fps, source_fps)
+    return settings.fps
+
+
+def plan_windows(duration_s: float, source_fps: float | None, settings: SamplingSettings) -> list[Window]:
+    """Slow windows (and the fast one when enabled) of a video of ``duration_s`` seconds."""
+    duration = max(0.0, float(duration_s))
+    r = sample_rate(settings, source_fps)
+    n_samples = max(1, math.ceil(round(duration * r, 6)))
+    m = settings.max_frames
+    overlap = min(round(settings.overlap_s * r), (m - 1) // 2)
+    count = 1 if n_samples <= m else math.ceil((n_samples - overlap) / (m - overlap))
+    windows = []
+    for k in range(count):
+        lo = k * (n_samples - overlap) // count
+        hi = n_samples if count == 1 else (k + 1) * (n_samples - overlap) // count + overlap
+        times = tuple(round(i / r, 6) for i in range(lo, hi))
+        end = duration if k == count - 1 else min(duration, round(hi / r, 6))
+        windows.append(Window("slow", k, times[0], max(end, times[-1]), times, r))
+    if settings.fast_pass and n_samples > m:
+        n = min(settings.fast_max_frames, n_samples)
+        times = tuple(round(j * duration / n, 6) for j in range(n))
+        windows.append(Window("fast", 0, 0.0, duration, times, n / duration))
+    return windows
+
+
+@dataclass(frozen=True)
+class PlanWindows:
+    """Reads ``video_id``, ``duration_s``, ``fps``, ``frames``, ``status``; fan-out 1 -> n windows.
+
+    Each output row carries the video's columns (its frame count renamed ``video_frames``, so that
+    ``frames`` can hold the sampled frames later) plus ``window_id``, ``window_index``,
+    ``window_count``, ``kind`` ("slow" | "fast"), ``start_s``, ``end_s``, ``sample_times_s``
+    (planned times, seconds from the first frame), ``sample_fps``, ``sample_size`` (decoded frame
+    side, 0 = source size), ``resize``, ``sampling_json`` and ``sampling_key``. A row whose status
+    is not "ok" passes through as one row with those columns null; a video without a usable
+    duration becomes an error row (``error_kind="no_duration"``).
+    """
+
+    sampling: SamplingSettings = SamplingSettings()
+    resources = {"num_cpus": 0.25}
+
+    def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        base = {k: v for k, v in row.items() if k != "frames"}
+        base["video_frames"] = row.get("frames")
+        empty = {c: None for c in WINDOW_COLUMNS}
+        if row.get("status", "ok") != "ok":
+            return [{**base, **empty}]
+        duration = _duration(row)
+        if duration is None:
+            return [{**base, **empty, "status": "error", "error_kind": "no_duration",
+                     "error": "the probe found neither a duration nor a frame count and rate"}]
+        out = []
+        windows = plan_windows(duration, row.get("fps"), self.sampling)
+        slow_count = sum(w.kind == "slow" for w in windows)
+        for w in windows:
+            spec = sampling_spec(self.sampling, w.kind)
+            out.append({
+                **base,
+                "window_id": window_id(row["video_id"], w.start_s, w.end_s, spec),
+                "window_index": w.index,
+                "window_count": slow_count if w.kind == "slow" else 1,
+                "kind": w.kind,
+                "start_s": w.start_s,
+                "end_s": w.end_s,
+                "sample_times_s": list(w.times_s),
+                "sample_fps": w.fps,
+                "sample_size": spec["size"],
+                "resize": spec["resize"],
+                "sampling_json": json.dumps(spec, sort_keys=True),
+                "sampling_key": stable_hash(spec),
+            })
+        return out
+
+
+def _duration(row: dict[str, Any]) -> float | None:
+    duration, fps, frames = row.get("duration_s"), row.get("fps"), row.get("frames")
+    if duration is not None and math.isfinite(duration) and duration > 0:
+        return float(duration)
+    if frames and fps and fps > 0:
+        return frames / fps
+    if frames == 1 or duration == 0:
+        return 0.0
+    return None
