@@ -81,7 +81,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True) -> JobResult:
         "model_id": ref.model_id, "model_revision": ref.revision, "vidlake_version": __version__,
         "files_found": ingest.found,
     }])
-    writer = WriteTables(lake, result.run_id)
+    writer = WriteTables(lake, result.run_id, flush_every=spec.commit_every)
     try:
         if items:
             _stream(spec, settings, ref, tasks, items, writer, result)

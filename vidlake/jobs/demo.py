@@ -6,10 +6,11 @@ import importlib.util
 from pathlib import Path
 
 from vidlake.errors import ConfigError
-from vidlake.jobs.ingest import IngestResult, run_ingest
+from vidlake.jobs.analyze import JobResult, run_job
+from vidlake.jobs.spec import parse_job_spec
 from vidlake.platform.config import Settings
 
-__all__ = ["run_demo", "sample_videos_dir"]
+__all__ = ["demo_spec", "run_demo", "sample_videos_dir"]
 
 
 def sample_videos_dir() -> Path:
@@ -20,6 +21,27 @@ def sample_videos_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
 
 
-def run_demo(settings: Settings) -> IngestResult:
-    """Ingest the sample videos into the configured lake (./lake by default) and print the summary."""
-    return run_ingest(settings, [str(sample_videos_dir())])
+def demo_spec(settings: Settings):
+    """Captions plus one tracking task over the sample videos, with the tiny offline model."""
+    model = settings.model.model_dump()
+    if settings.model.name == "allenai/Molmo2-4B" and "name" not in settings.model.model_fields_set:
+        model["name"] = "tiny"  # the demo is offline unless a model is named explicitly
+    return parse_job_spec({
+        "name": "demo", "sources": [str(sample_videos_dir())], "lake": settings.lake.uri,
+        "tasks": [{"task": "caption"}, {"task": "track", "queries": ["the person"], "max_new_tokens": 256}],
+        "model": model, "sampling": settings.sampling.model_dump(),
+    }, "demo")
+
+
+def run_demo(settings: Settings) -> JobResult:
+    """Run the demo job into the configured lake (./lake by default) and print one video's timeline."""
+    from vidlake.cli_views import print_timeline
+
+    result = run_job(demo_spec(settings), settings)
+    from vidlake.platform.lake import Lake
+
+    lake = Lake(settings.lake.uri, settings.storage)
+    videos = sorted(lake.read("videos", columns=["video_id", "duration_s"]).to_pylist(), key=lambda v: v["duration_s"])
+    if videos:
+        print_timeline(settings, videos[-1]["video_id"], None, None, as_json=False)
+    return result

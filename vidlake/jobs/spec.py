@@ -76,6 +76,9 @@ class JobSpec(_Spec):
     failure_budget: float = Field(
         0.2, ge=0, le=1, description="Largest fraction of windows that may fail before the run is failed."
     )
+    commit_every: int = Field(
+        32, ge=1, description="Commit after this many (video, task) pairs are complete (or every 30 s)."
+    )
 
     @model_validator(mode="after")
     def _templates(self) -> "JobSpec":

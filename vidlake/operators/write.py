@@ -68,8 +68,7 @@ class WriteTables:
         for table in _ORDER:
             rows = self._staged.pop(table, [])
             if rows:
-                self._insert_new(table, rows)
-                self.stats.rows[table] += len(rows)
+                self.stats.rows[table] += self._insert_new(table, rows)
         self.stats.videos_committed += self._staged_videos
         self._staged_videos = 0
         self._last_flush = time.monotonic()
@@ -79,11 +78,10 @@ class WriteTables:
         """(video, task_key) pairs still waiting for windows (should be empty at the end of a run)."""
         return list(self._pending)
 
-    def _insert_new(self, table: str, rows: list[dict]) -> None:
+    def _insert_new(self, table: str, rows: list[dict]) -> int:
         if table == "errors":
-            self.lake.append(table, rows)  # errors are per run: a re-run that fails again says so again
-            return
-        self.lake.insert_missing(table, rows)
+            return self.lake.append(table, rows)  # errors are per run: a re-run that fails again says so again
+        return self.lake.insert_missing(table, rows)
 
     def _stage(self, rows: list[dict]) -> None:
         rows.sort(key=lambda r: r["start_s"])

@@ -70,7 +70,9 @@ class Lake:
         return self._merge(table, rows, update_columns)
 
     def insert_missing(self, table: str, rows: pa.Table | Iterable[dict]) -> int:
-        """Insert only the rows whose key (``schemas.KEYS``) is not in the table yet: one idempotent commit."""
+        """Insert only the rows whose key (``schemas.KEYS``) is not in the table yet: one idempotent commit.
+
+        Returns how many rows were inserted."""
         return self._merge(table, rows, None)
 
     def _merge(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str] | None) -> int:
@@ -84,8 +86,8 @@ class Lake:
         merger = self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
         if update_columns:
             merger = merger.when_matched_update({c: f"s.{c}" for c in update_columns})
-        merger.when_not_matched_insert_all().execute()
-        return data.num_rows
+        metrics = merger.when_not_matched_insert_all().execute()
+        return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
 
     def update(self, table: str, predicate: str, values: dict[str, Any]) -> None:
         """Set ``values`` on the rows matching a SQL ``predicate``, in one commit."""
