@@ -63,7 +63,7 @@ def test_ingest_folder_end_to_end(ray_session, media_dir, tmp_path):
 
     runs = lake.read("runs").to_pylist()
     assert [r["status"] for r in runs] == ["completed"] * 3
-    assert [r["videos_new"] for r in sorted(runs, key=lambda r: r["run_id"])] == [4, 0, 1]
+    assert [r["videos_new"] for r in sorted(runs, key=lambda r: r["started_at"])] == [4, 0, 1]
 
 
 def test_changed_file_moves_to_its_new_content(ray_session, tmp_path):

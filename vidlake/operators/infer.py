@@ -104,7 +104,8 @@ class RunModel:
                 for row in chunk:
                     self._run([row])
                 return
-            oom = isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+            text = str(exc).lower()
+            oom = isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
             chunk[0].update(status="error", error_kind="out_of_memory" if oom else "inference_failed",
                             error=f"{type(exc).__name__}: {exc}"[:2000])
 

@@ -51,5 +51,6 @@ def task_key(
 
 
 def new_run_id() -> str:
-    """Sortable run id: UTC time plus a random suffix."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    """Run id that sorts by start time: UTC time to the microsecond plus a random suffix."""
+    now = datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S}.{now:%f}Z-{uuid.uuid4().hex[:6]}"
