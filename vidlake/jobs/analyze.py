@@ -45,6 +45,7 @@ class JobResult:
     frames: int = 0
     generated_tokens: int = 0
     model_s: float = 0.0  # seconds of generate() work, summed over replicas
+    gpus_per_replica: float = 0.0
     video_s: float = 0.0  # seconds of video processed
     seconds: float = 0.0
     rows: dict[str, int] = field(default_factory=dict)
@@ -140,9 +141,10 @@ def pending_work(videos: list[dict], tasks: list[PendingTask], lake: Lake) -> li
 
 def _stream(spec, settings, ref, tasks, items, writer: WriteTables, result: JobResult) -> None:
     """Build and drain the Ray Data pipeline, feeding the writer as windows come back."""
-    from vidlake.jobs.pipeline import build_pipeline
+    from vidlake.jobs.pipeline import build_pipeline, model_gpus
 
     ds = build_pipeline(spec, settings, ref, tasks, items)
+    result.gpus_per_replica = model_gpus(spec)
     with progress_bar("windows", total=result.windows_planned) as bar:
         began = time.monotonic()
         for row in ds.iter_rows():
@@ -168,7 +170,9 @@ def _finish(lake: Lake, result: JobResult, started: float, writer: WriteTables, 
         "windows_ok": result.windows_ok, "windows_failed": result.windows_failed, "frames": result.frames,
         "generated_tokens": result.generated_tokens, "video_s": result.video_s, "model_s": result.model_s,
         "windows_per_s": result.windows_ok / result.seconds if result.seconds else 0.0,
-        "model_s_per_video_hour": result.model_s / hours if hours else None, "rows": result.rows,
+        "model_s_per_video_hour": result.model_s / hours if hours else None,
+        "gpu_s_per_video_hour": result.model_s * result.gpus_per_replica / hours if hours else None,
+        "rows": result.rows,
     }
     values: dict[str, Any] = {"status": status, "ended_at": datetime.now(timezone.utc), "seconds": result.seconds,
                               "videos_new": result.videos_todo, "videos_known": result.videos - result.videos_todo,
@@ -190,6 +194,8 @@ def _print(result: JobResult, lake: Lake) -> None:
         ("seconds", result.seconds),
         ("windows per second", result.windows_ok / result.seconds if result.seconds else 0.0),
         ("model seconds per video hour", result.model_s / (result.video_s / 3600) if result.video_s else 0.0),
+        ("GPU seconds per video hour",
+         result.model_s * result.gpus_per_replica / (result.video_s / 3600) if result.video_s else 0.0),
     ]
     rows += [(f"rows -> {table}", n) for table, n in sorted(result.rows.items())]
     print_summary(f"run {result.run_id} -> {lake.uri}", rows)
