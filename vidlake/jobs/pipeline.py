@@ -42,6 +42,10 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
 
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = ds.flat_map(PlanWindows(spec.sampling), **ray_remote_args(PlanWindows.resources))
+    # One window per block: a map task runs over a whole block, and a video's windows leave PlanWindows
+    # as one block, so without this one task decodes a whole video (no decode parallelism within a long
+    # video, and the model sees none of its windows until the last one is decoded).
+    ds = ds.repartition(target_num_rows_per_block=1)
     ds = ds.map(sample, **ray_remote_args(SampleFrames.resources, {"num_cpus": res.decode_cpus}))
     ds = ds.flat_map(ExpandTasks(tuple(tasks)), **ray_remote_args(ExpandTasks.resources))
     ds = ds.map(prompt, **ray_remote_args(BuildPrompt.resources))
@@ -54,4 +58,7 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
         num_gpus=gpus,
         num_cpus=res.model_cpus,
     )
-    return ds.map(ParseOutput(), **ray_remote_args(ParseOutput.resources))
+    # ParseOutput asks for no CPU (it takes milliseconds per window). Ray Data reserves CPU for upstream
+    # operators first; with the model actor holding a CPU, a CPU-asking last operator only runs once
+    # decoding is done, so no window would reach the writer (nor be committed) before then.
+    return ds.map(ParseOutput(), **{**ray_remote_args(ParseOutput.resources), "num_cpus": 0})

@@ -155,6 +155,10 @@ class ServeSettings(_Section):
     replicas: int = Field(1, ge=1, description="Ray Serve replicas of the app.")
     max_ongoing_requests: int = Field(64, ge=1, description="Concurrent requests per replica.")
     replica_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves per replica.")
+    haproxy: bool = Field(
+        False, description="Use Ray Serve's HAProxy ingress instead of its Python proxy (faster; applies to a Ray "
+        "started by `vidlake serve`, a cluster needs RAY_SERVE_ENABLE_HA_PROXY=1 itself).",
+    )
     refresh_s: float = Field(10.0, gt=0, description="How often the service checks the lake and index versions.")
     allow_stale: bool = Field(False, description="Answer from an index older than the lake (flagged) instead of 503.")
     thumbnail_cache: int = Field(512, ge=0, description="Thumbnails kept in memory per replica.")

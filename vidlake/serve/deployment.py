@@ -1,0 +1,68 @@
+"""The Ray Serve deployment around the FastAPI app, and ``run_service`` for ``vidlake serve``.
+
+Each replica builds its own app with ``create_app(settings)`` (late-bound ingress), so the index is
+opened and the embedding model loaded in the replica, not on the driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+
+from vidlake.platform.config import Settings
+from vidlake.serve.app import create_app
+
+__all__ = ["SearchService", "build_app", "run_service"]
+
+
+@serve.deployment(name="vidlake-search")
+@serve.ingress()
+class SearchService:
+    """One replica: the search app over the index of ``settings.lake``."""
+
+    def __init__(self, settings: Settings):
+        import torch
+
+        # queries are embedded one batch at a time (QueryBatcher); one intra-op thread keeps the model
+        # from fighting the LanceDB and HTTP threads of this replica for the CPUs
+        torch.set_num_threads(1)
+        self._settings = settings
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return create_app(self._settings)
+
+
+def build_app(settings: Settings) -> Any:
+    """The Serve application for ``settings`` (replicas and concurrency from ``settings.serve``)."""
+    plain = Settings.model_validate(settings.model_dump())  # a YAML-file subclass pickles poorly
+    return SearchService.options(
+        num_replicas=settings.serve.replicas,
+        max_ongoing_requests=settings.serve.max_ongoing_requests,
+        ray_actor_options={"num_cpus": settings.serve.replica_cpus},
+        logging_config={"log_level": "WARNING"},  # per-request access lines: see /metrics instead
+    ).bind(plain)
+
+
+def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake") -> str:
+    """Start Serve's HTTP proxy on ``serve.host:serve.port`` and deploy the app; returns its URL.
+
+    ``blocking`` keeps the call running (Ctrl-C stops it), as ``vidlake serve`` does.
+    """
+    import os
+
+    import ray
+
+    from vidlake.platform.runtime import ensure_ray
+
+    s = settings.serve
+    if s.haproxy:
+        if ray.is_initialized() or settings.ray.address or os.environ.get("RAY_ADDRESS"):
+            print("serve.haproxy: set RAY_SERVE_ENABLE_HA_PROXY=1 on the Ray cluster itself", flush=True)
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # read by the Serve controller this Ray starts
+    ensure_ray(settings.ray)
+    serve.start(http_options={"host": s.host, "port": s.port}, logging_config={"log_level": "WARNING"})
+    url = f"http://{s.host}:{s.port}{s.route_prefix.rstrip('/')}/"
+    print(f"vidlake search on {url} (API docs: {url}docs)", flush=True)
+    serve.run(build_app(settings), name=name, route_prefix=s.route_prefix, blocking=blocking)
+    return url

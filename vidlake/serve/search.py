@@ -1,0 +1,207 @@
+"""Search one opened index generation: ranked, filtered, highlighted hits with evidence; timelines.
+
+Synchronous and thread-safe (LanceDB queries release the GIL); the web app calls it from a thread
+pool, tests call it directly. Inputs are already validated (ids are hex, tasks are slugs).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from threading import Lock
+from typing import Any
+
+import numpy as np
+
+from vidlake.platform.config import SearchSettings
+from vidlake.serve import documents as D
+from vidlake.serve.embed import Embedder, QueryBatcher
+from vidlake.serve.ranking import filter_clause, fuse_rrf, highlight, join_evidence, query_terms, samples_clause
+from vidlake.serve.store import IndexMeta
+
+__all__ = ["Searcher"]
+
+_HIT_COLUMNS = ["doc_id", "source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
+_SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id", "t", "x", "y", "x_norm", "y_norm",
+                   "box"]
+_MAX_SAMPLES = 20_000
+_MAX_SAMPLES_PER_VIDEO = 5_000
+_CACHED_SAMPLES = 500_000
+
+
+class Searcher:
+    """Queries over the tables of one index generation (``meta.tables``)."""
+
+    def __init__(self, db: Any, meta: IndexMeta, embedder: Embedder, settings: SearchSettings):
+        self.meta, self.embedder, self.settings = meta, embedder, settings
+        self.segments = db.open_table(meta.tables[D.SEGMENTS])
+        self.evidence = db.open_table(meta.tables[D.EVIDENCE])
+        self.counts_table = db.open_table(meta.tables[D.COUNTS])
+        videos = db.open_table(meta.tables[D.VIDEOS]).to_arrow().to_pylist()
+        self.videos: dict[str, dict] = {v["video_id"]: v for v in sorted(videos, key=lambda v: v["uri"] or "")}
+        self.with_samples = set(self.evidence.to_lance().to_table(columns=["video_id"])["video_id"].unique().to_pylist())
+        self._queries = QueryBatcher(embedder)
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._samples: OrderedDict[str, list[dict]] = OrderedDict()
+        self._cached_rows, self._big = 0, set()
+        self._lock = Lock()
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def search(self, text: str, k: int = 10, mode: str = "hybrid", video_id: str | None = None,
+               task: str | None = None, task_key: str | None = None, t_from: float | None = None,
+               t_to: float | None = None) -> list[dict]:
+        """The best ``k`` hits for ``text``; each a dict shaped like ``models.Hit`` minus the URLs."""
+        where = filter_clause(video_id, task, task_key, t_from, t_to)
+        n = max(k, self.settings.candidates) if mode == "hybrid" else k  # fusion needs more than k of each
+        rows: dict[str, dict] = {}
+        bm25 = self._bm25(text, n, where, rows) if mode in ("bm25", "hybrid") else []
+        semantic = self._semantic(text, n, where, rows) if mode in ("semantic", "hybrid") else []
+        if mode == "bm25":
+            ranked = bm25
+        elif mode == "semantic":
+            ranked = semantic
+        else:
+            ranked = fuse_rrf([[d for d, _ in bm25], [d for d, _ in semantic]], self.settings.rrf_k)
+        terms = query_terms(text)
+        hits = []
+        for doc, score in ranked[:k]:
+            row = rows[doc]
+            marked, spans = highlight(row["text"], terms)
+            video = self.videos.get(row["video_id"], {})
+            hits.append({**{c: row[c] for c in _HIT_COLUMNS if c != "doc_id"}, "uri": video.get("uri"),
+                         "score": float(score), "scores": row["_scores"], "highlight": marked, "spans": spans})
+        samples = self.samples([(h["video_id"], h["start_s"], h["end_s"]) for h in hits])
+        for hit, evidence in zip(hits, join_evidence(hits, samples)):
+            hit["evidence"] = evidence
+        return hits
+
+    def _bm25(self, text: str, n: int, where: str | None, rows: dict) -> list[tuple[str, float]]:
+        from lancedb.query import MatchQuery
+
+        q = self.segments.search(MatchQuery(text, "text"), query_type="fts")
+        if where:
+            q = q.where(where, prefilter=True)
+        out = q.limit(n).select([*_HIT_COLUMNS, "_score"]).to_arrow().to_pylist()
+        return [(self._keep(rows, r, "bm25", r["_score"]), r["_score"]) for r in out]
+
+    def _semantic(self, text: str, n: int, where: str | None, rows: dict) -> list[tuple[str, float]]:
+        q = self.segments.search(self.vector(text), vector_column_name="vector").distance_type("cosine")
+        if where:
+            q = q.where(where, prefilter=True)
+        q = q.limit(n).nprobes(self.settings.nprobes).refine_factor(self.settings.refine_factor)
+        out = q.select([*_HIT_COLUMNS, "_distance"]).to_arrow().to_pylist()
+        return [(self._keep(rows, r, "semantic", 1.0 - r["_distance"]), 1.0 - r["_distance"]) for r in out]
+
+    @staticmethod
+    def _keep(rows: dict, row: dict, retriever: str, score: float) -> str:
+        kept = rows.setdefault(row["doc_id"], {**row, "_scores": {}})
+        kept["_scores"][retriever] = float(score)
+        return row["doc_id"]
+
+    def vector(self, text: str) -> np.ndarray:
+        """The query's embedding; the last 1024 distinct queries are kept."""
+        with self._lock:
+            if text in self._vectors:
+                self._vectors.move_to_end(text)
+                return self._vectors[text]
+        vec = self._queries.embed_query(text)
+        with self._lock:
+            self._vectors[text] = vec
+            while len(self._vectors) > 1024:
+                self._vectors.popitem(last=False)
+        return vec
+
+    # -- per video ------------------------------------------------------------------------------
+
+    def samples(self, ranges: list[tuple[str, float, float]], limit: int = _MAX_SAMPLES) -> list[dict]:
+        """Point and track samples inside any of the (video_id, start_s, end_s) ranges, time order.
+
+        A video's samples are read once and kept (LRU, at most ``_CACHED_SAMPLES`` in all); a video
+        with more samples than ``_MAX_SAMPLES_PER_VIDEO`` is queried by range each time instead.
+        """
+        ranges = [r for r in ranges if r[0] in self.with_samples]
+        by_video: dict[str, list[tuple[float, float]]] = {}
+        for video, start, end in ranges:
+            by_video.setdefault(video, []).append((start, end))
+        cached = self._video_samples(list(by_video))
+        out = [s for video, rows in cached.items() for s in rows
+               if any(a <= s["t"] <= b for a, b in by_video[video])]
+        clause = samples_clause([r for r in ranges if r[0] not in cached])
+        if clause is not None:
+            out += self.evidence.search().where(clause).select(_SAMPLE_COLUMNS).limit(limit).to_arrow().to_pylist()
+        return sorted(out, key=lambda s: (s["video_id"], s["t"], s["object_id"] or 0))[:limit]
+
+    def _video_samples(self, videos: list[str]) -> dict[str, list[dict]]:
+        """Every sample of each of ``videos`` that is small enough to keep, from the cache or one query."""
+        with self._lock:
+            found = {v: self._samples[v] for v in videos if v in self._samples}
+            for v in found:
+                self._samples.move_to_end(v)
+        missing = [v for v in videos if v not in found and v not in self._big]
+        if missing:
+            where = "video_id IN (" + ", ".join(f"'{v}'" for v in missing) + ")"
+            rows = self.evidence.to_lance().to_table(columns=_SAMPLE_COLUMNS, filter=where).to_pylist()
+            fetched: dict[str, list[dict]] = {v: [] for v in missing}
+            for r in rows:
+                fetched[r["video_id"]].append(r)
+            with self._lock:
+                for v, vrows in fetched.items():
+                    if len(vrows) > _MAX_SAMPLES_PER_VIDEO:
+                        self._big.add(v)
+                        continue
+                    found[v] = self._samples[v] = vrows
+                    self._cached_rows += len(vrows)
+                while self._cached_rows > _CACHED_SAMPLES and self._samples:
+                    self._cached_rows -= len(self._samples.popitem(last=False)[1])
+        return found
+
+    def timeline(self, video_id: str, t_from: float | None, t_to: float | None, limit: int) -> tuple[list[dict], bool]:
+        """Captions, answers, points and tracks of one video overlapping [t_from, t_to], time order."""
+        where = filter_clause(video_id, None, None, t_from, t_to, sources=("captions", "answers"))
+        segs = self.segments.search().where(where).select(_HIT_COLUMNS).limit(limit + 1).to_arrow().to_pylist()
+        end = self.videos.get(video_id, {}).get("duration_s") or float("inf")
+        samples = self.samples([(video_id, t_from or 0.0, end if t_to is None else t_to)], limit + 1)
+        events = [{"kind": s["source"], "t": s["start_s"], "end": s["end_s"], "task": s["task"],
+                   "task_key": s["task_key"], "text": s["text"], "question": s["question"]} for s in segs]
+        events += [{"kind": s["source"], "t": s["t"], "task": s["task"], "task_key": s["task_key"],
+                    "label": s["label"], "object_id": s["object_id"], "x": s["x"], "y": s["y"],
+                    "x_norm": s["x_norm"], "y_norm": s["y_norm"], "box": s["box"]} for s in samples]
+        events.sort(key=lambda e: (e["t"], e["kind"], e.get("object_id") or 0))
+        return events[:limit], len(segs) > limit or len(samples) > limit or len(events) > limit
+
+    def tasks(self, video_id: str) -> list[dict]:
+        """Per-task summary of one video: rows per table, labels, covered time range."""
+        where = f"video_id = '{video_id}'"
+        segs = self.segments.to_lance().to_table(columns=["source", "task", "task_key", "start_s", "end_s", "label"],
+                                                 filter=where).to_pylist()
+        evs = self.evidence.to_lance().to_table(columns=["source", "task", "task_key", "t"], filter=where).to_pylist()
+        out: dict[str, dict] = {}
+        for r in segs + evs:
+            s = out.setdefault(r["task_key"], {"task": r["task"], "task_key": r["task_key"], "captions": 0,
+                                               "answers": 0, "points": 0, "tracks": 0, "labels": [],
+                                               "start_s": None, "end_s": None})
+            if "t" in r:  # a point/track sample
+                s[r["source"]] += 1
+                lo, hi = r["t"], r["t"]
+            elif r["source"] in ("captions", "answers"):
+                s[r["source"]] += 1
+                lo, hi = r["start_s"], r["end_s"]
+            else:  # a label segment
+                s["labels"].append(r["label"])
+                continue
+            s["start_s"] = lo if s["start_s"] is None else min(s["start_s"], lo)
+            s["end_s"] = hi if s["end_s"] is None else max(s["end_s"], hi)
+        for s in out.values():
+            s["labels"] = sorted(set(s["labels"]))
+        return sorted(out.values(), key=lambda s: (s["task"], s["task_key"]))
+
+    def counts(self, query: str | None, video_id: str | None, limit: int) -> list[dict]:
+        """Counts rows whose query contains ``query`` (any case), optionally of one video."""
+        parts = [f"video_id = '{video_id}'"] if video_id else []
+        if query:
+            parts.append("strpos(lower(query), '" + query.lower().replace("'", "''") + "') > 0")
+        q = self.counts_table.search()
+        if parts:
+            q = q.where(" AND ".join(parts))
+        rows = q.limit(limit).to_arrow().to_pylist()
+        return [{**r, "uri": self.videos.get(r["video_id"], {}).get("uri")} for r in rows]

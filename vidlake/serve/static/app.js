@@ -1,0 +1,206 @@
+// vidlake search page: plain JS, no build step. Every URL is relative to <base href> (the app's mount path).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const COLORS = ["#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa"];
+let apiKey = localStorage.getItem("vidlake-api-key") || "";
+let current = null; // {video, events, hit}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else if (k.startsWith("data-")) node.setAttribute(k, v); else node[k] = v;
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+function fmt(t) {
+  if (t === null || t === undefined) return "";
+  const m = Math.floor(t / 60), s = (t - m * 60).toFixed(1).padStart(4, "0");
+  return `${m}:${s}`;
+}
+
+async function api(path, asBlob = false) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const headers = apiKey ? { "X-API-Key": apiKey } : {};
+    const resp = await fetch(path, { headers });
+    if (resp.status === 401 && attempt === 0) {
+      apiKey = prompt("This vidlake service needs an API key:") || "";
+      localStorage.setItem("vidlake-api-key", apiKey);
+      continue;
+    }
+    if (!resp.ok) {
+      let body = {};
+      try { body = await resp.json(); } catch (e) { body = { error: resp.statusText }; }
+      const err = new Error(body.error || `HTTP ${resp.status}`);
+      err.body = body; err.status = resp.status;
+      throw err;
+    }
+    return asBlob ? resp.blob() : resp.json();
+  }
+}
+
+function showError(err) {
+  const box = $("#error");
+  if (!err) { box.hidden = true; box.textContent = ""; return; }
+  box.hidden = false;
+  box.replaceChildren(el("strong", {}, err.message));
+  for (const d of (err.body && err.body.detail) || []) box.append(el("div", {}, d));
+  if (err.body && err.body.run) box.append(el("div", {}, "Run: ", el("code", {}, err.body.run)));
+}
+
+async function imageUrl(path) {
+  if (!apiKey) return path; // plain <img src>, cached by the browser
+  return URL.createObjectURL(await api(path, true));
+}
+
+function highlighted(text, spans) {
+  const frag = document.createDocumentFragment();
+  let pos = 0;
+  for (const [s, e] of spans) {
+    frag.append(text.slice(pos, s), el("mark", {}, text.slice(s, e)));
+    pos = e;
+  }
+  frag.append(text.slice(pos));
+  return frag;
+}
+
+function basename(uri) { return (uri || "").split("/").pop(); }
+
+async function search(ev) {
+  if (ev) ev.preventDefault();
+  const params = new URLSearchParams();
+  for (const name of ["q", "mode", "k", "video_id", "task", "t_from", "t_to"]) {
+    const v = $("#" + name).value.trim();
+    if (v !== "") params.set(name, v);
+  }
+  history.replaceState(null, "", "?" + params.toString());
+  showError(null);
+  $("#summary").textContent = "searching…";
+  try {
+    const res = await api("search?" + params.toString());
+    renderHits(res);
+  } catch (err) {
+    $("#summary").textContent = "";
+    $("#hits").replaceChildren();
+    showError(err);
+  }
+}
+
+function renderHits(res) {
+  const stale = res.index.stale ? " (index is stale)" : "";
+  $("#summary").textContent = `${res.hits.length} hits for “${res.query}” · ${res.mode} · ${res.took_ms.toFixed(0)} ms${stale}`;
+  const cards = res.hits.map((hit, i) => {
+    const img = el("img", { alt: `frame at ${fmt((hit.start_s + hit.end_s) / 2)}`, loading: "lazy" });
+    imageUrl(hit.thumbnail_url).then((u) => { img.src = u; });
+    const nTracks = hit.evidence.tracks.length, nPoints = hit.evidence.points.length;
+    const evidence = nTracks || nPoints
+      ? el("div", { class: "ev" }, [nPoints ? `${nPoints} points` : "", nTracks ? `tracks ${hit.evidence.tracks.map((t) => `#${t.object_id} ${t.label || ""}`).join(", ")}` : ""].filter(Boolean).join(" · "))
+      : "";
+    const card = el("article", { class: "hit", tabIndex: 0, "data-video": hit.video_id, "data-rank": i + 1 },
+      img,
+      el("div", { class: "body" },
+        el("div", { class: "meta" }, el("span", { class: "range" }, `${fmt(hit.start_s)}–${fmt(hit.end_s)}`),
+          el("span", { title: hit.uri || "" }, basename(hit.uri)), el("span", {}, hit.source)),
+        el("p", { class: "text" }, highlighted(hit.text, hit.spans)),
+        evidence));
+    card.addEventListener("click", () => openTimeline(hit, card));
+    card.addEventListener("keydown", (e) => { if (e.key === "Enter") openTimeline(hit, card); });
+    return card;
+  });
+  $("#hits").replaceChildren(...cards);
+}
+
+async function openTimeline(hit, card) {
+  document.querySelectorAll(".hit.active").forEach((c) => c.classList.remove("active"));
+  if (card) card.classList.add("active");
+  showError(null);
+  try {
+    const [video, tl] = await Promise.all([api(`videos/${hit.video_id}`), api(`videos/${hit.video_id}/timeline?limit=2000`)]);
+    current = { video, events: tl.events, hit };
+    $("#timeline").hidden = false;
+    $("#tl-title").textContent = `${basename(video.uri)} · ${fmt(video.duration_s)} · ${video.width}×${video.height}`;
+    const items = tl.events.map((e) => {
+      const inHit = e.t <= hit.end_s && (e.end ?? e.t) >= hit.start_s;
+      const text = e.text || `${e.label || ""}${e.object_id !== null && e.object_id !== undefined ? " #" + e.object_id : ""}`;
+      const li = el("li", { class: inHit ? "in-hit" : "", "data-kind": e.kind, "data-t": e.t },
+        el("span", { class: "t" }, e.end !== undefined && e.end !== null ? `${fmt(e.t)}–${fmt(e.end)}` : fmt(e.t)),
+        el("span", { class: "kind" }, e.kind), text);
+      li.addEventListener("click", () => drawFrame(e.end !== undefined && e.end !== null ? (e.t + e.end) / 2 : e.t));
+      return li;
+    });
+    $("#events").replaceChildren(...items);
+    const first = document.querySelector("#events li.in-hit");
+    if (first) first.scrollIntoView({ block: "nearest" });
+    await drawFrame((hit.start_s + hit.end_s) / 2);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function marksNear(t) {
+  const tol = Math.max(0.6, current.video.fps ? 1 / current.video.fps : 0);
+  const best = new Map();
+  for (const e of current.events) {
+    if ((e.kind !== "points" && e.kind !== "tracks") || Math.abs(e.t - t) > tol) continue;
+    const key = `${e.kind}/${e.task_key}/${e.object_id}`;
+    if (!best.has(key) || Math.abs(e.t - t) < Math.abs(best.get(key).t - t)) best.set(key, e);
+  }
+  return [...best.values()];
+}
+
+async function drawFrame(t) {
+  const { video } = current;
+  t = Math.min(Math.max(0, t), video.duration_s || t);
+  const canvas = $("#frame");
+  const img = new Image();
+  img.src = await imageUrl(`videos/${video.video_id}/thumbnail?t=${t.toFixed(3)}&w=640`);
+  await img.decode();
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const turned = Math.abs(video.rotation || 0) % 180 === 90;
+  const sx = canvas.width / ((turned ? video.height : video.width) || canvas.width);
+  const sy = canvas.height / ((turned ? video.width : video.height) || canvas.height);
+  const marks = marksNear(t);
+  ctx.lineWidth = 2;
+  ctx.font = "bold 14px system-ui, sans-serif";
+  for (const m of marks) {
+    const color = COLORS[(m.object_id || 0) % COLORS.length];
+    ctx.strokeStyle = color; ctx.fillStyle = color;
+    if (m.box) ctx.strokeRect(m.box[0] * sx, m.box[1] * sy, (m.box[2] - m.box[0]) * sx, (m.box[3] - m.box[1]) * sy);
+    const x = m.x_norm !== null && m.x_norm !== undefined ? m.x_norm * canvas.width : m.x * sx;
+    const y = m.y_norm !== null && m.y_norm !== undefined ? m.y_norm * canvas.height : m.y * sy;
+    ctx.beginPath(); ctx.arc(x, y, 6, 0, 2 * Math.PI); ctx.fill();
+    ctx.fillText(`${m.label || ""} #${m.object_id ?? ""}`, x + 9, y - 9);
+  }
+  canvas.dataset.t = t.toFixed(3);
+  canvas.dataset.marks = String(marks.length);
+  $("#frame-caption").textContent = `frame at ${fmt(t)} · ${marks.length} point/track marks`;
+}
+
+async function loadVideos() {
+  try {
+    const res = await api("videos?limit=1000");
+    const select = $("#video_id");
+    for (const v of res.videos) select.append(el("option", { value: v.video_id }, basename(v.uri) || v.video_id.slice(0, 12)));
+  } catch (err) { /* the search itself reports what is wrong */ }
+}
+
+async function loadStatus() {
+  const status = $("#status");
+  try {
+    const h = await (await fetch("healthz")).json();
+    status.textContent = h.index === "ready" ? "index ready" : `index ${h.index}: ${h.message || ""}`;
+    status.classList.toggle("bad", h.index !== "ready");
+  } catch (err) { status.textContent = "service unreachable"; status.classList.add("bad"); }
+}
+
+$("#search-form").addEventListener("submit", search);
+$("#tl-close").addEventListener("click", () => { $("#timeline").hidden = true; });
+const initial = new URLSearchParams(location.search);
+for (const [k, v] of initial) { const input = document.getElementById(k); if (input) input.value = v; }
+loadStatus();
+loadVideos().then(() => { if (initial.get("q")) search(); });

@@ -1,0 +1,124 @@
+"""Thumbnails: the frame shown at time t, decoded on demand, upright, scaled, optionally annotated.
+
+The file comes from the lake's ``videos.uris`` (never from a request): a local path or an s3:// URI
+read through vidlake's storage. t counts from the stream's first frame, as every lake time does.
+Results are cached in memory (LRU) per (video, t in ms, width, overlay); decodes run in the caller's
+thread and at most ``max_decodes`` at a time.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from typing import Any, Sequence
+
+from vidlake.platform.config import StorageSettings
+from vidlake.platform.storage import is_s3, storage_for
+
+__all__ = ["Thumbnails", "decode_frame", "draw_marks"]
+
+_COLORS = ("#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa")
+
+
+def decode_frame(source: Any, t: float, rotation: int | None = 0) -> Any:
+    """The PIL image of the frame on screen at ``t`` seconds (the last frame starting at or before t)."""
+    import av
+
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        target = base + max(0.0, t)
+        best = None
+        for seek_to in (target, 0.0):
+            container.seek(int(seek_to / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                if frame.time > target + 1e-6:
+                    if best is None and seek_to == 0.0:
+                        best = frame  # t before the first frame: show the first one
+                    break
+                best = frame
+            if best is not None:
+                break
+        if best is None:
+            raise ValueError(f"no frame at t={t:.3f}s")
+        image = best.to_image()
+    turns = round((rotation or 0) / 90) % 4
+    return image.rotate(90 * turns, expand=True) if turns else image
+
+
+def draw_marks(image: Any, marks: Sequence[dict], width: int, height: int) -> None:
+    """Draw points (circles) and boxes onto ``image``; coordinates are pixels of the upright original
+    frame of size ``width`` x ``height`` (normalised coordinates are used when present)."""
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(image)
+    sx, sy = image.width / max(width, 1), image.height / max(height, 1)
+    r = max(3, image.width // 80)
+    for m in marks:
+        color = _COLORS[(m.get("object_id") or 0) % len(_COLORS)]
+        box = m.get("box")
+        if box:
+            x0, y0, x1, y1 = box
+            draw.rectangle([x0 * sx, y0 * sy, x1 * sx, y1 * sy], outline=color, width=max(2, r // 2))
+        x = m["x_norm"] * image.width if m.get("x_norm") is not None else (m.get("x") or 0) * sx
+        y = m["y_norm"] * image.height if m.get("y_norm") is not None else (m.get("y") or 0) * sy
+        if m.get("x") is not None or m.get("x_norm") is not None:
+            draw.ellipse([x - r, y - r, x + r, y + r], outline="white", fill=color, width=1)
+        label = m.get("label") or ""
+        if m.get("object_id") is not None:
+            label = f"{label} #{m['object_id']}".strip()
+        if label:
+            draw.text((x + r + 2, y - r - 2), label, fill=color)
+
+
+class Thumbnails:
+    def __init__(self, storage: StorageSettings, cache_size: int = 512, max_decodes: int = 2):
+        self.storage, self.cache_size = storage, cache_size
+        self._cache: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._decodes = threading.Semaphore(max_decodes)
+
+    def get(self, video: dict, t: float, width: int, marks: Sequence[dict] | None = None) -> tuple[bytes, bool]:
+        """JPEG bytes of ``video`` (a ``videos`` row) at ``t``, and whether they came from the cache."""
+        overlay = tuple(sorted((m["t"], m.get("object_id") or 0, m.get("x"), m.get("y")) for m in marks or ()))
+        key = (video["video_id"], round(t * 1000), width, overlay)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key], True
+        with self._decodes:
+            data = self._render(video, t, width, marks or ())
+        with self._lock:
+            self._cache[key] = data
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return data, False
+
+    def _render(self, video: dict, t: float, width: int, marks: Sequence[dict]) -> bytes:
+        image, error = None, None
+        for uri in video.get("uris") or [video.get("uri")]:
+            try:
+                image = decode_frame(self._open(uri), t, video.get("rotation"))
+                break
+            except (OSError, ValueError, IndexError) as exc:  # gone, unreadable: try the next copy
+                error = exc
+        if image is None:
+            raise FileNotFoundError(f"no readable copy of video {video['video_id']}: {error}")
+        upright_w, upright_h = image.size
+        height = max(1, round(upright_h * width / upright_w))
+        image = image.convert("RGB").resize((width, height))
+        if marks:
+            draw_marks(image, marks, upright_w, upright_h)
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=85)
+        return out.getvalue()
+
+    def _open(self, uri: str) -> Any:
+        if is_s3(uri):
+            return storage_for(uri, self.storage).open(uri)
+        if "://" in uri and not uri.startswith("file://"):
+            raise ValueError(f"unsupported video location {uri!r}")
+        return uri.removeprefix("file://")
