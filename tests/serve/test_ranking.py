@@ -16,6 +16,7 @@ def test_stem_and_terms():
     assert {stem(w) for w in ("drops", "dropped", "dropping", "drop")} == {"drop"}
     assert stem("boxes") == stem("box") == "box"
     assert stem("cells") == "cell" and stem("is") == "is"
+    assert stem("bicycles") == stem("bicycle") and stem("slicing") == stem("slices") == stem("slice")
     assert query_terms("A forklift DROPS a box!") == ["forklift", "drop", "box"]
     assert query_terms("the of") == ["the", "of"]  # all stopwords: keep them rather than nothing
     assert query_terms("") == []

@@ -47,7 +47,7 @@ def build_app(settings: Settings) -> Any:
 def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake") -> str:
     """Start Serve's HTTP proxy on ``serve.host:serve.port`` and deploy the app; returns its URL.
 
-    ``blocking`` keeps the call running (Ctrl-C stops it), as ``vidlake serve`` does.
+    ``blocking`` keeps the call running until Ctrl-C, then shuts Serve down, as ``vidlake serve`` does.
     """
     import os
 
@@ -64,5 +64,20 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
     serve.start(http_options={"host": s.host, "port": s.port}, logging_config={"log_level": "WARNING"})
     url = f"http://{s.host}:{s.port}{s.route_prefix.rstrip('/')}/"
     print(f"vidlake search on {url} (API docs: {url}docs)", flush=True)
-    serve.run(build_app(settings), name=name, route_prefix=s.route_prefix, blocking=blocking)
+    serve.run(build_app(settings), name=name, route_prefix=s.route_prefix)
+    if blocking:
+        _wait_for_stop()
+        print("stopping vidlake search", flush=True)
+        serve.shutdown()
     return url
+
+
+def _wait_for_stop() -> None:
+    """Block until Ctrl-C. (SIGTERM is Ray's: its handler ends the driver and the local Ray with it.)"""
+    import time
+
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return

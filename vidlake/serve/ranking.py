@@ -33,6 +33,8 @@ def stem(word: str) -> str:
             break
     if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "aeiousl":  # dropp -> drop
         w = w[:-1]
+    if len(w) > 3 and w.endswith("e"):  # bicycle, bicycles -> bicycl; slice, slicing -> slic
+        w = w[:-1]
     return w
 
 
