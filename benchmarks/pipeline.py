@@ -19,14 +19,18 @@ Measured in one run, on the same windows, in this order:
 4. job      run_job into that lake: its own ingest finds every file known, so it is a no-op
 5. decode and model again (the machine is shared: the stages bracket the job in time)
 
+Ray's workers run at ``--worker-niceness`` (default 0, this process's priority, so the stages alone and
+the job weigh alike against other work; Ray's own default, 15, lets any other work starve the job).
 Around the job, a CPU probe: how much CPU one busy process gets, and two at once (in this process's
 session, like Ray's workers). On a shared Linux machine with autogroup scheduling a session gets
 about one fair share however many processes it runs, which caps what any pipeline can gain here.
 
 Ratio = job windows/s (windows_ok / JobResult.seconds) / the slowest stage's windows/s (the mean
-of its two wall-clock passes). Also reported: the same with the ingest and Ray start-up added, and
-CPU seconds of every step (the job's: this process and every live descendant, i.e. Ray's workers,
-from /proc), so that the share of the machine each step got can be read beside the wall clock.
+of its two wall-clock passes). Also reported: the same with the ingest and Ray start-up added; how
+long decode tasks and the model actor ran at the same time (Ray's task timeline); Ray Data's
+per-operator stats; CPU seconds of every step (the job's: this process and every live descendant,
+i.e. Ray's processes, from /proc; a worker that exits during the job is missed), so that the share
+of the machine each step got can be read beside the wall clock.
 Results go to benchmarks/results/pipeline.md (then benchmarks/results/pipeline-notes.md, the
 analysis, is appended). A benchmark, not a test: nothing here asserts.
 """
@@ -455,7 +459,7 @@ def report(args, steps: dict[str, Step], result, model_info: dict, timing: dict,
         "decode 1": "PlanWindows + SampleFrames, this process, no Ray, 1 core",
         "model 1": "ExpandTasks + BuildPrompt + RunModel, this process, no Ray, 1 torch thread",
         "ingest": "run_ingest into a fresh lake (starts local Ray)",
-        "job": "run_job on that lake (its ingest: a no-op); CPU = driver + all Ray processes",
+        "job": "run_job on that lake (its ingest: a no-op); CPU: driver + Ray's processes",
         "decode 2": "as decode 1", "model 2": "as model 1",
     }
     for name in ("decode 1", "model 1", "ingest", "job", "decode 2", "model 2"):
@@ -497,7 +501,7 @@ def report(args, steps: dict[str, Step], result, model_info: dict, timing: dict,
         f"- on {os.cpu_count()} idle cores the same arithmetic gives {os.cpu_count()} / {job_cpu:.3f} = "
         f"{os.cpu_count() / job_cpu:.3f} windows/s against {1 / max(decode_cpu, model_cpu):.3f} for the slowest stage "
         f"on one idle core: a ceiling of {os.cpu_count() / job_cpu * max(decode_cpu, model_cpu):.2f} (an estimate: "
-        f"the job's CPU per window was measured under contention)",
+        f"the job's CPU per window grows with contention)",
         "",
         "Ray Data's operators in the job (from `Dataset.stats()`; remote times summed over tasks):", "",
         "| operator | tasks | remote wall s | remote CPU s |", "|---|---:|---:|---:|",

@@ -18,6 +18,13 @@ from vidlake.platform.runtime import ensure_ray, ray_remote_args
 
 __all__ = ["build_pipeline", "model_gpus"]
 
+# Ray Data reserves CPU for upstream operators first: once decode tasks and the model actor hold every
+# CPU, a light operator that asks for CPU of its own waits until decoding frees one. So ExpandTasks runs
+# in the decode task (same resources: Ray Data fuses the two) and ParseOutput asks for no CPU (it takes
+# milliseconds per window). Measured on 2 CPUs before: the model idled while decoded windows waited for
+# ExpandTasks, and no window reached the writer (nothing was committed) until every window was decoded.
+_NO_CPU = {"num_cpus": 0}
+
 
 def model_gpus(spec: JobSpec) -> float:
     """GPUs per model replica: the spec's number, or for "auto" 1 when the cluster has GPUs, else 0."""
@@ -46,8 +53,9 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
     # as one block, so without this one task decodes a whole video (no decode parallelism within a long
     # video, and the model sees none of its windows until the last one is decoded).
     ds = ds.repartition(target_num_rows_per_block=1)
-    ds = ds.map(sample, **ray_remote_args(SampleFrames.resources, {"num_cpus": res.decode_cpus}))
-    ds = ds.flat_map(ExpandTasks(tuple(tasks)), **ray_remote_args(ExpandTasks.resources))
+    decode = ray_remote_args(SampleFrames.resources, {"num_cpus": res.decode_cpus})
+    ds = ds.map(sample, **decode)
+    ds = ds.flat_map(ExpandTasks(tuple(tasks)), **decode)
     ds = ds.map(prompt, **ray_remote_args(BuildPrompt.resources))
     ds = ds.map_batches(
         RunModel,
@@ -58,7 +66,4 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
         num_gpus=gpus,
         num_cpus=res.model_cpus,
     )
-    # ParseOutput asks for no CPU (it takes milliseconds per window). Ray Data reserves CPU for upstream
-    # operators first; with the model actor holding a CPU, a CPU-asking last operator only runs once
-    # decoding is done, so no window would reach the writer (nor be committed) before then.
-    return ds.map(ParseOutput(), **{**ray_remote_args(ParseOutput.resources), "num_cpus": 0})
+    return ds.map(ParseOutput(), **{**ray_remote_args(ParseOutput.resources), **_NO_CPU})
