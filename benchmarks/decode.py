@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model  # benchmarks/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "decode.md"
 SIZE, FPS = 378, 2.0
@@ -240,7 +242,7 @@ def write_report(best, rounds, memory, have_ffmpeg: bool, repeat: int) -> None:
     lines = [
         "# Decode benchmark", "",
         f"Written by `benchmarks/decode.py` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC. "
-        f"Machine: {_cpu_model()}, "
+        f"Machine: {cpu_model()}, "
         f"{os.cpu_count()} CPUs (shared with other work: CPU time, best of {repeat}); Python "
         f"{platform.python_version()}, PyAV {av.__version__} (libavcodec {_libavcodec()}), decord {decord.__version__}"
         f"{', ffmpeg ' + _ffmpeg_version() if have_ffmpeg else ''}.", "",
@@ -280,16 +282,6 @@ def _peak_rss_kb() -> float:
     except OSError:
         pass
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _libavcodec() -> str:

@@ -48,6 +48,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model  # benchmarks/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -442,7 +444,7 @@ def report(args, steps: dict[str, Step], result, model_info: dict, timing: dict,
     lines = [
         "# Pipeline benchmark", "",
         f"Written by `benchmarks/pipeline.py` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC in "
-        f"{total_s:.0f} s. Machine: {_cpu_model()}, {os.cpu_count()} CPUs, {_mem_gb():.0f} GB, shared with other "
+        f"{total_s:.0f} s. Machine: {cpu_model()}, {os.cpu_count()} CPUs, {_mem_gb():.0f} GB, shared with other "
         f"work (load average {min(s.load[0] for s in steps.values()):.1f}-{max(s.load[1] for s in steps.values()):.1f} "
         f"during the run); Python {platform.python_version()}, Ray {ray.__version__}, torch {torch.__version__}, "
         f"PyAV {av.__version__}; no GPU (model on CPU, fp32).", "",
@@ -537,16 +539,6 @@ def operator_rows(stats: str) -> list[str]:
             value = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(3)]
             current[2 if m.group(1) == "wall" else 3] = f"{value:.2f}"
     return [f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} |" for r in rows]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _mem_gb() -> float:
