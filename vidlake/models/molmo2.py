@@ -188,6 +188,9 @@ def load_model(ref: ModelRef, settings: ModelSettings):
     """``Molmo2ForConditionalGeneration`` in eval mode on the configured device and dtype."""
     import torch
     from transformers import AutoModelForImageTextToText
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per worker would interleave with the job's progress
 
     device = pick_device(settings)
     has_accelerate = importlib.util.find_spec("accelerate") is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -119,7 +120,9 @@ class BuildPrompt:
             end = float(_value(row.get("end_s")) or max(row["timestamps_s"]))
             clean = strip_special_tokens(query, processor.tokenizer) if query else query
             text = strip_special_tokens(template.render(clean, 0.0, end - offset), processor.tokenizer)
-            inputs = prepare_window(processor, row["frames"], row["timestamps_s"], offset, text)
+            with warnings.catch_warnings():  # frames from Ray's object store are read-only; torch only reads them
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                inputs = prepare_window(processor, row["frames"], row["timestamps_s"], offset, text)
         except Exception as exc:  # noqa: BLE001 - one bad window must not stop the run
             out.update(status="error", error_kind="prompt_failed", error=f"{type(exc).__name__}: {exc}")
             return out
