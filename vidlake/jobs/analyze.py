@@ -1,10 +1,10 @@
 """The main job: sources -> videos -> windows -> frames -> Molmo 2 -> parsed rows -> the lake.
 
     ingest (list, probe new files)                                   Ray Data tasks, committed first
-    SkipDone       (video, task_key) pairs already in `outputs` drop out          driver
-    PlanWindows -> SampleFrames -> ExpandTasks -> BuildPrompt                     CPU tasks
-    RunModel                                                                      actor pool (GPUs)
-    ParseOutput -> WriteTables                                                    CPU, driver
+    SkipDone -> PlanWindows  (video, task_key) pairs already in `outputs` drop out   driver
+    SampleFrames -> ExpandTasks                                                   CPU tasks, a window each
+    BuildPrompt -> RunModel                                                       actor pool (GPUs)
+    ParseOutput -> WriteTables                                                    driver
 
 One streaming Ray Data pipeline: windows are the unit of work, frames are dropped once the prompt
 is built, and only parsed rows (never frames) wait on the driver until a video is complete.
@@ -23,15 +23,16 @@ from vidlake.errors import JobFailed
 from vidlake.jobs.ingest import run_ingest
 from vidlake.jobs.spec import JobSpec
 from vidlake.models.prompts import PromptRegistry
-from vidlake.operators.plan import plan_windows, sampling_spec
-from vidlake.operators.tasks import PendingTask
+from vidlake.operators.parse import ParseOutput
+from vidlake.operators.plan import PlanWindows, sampling_spec
+from vidlake.operators.tasks import PendingTask, runs_on
 from vidlake.operators.write import WriteTables, plain
 from vidlake.platform.config import LakeSettings, Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.ids import new_run_id, task_key
 from vidlake.platform.runtime import print_summary, progress_bar
 
-__all__ = ["JobResult", "pending_work", "run_job"]
+__all__ = ["JobResult", "pending_work", "plan_rows", "run_job"]
 
 
 @dataclass
@@ -68,14 +69,11 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True) -> JobResult:
 
     result = JobResult(run_id=new_run_id(), videos=len(videos), videos_todo=len(items),
                        task_keys=[t.task_key for t in tasks])
-    by_key = {t.task_key: t for t in tasks}
-    for item in items:
-        windows = plan_windows(item["duration_s"] or 0.0, item["fps"], spec.sampling)
-        for key in item["pending_task_keys"]:
-            kind = by_key[key].windows
-            chosen = [w for w in windows if w.kind == kind] or [w for w in windows if w.kind == "slow"][:1]
-            result.windows_planned += len(chosen)
-        result.video_s += item["duration_s"] or 0.0
+    windows = plan_rows(items, spec)
+    for row in windows:
+        pending = set(row["pending_task_keys"])
+        result.windows_planned += sum(t.task_key in pending and runs_on(t, row) for t in tasks)
+    result.video_s = sum(item["duration_s"] or 0.0 for item in items)
     lake.append("runs", [{
         "run_id": result.run_id, "job": spec.name, "status": "running", "started_at": datetime.now(timezone.utc),
         "sources": spec.sources, "spec_json": spec.model_dump_json(), "task_keys": result.task_keys,
@@ -84,8 +82,8 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True) -> JobResult:
     }])
     writer = WriteTables(lake, result.run_id, flush_every=spec.commit_every)
     try:
-        if items:
-            _stream(spec, settings, ref, tasks, items, writer, result)
+        if windows:
+            _stream(spec, settings, ref, tasks, windows, writer, result)
         writer.flush()
         if writer.incomplete:
             raise JobFailed(f"{len(writer.incomplete)} (video, task) pairs did not get all their windows back")
@@ -139,16 +137,24 @@ def pending_work(videos: list[dict], tasks: list[PendingTask], lake: Lake) -> li
     return items
 
 
-def _stream(spec, settings, ref, tasks, items, writer: WriteTables, result: JobResult) -> None:
-    """Build and drain the Ray Data pipeline, feeding the writer as windows come back."""
+def plan_rows(items: list[dict], spec: JobSpec) -> list[dict]:
+    """PlanWindows on the driver: the pending videos' window rows, in video order (arithmetic only)."""
+    plan = PlanWindows(spec.sampling)
+    return [row for item in items for row in plan(item)]
+
+
+def _stream(spec, settings, ref, tasks, windows, writer: WriteTables, result: JobResult) -> None:
+    """Build and drain the Ray Data pipeline, parsing and writing windows as they come back."""
     from vidlake.jobs.pipeline import build_pipeline, model_gpus
 
-    ds = build_pipeline(spec, settings, ref, tasks, items)
+    ds = build_pipeline(spec, settings, ref, tasks, windows)
     result.gpus_per_replica = model_gpus(spec)
+    parse = ParseOutput()
+    videos = len({row["video_id"] for row in windows})
     with progress_bar("windows", total=result.windows_planned) as bar:
         began = time.monotonic()
         for row in ds.iter_rows():
-            row = plain(dict(row))
+            row = parse(plain(dict(row)))
             writer.add(row)
             result.windows_ok, result.windows_failed = writer.stats.windows_ok, writer.stats.windows_failed
             result.frames += len(row.get("timestamps_s") or ())
@@ -156,7 +162,7 @@ def _stream(spec, settings, ref, tasks, items, writer: WriteTables, result: JobR
             if row.get("infer_s") and row.get("infer_batch"):
                 result.model_s += row["infer_s"] / row["infer_batch"]
             elapsed = max(time.monotonic() - began, 1e-9)
-            bar.advance(1, f"videos {writer.stats.videos_committed}/{len(items) * len(tasks)} "
+            bar.advance(1, f"videos {writer.stats.videos_committed}/{videos * len(tasks)} "
                            f"{result.frames / elapsed:.1f} frames/s {result.generated_tokens / elapsed:.1f} tok/s "
                            f"{result.windows_failed} failed")
 

@@ -8,22 +8,31 @@ from vidlake.jobs.spec import JobSpec
 from vidlake.models.molmo2 import ModelRef
 from vidlake.models.prompts import PromptRegistry
 from vidlake.operators.infer import InferConfig, RunModel
-from vidlake.operators.parse import ParseOutput
-from vidlake.operators.plan import PlanWindows
 from vidlake.operators.prompt import BuildPrompt, PromptConfig
 from vidlake.operators.sample import SampleConfig, SampleFrames
 from vidlake.operators.tasks import ExpandTasks, PendingTask
 from vidlake.platform.config import Settings
 from vidlake.platform.runtime import ensure_ray, ray_remote_args
 
-__all__ = ["build_pipeline", "model_gpus"]
+__all__ = ["build_pipeline", "model_gpus", "WarmRunModel"]
 
 # Ray Data reserves CPU for upstream operators first: once decode tasks and the model actor hold every
 # CPU, a light operator that asks for CPU of its own waits until decoding frees one. So ExpandTasks runs
-# in the decode task (same resources: Ray Data fuses the two) and ParseOutput asks for no CPU (it takes
-# milliseconds per window). Measured on 2 CPUs before: the model idled while decoded windows waited for
-# ExpandTasks, and no window reached the writer (nothing was committed) until every window was decoded.
-_NO_CPU = {"num_cpus": 0}
+# in the decode task (same resources: Ray Data fuses the two), BuildPrompt in the model actor's, and
+# windows are planned before the pipeline and parsed after it, on the driver (arithmetic and
+# milliseconds per window). Measured on 2 CPUs before: the model idled while decoded windows waited
+# for ExpandTasks, and no window reached the writer (nothing was committed) until every window was
+# decoded.
+MAX_BLOCKS = 20_000  # window rows per block grow past this many windows (a block is one decode task)
+
+
+class WarmRunModel(RunModel):
+    """RunModel that loads the checkpoint when its actor starts, so the load overlaps the first decodes
+    instead of delaying the first batch (the constructor runs in the actor, never on the driver)."""
+
+    def __init__(self, config: InferConfig):
+        super().__init__(config)
+        self.load()
 
 
 def model_gpus(spec: JobSpec) -> float:
@@ -35,7 +44,12 @@ def model_gpus(spec: JobSpec) -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
 
 
-def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list[PendingTask], items: list[dict]) -> Any:
+def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list[PendingTask], windows: list[dict]) -> Any:
+    """Planned window rows (``PlanWindows`` output, see ``analyze.plan_rows``) -> model output rows.
+
+    One window per block, so one decode task per window: a long video's windows decode in parallel and
+    reach the model as they are done. Rows come out unparsed (``ParseOutput`` runs on the driver).
+    """
     import ray
 
     ensure_ray(settings.ray)
@@ -47,18 +61,13 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
     prompt = BuildPrompt(PromptConfig(model=ref, templates=templates, settings=spec.model))
     infer = InferConfig(model=ref, settings=spec.model, batch_size=res.batch_size)
 
-    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-    ds = ds.flat_map(PlanWindows(spec.sampling), **ray_remote_args(PlanWindows.resources))
-    # One window per block: a map task runs over a whole block, and a video's windows leave PlanWindows
-    # as one block, so without this one task decodes a whole video (no decode parallelism within a long
-    # video, and the model sees none of its windows until the last one is decoded).
-    ds = ds.repartition(target_num_rows_per_block=1)
+    ds = ray.data.from_items(windows, override_num_blocks=max(1, min(len(windows), MAX_BLOCKS)))
     decode = ray_remote_args(SampleFrames.resources, {"num_cpus": res.decode_cpus})
     ds = ds.map(sample, **decode)
     ds = ds.flat_map(ExpandTasks(tuple(tasks)), **decode)
     ds = ds.map(prompt, **ray_remote_args(BuildPrompt.resources))
-    ds = ds.map_batches(
-        RunModel,
+    return ds.map_batches(
+        WarmRunModel,
         fn_constructor_args=(infer,),
         batch_size=res.batch_size,
         batch_format="default",
@@ -66,4 +75,3 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
         num_gpus=gpus,
         num_cpus=res.model_cpus,
     )
-    return ds.map(ParseOutput(), **{**ray_remote_args(ParseOutput.resources), **_NO_CPU})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ExpandTasks", "PendingTask"]
+__all__ = ["ExpandTasks", "PendingTask", "runs_on"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ExpandTasks:
         pending = set(row.get("pending_task_keys") or ())
         out = []
         for t in self.tasks:
-            if t.task_key not in pending or not _runs_on(t, row):
+            if t.task_key not in pending or not runs_on(t, row):
                 continue
             total = row.get("window_count") if t.windows == "slow" else 1
             out.append({
@@ -46,7 +46,7 @@ class ExpandTasks:
         return out
 
 
-def _runs_on(task: PendingTask, row: dict[str, Any]) -> bool:
+def runs_on(task: PendingTask, row: dict[str, Any]) -> bool:
     """Slow tasks run on every dense window; a fast task on the fast window, or on the only window of a
     video short enough to be one window (it has no fast window). A video that failed before it had
     windows (kind is null) reaches every task, so each records the failure."""
