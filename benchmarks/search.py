@@ -13,6 +13,7 @@ p50, p99, QPS, errors and the overhead ratio as a Markdown table. Not part of th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -78,36 +79,59 @@ def make_queries(n: int, rng: random.Random) -> list[str]:
     return out
 
 
-def generate_lake(lake: Lake, segments: int, videos: int, seed: int = 0) -> None:
-    """``segments`` captions over ``videos`` videos, ~5 s each, plus a track on every 10th video."""
+def generate_lake(lake: Lake, segments: int, videos: int, steps: int = 1, seed: int = 0):
+    """``segments`` captions over ``videos`` videos, ~5 s each, plus a track on every 10th video,
+    appended in ``steps`` equal parts of the videos; yields after each part (a lake that grows)."""
     import pyarrow as pa
 
     rng = random.Random(seed)
     per = segments // videos
     ids = [f"{i:064x}" for i in range(videos)]
-    lake.append("videos", pa.table({
-        "video_id": ids, "uris": [[f"/archive/synthetic/{i:06d}.mp4"] for i in range(videos)],
-        "size": [10_000_000] * videos, "duration_s": [per * 5.0] * videos, "fps": [25.0] * videos,
-        "frames": [per * 125] * videos, "width": [1280] * videos, "height": [720] * videos,
-        "codec": ["h264"] * videos, "rotation": [0] * videos}))
-    chunk = max(1, 100_000 // per)
-    for start in range(0, videos, chunk):
-        vids = ids[start:start + chunk]
-        n = len(vids) * per
-        starts = np.tile(np.arange(per) * 5.0, len(vids))
-        lake.append("captions", pa.table({
-            "video_id": np.repeat(vids, per), "task": ["caption"] * n, "task_key": ["bench000caption0"] * n,
-            "start_s": starts, "end_s": starts + 5.0, "text": [caption(rng) for _ in range(n)]}))
-        tracked = vids[::10]
-        t = np.tile(np.arange(0, 20, 0.5), len(tracked))
-        m = len(t)
-        lake.append("tracks", pa.table({
-            "video_id": np.repeat(tracked, 40), "task": ["track"] * m, "task_key": ["bench000track000"] * m,
-            "query": ["the forklift"] * m, "label": ["forklift"] * m, "object_id": np.ones(m, np.int32),
-            "id_scope": ["video"] * m, "t": t, "x": 100 + t * 10, "y": np.full(m, 300.0),
-            "x_norm": (100 + t * 10) / 1280, "y_norm": np.full(m, 300 / 720),
-            "box": [[90 + x * 10, 250.0, 200 + x * 10, 350.0] for x in t]}))
-        print(f"  lake: {min(start + chunk, videos)}/{videos} videos", file=sys.stderr, flush=True)
+    bounds = [round(videos * i / steps) for i in range(steps + 1)]
+    for lo, hi in zip(bounds, bounds[1:]):
+        n_vid = hi - lo
+        lake.append("videos", pa.table({
+            "video_id": ids[lo:hi], "uris": [[f"/archive/synthetic/{i:06d}.mp4"] for i in range(lo, hi)],
+            "size": [10_000_000] * n_vid, "duration_s": [per * 5.0] * n_vid, "fps": [25.0] * n_vid,
+            "frames": [per * 125] * n_vid, "width": [1280] * n_vid, "height": [720] * n_vid,
+            "codec": ["h264"] * n_vid, "rotation": [0] * n_vid}))
+        chunk = max(1, 100_000 // per)
+        for start in range(lo, hi, chunk):
+            vids = ids[start:min(start + chunk, hi)]
+            n = len(vids) * per
+            starts = np.tile(np.arange(per) * 5.0, len(vids))
+            lake.append("captions", pa.table({
+                "video_id": np.repeat(vids, per), "task": ["caption"] * n, "task_key": ["bench000caption0"] * n,
+                "start_s": starts, "end_s": starts + 5.0, "text": [caption(rng) for _ in range(n)]}))
+            tracked = [v for i, v in enumerate(vids, start) if i % 10 == 0]
+            t = np.tile(np.arange(0, 20, 0.5), len(tracked))
+            m = len(t)
+            lake.append("tracks", pa.table({
+                "video_id": np.repeat(tracked, 40), "task": ["track"] * m, "task_key": ["bench000track000"] * m,
+                "query": ["the forklift"] * m, "label": ["forklift"] * m, "object_id": np.ones(m, np.int32),
+                "id_scope": ["video"] * m, "t": t, "x": 100 + t * 10, "y": np.full(m, 300.0),
+                "x_norm": (100 + t * 10) / 1280, "y_norm": np.full(m, 300 / 720),
+                "box": [[90 + x * 10, 250.0, 200 + x * 10, 350.0] for x in t]}))
+            print(f"  lake: {min(start + chunk, hi)}/{videos} videos", file=sys.stderr, flush=True)
+        yield hi
+
+
+@contextlib.contextmanager
+def bench_lock(path: str | None):
+    """Hold ``flock(path)`` (the same lock as ``flock PATH cmd``) while measuring or building."""
+    if not path:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as f:
+        t0 = time.perf_counter()
+        fcntl.flock(f, fcntl.LOCK_EX)
+        print(f"  lock {path} after {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def dir_size(path: Path) -> int:
@@ -212,6 +236,12 @@ def main() -> None:
     ap.add_argument("--modes", default="bm25,semantic,hybrid")
     ap.add_argument("--workdir", default="/tmp/vidlake-bench-search")
     ap.add_argument("--reuse", action="store_true", help="Keep an existing lake and index of the same size.")
+    ap.add_argument("--build-steps", type=int, default=1,
+                    help="Write the lake in this many parts and update the index after each (incremental "
+                    "builds; each holds --lock on its own).")
+    ap.add_argument("--build-only", action="store_true", help="Stop after the build (or the reused index's size).")
+    ap.add_argument("--lock", default=None,
+                    help="flock this file around each build step and the query phase (e.g. /tmp/vidlake-bench.lock).")
     ap.add_argument("--haproxy", action="store_true",
                     help="Serve through Ray Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) instead of its "
                     "Python proxy.")
@@ -226,20 +256,38 @@ def main() -> None:
     report: dict = {"ingress": "haproxy" if args.haproxy else "proxy", "segments": args.segments, "videos": args.videos, "queries": args.queries,
                     "clients": args.clients, "k": args.k, "cpus": os.cpu_count()}
     if not (args.reuse and (work / "lake" / "_search" / "_vidlake_index.json").exists()):
-        shutil.rmtree(work, ignore_errors=True)
-        t0 = time.perf_counter()
-        generate_lake(lake, args.segments, args.videos)
-        report["lake_s"] = time.perf_counter() - t0
         from vidlake.jobs.index import run_index
 
-        result = run_index(settings, show=False)
-        report["index_s"], report["embedded"] = result.seconds, result.embedded
+        shutil.rmtree(work, ignore_errors=True)
+        report.update(lake_s=0.0, index_s=0.0, embedded=0, build_steps=[])
+        steps = generate_lake(lake, args.segments, args.videos, args.build_steps)
+        while True:
+            with bench_lock(args.lock):  # one lock holding per step: a growing lake, indexed after each part
+                t0 = time.perf_counter()
+                done = next(steps, None)
+                if done is None:
+                    break
+                report["lake_s"] += time.perf_counter() - t0
+                result = run_index(settings, show=False)
+            step = {"videos": done, "mode": result.mode, "seconds": round(result.seconds, 1),
+                    "embedded": result.embedded, "texts_per_s": round(result.embedded / result.seconds, 1)}
+            report["build_steps"].append(step)
+            report["index_s"] += result.seconds
+            report["embedded"] += result.embedded
+            print(json.dumps(step), file=sys.stderr, flush=True)
+        json.dump(report, open(work / "build.json", "w"), indent=1)
+    elif (work / "build.json").exists():
+        report |= {k: v for k, v in json.load(open(work / "build.json")).items() if k not in report}
     report["index_bytes"] = dir_size(work / "lake" / "_search")
+    report["segments_bytes"] = dir_size(next((work / "lake" / "_search").glob("segments_g*.lance")))
     print(json.dumps(report), file=sys.stderr, flush=True)
 
+    if args.build_only:
+        return
     queries = make_queries(args.queries, random.Random(1))
     report["distinct_queries"] = len(set(queries))
-    results = run_http(settings, queries, args) | run_direct(settings, queries, args)
+    with bench_lock(args.lock):
+        results = run_http(settings, queries, args) | run_direct(settings, queries, args)
     report["results"] = results
     print(json.dumps(report, indent=1))
     print(markdown(report))

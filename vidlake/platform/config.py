@@ -8,7 +8,7 @@ then the defaults below. Nothing else in vidlake reads the environment for its o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -134,6 +134,13 @@ class SearchSettings(_Section):
     )
     device: str = Field("cpu", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="Where texts are embedded.")
     embed_batch: int = Field(256, ge=1, le=8192, description="Texts per embedding batch while indexing.")
+    embed_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8",
+        description="Embedding engine on the CPU: 'onnx-int8' (ONNX Runtime, int8 weights: fastest, cosine "
+        "agreement with PyTorch ~0.99), 'onnx' (ONNX Runtime, float32) or 'torch' (sentence-transformers). "
+        "A GPU device always uses torch.",
+    )
+    embed_threads: int = Field(0, ge=0, description="CPU threads for embedding while indexing (0: all cores).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant of hybrid ranking.")
     candidates: int = Field(40, ge=1, le=1000, description="Hits each retriever proposes per query (at least k).")
     max_k: int = Field(100, ge=1, le=1000, description="Largest k a query may ask for.")

@@ -11,12 +11,14 @@ so only new text is embedded. Each table's update is one atomic LanceDB commit.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vidlake import __version__
 from vidlake.platform.config import SearchSettings
@@ -29,7 +31,8 @@ from vidlake.serve.store import FORMAT, IndexMeta, IndexStore, lake_versions
 __all__ = ["BuildIndex", "IndexResult"]
 
 _PAIRED = ("captions", "answers", "points", "tracks")
-_CHUNK = 16_384  # texts embedded (and rows written) per step of a full build
+_CHUNK = 16_384  # texts embedded per step of a full build (progress)
+_WRITE_ROWS = 262_144  # rows per LanceDB write of a full build (fewer, larger fragments)
 
 
 @dataclass
@@ -53,7 +56,8 @@ class BuildIndex:
     def __init__(self, lake: Lake, store: IndexStore, search: SearchSettings, embedder: Embedder | None = None,
                  progress: Callable[[int, int], None] | None = None):
         self.lake, self.store, self.search = lake, store, search
-        self.embedder = embedder or Embedder(search.embedding_model, search.device, search.embed_batch)
+        self.embedder = embedder or Embedder(search.embedding_model, search.device, search.embed_batch,
+                                             search.embed_backend, search.embed_threads)
         self.progress = progress or (lambda done, total: None)
 
     def run(self, rebuild: bool = False) -> IndexResult:
@@ -104,16 +108,22 @@ class BuildIndex:
         videos = D.video_rows(snap.read("videos"))
         docs = self._docs(snap, None, videos)
         dim = self.embedder.dim
+        # every distinct text is embedded once, however many rows (videos, chunks) repeat it
+        encoded = pc.dictionary_encode(docs["text"]).combine_chunks()
+        texts, codes = encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+        vectors = np.zeros((len(texts), dim), dtype=np.float32)
+        for start in range(0, len(texts), _CHUNK):
+            vectors[start:start + _CHUNK] = self.embedder.embed(texts[start:start + _CHUNK])
+            self.progress(min(start + _CHUNK, len(texts)), len(texts))
+        result.embedded = len(texts)
         seg = None
-        for start in range(0, max(docs.num_rows, 1), _CHUNK):
-            chunk = docs.slice(start, _CHUNK)
-            table = _with_vectors(chunk, self.embedder.embed(chunk["text"].to_pylist()), dim)
-            result.embedded += chunk.num_rows
+        for start in range(0, max(docs.num_rows, 1), _WRITE_ROWS):
+            table = _with_vectors(docs.slice(start, _WRITE_ROWS), vectors[codes[start:start + _WRITE_ROWS]], dim)
             if seg is None:
                 seg = db.create_table(names[D.SEGMENTS], table, schema=D.segments_schema(dim), mode="overwrite")
             elif table.num_rows:
                 seg.add(table)
-            self.progress(min(start + _CHUNK, docs.num_rows), docs.num_rows)
+        del vectors
         evidence = _concat([D.evidence_rows(snap.read(t), t) for t in ("points", "tracks")], D.EVIDENCE_SCHEMA)
         ev = db.create_table(names[D.EVIDENCE], _with_ev_ids(evidence), mode="overwrite")
         db.create_table(names[D.COUNTS], D.count_rows(snap.read("counts")), mode="overwrite")
@@ -186,10 +196,28 @@ class BuildIndex:
         else:
             seg.optimize()
             ev.optimize()
-        if rows >= self.search.vector_index_min_rows and (fresh or "vector" not in has):
+        if rows >= self.search.vector_index_min_rows and (fresh or "vector" not in has or
+                                                          _outgrown(seg, has["vector"].name, rows)):
             seg.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_PQ",
-                             num_partitions=max(16, int(math.sqrt(rows))), num_sub_vectors=_sub_vectors(seg),
+                             num_partitions=_partitions(rows), num_sub_vectors=_sub_vectors(seg),
                              sample_rate=64, replace=True)
+
+
+def _partitions(rows: int) -> int:
+    return max(16, int(math.sqrt(rows)))
+
+
+def _outgrown(seg: Any, name: str, rows: int) -> bool:
+    """Whether the table grew past twice the size its IVF partitions were trained for (sqrt(rows)
+    partitions): updates add rows to the existing partitions, so a lake that kept growing gets its
+    vector index retrained, as a full build would have it."""
+    os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")  # statistics without the centroids
+    try:
+        stats = seg.to_lance().stats.index_stats(name)
+        trained = min(s["num_partitions"] for s in stats.get("segments") or stats.get("indices") or [])
+    except Exception:  # noqa: BLE001 - statistics of another index layout: keep the index
+        return False
+    return _partitions(rows) >= 2 * trained
 
 
 def _sub_vectors(seg: Any) -> int:

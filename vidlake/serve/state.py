@@ -36,7 +36,10 @@ class ServiceState:
         self.lake = Lake(settings.lake.uri, settings.storage)
         self.store = IndexStore(index_uri_for(settings), settings.storage)
         s = settings.search
-        self.embedder = embedder or Embedder(s.embedding_model, s.device, batch_size=32)
+        # one engine thread: queries are embedded one batch at a time (QueryBatcher) next to the HTTP
+        # and LanceDB threads of the same replica
+        self.embedder = embedder or Embedder(s.embedding_model, s.device, batch_size=32, backend=s.embed_backend,
+                                             threads=1)
         self.searcher: Searcher | None = None
         self.meta: IndexMeta | None = None
         self.stale_reason: str | None = None

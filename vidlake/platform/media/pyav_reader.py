@@ -38,6 +38,10 @@ TIE_S = 1e-6  # frames this close to equally near a planned time tie; the earlie
 _RESEEK_BACK_S = (1.0, 5.0, 30.0)  # when a seek lands after the first planned time, step back this much
 
 
+import os
+_TWO_STEP = os.environ.get("VL_TWO_STEP") == "1"
+
+
 class _Reseek(Exception):
     """The seek landed after the cluster's first planned time: seek again, earlier."""
 
@@ -81,8 +85,10 @@ class _Reader:
         self.times = [float(t) for t in times_s]
         self.targets = [self.origin + t / float(self.tb) for t in self.times]
         self.tie = 2 * TIE_S / float(self.tb)  # 2t vs a + b: closer than this counts as a tie (earlier wins)
+        self.second = 1 / float(self.tb)  # one second in pts units
         self.size, self.resize, self.deadline = size, resize, deadline
         self.reformatter = VideoReformatter()
+        self.reformatter2 = VideoReformatter()
         self.buffer: np.ndarray | None = None
         self.geometry: tuple[int, int, int] | None = None  # width, height, quarter turns
         self.chosen: list[int] = []  # pts of kept frames, increasing
@@ -185,7 +191,7 @@ class _Reader:
                 if self.j >= hi:
                     eof = False
                     break
-                if self.j > lo and self.gop and self.targets[self.j] - seen[-1] > self.gop + 1 / float(self.tb):
+                if self.j > lo and self.gop and self.targets[self.j] - seen[-1] > self.gop + self.second:
                     eof, jumped = False, True  # seeking ahead costs less than decoding through
                     break
         except av.error.FFmpegError as exc:
@@ -276,15 +282,21 @@ class _Reader:
             turns = quarter_turns(getattr(frame, "rotation", 0))
             self.geometry = (*output_size(frame.width, frame.height, self.size, self.resize), turns)
         width, height, turns = self.geometry
-        image = self.reformatter.reformat(
-            frame, width=width, height=height, format="rgb24", interpolation="AREA"
-        ).to_ndarray()
+        image = self._convert(frame, width, height)
         image = upright(image, turns)
         if self.buffer is None:
             self.buffer = np.empty((len(self.targets), *image.shape), np.uint8)
         self.buffer[len(self.chosen)] = image
         self.chosen.append(frame.pts)
         self.corrupt += bool(getattr(frame, "is_corrupt", False))
+
+    def _convert(self, frame: Any, width: int, height: int) -> np.ndarray:
+        if _TWO_STEP:
+            small = self.reformatter.reformat(frame, width=width, height=height, format="yuv420p", interpolation="AREA", threads=1)
+            return self.reformatter2.reformat(small, format="rgb24", threads=1).to_ndarray()
+        return self.reformatter.reformat(
+            frame, width=width, height=height, format="rgb24", interpolation="AREA", threads=1
+        ).to_ndarray()
 
     # -- reporting ---------------------------------------------------------------------------------
     def _report(self) -> None:
