@@ -34,19 +34,6 @@ class WarmRunModel(RunModel):
         super().__init__(config)
         self.load()
 
-    @classmethod
-    def bound(cls, config: InferConfig) -> type:
-        """A subclass whose constructor takes no arguments, ``config`` travelling with the class: Ray
-        then has no constructor arguments to keep in the object store for actor restarts (and prints
-        no error about them)."""
-
-        def __init__(self) -> None:
-            cls.__init__(self, config)
-
-        # a <locals> qualname: pickled by value (with ``config``), not looked up as the module's class
-        return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__,
-                                           "__qualname__": f"{cls.__qualname__}.bound.<locals>.{cls.__name__}"})
-
 
 def model_gpus(spec: JobSpec) -> float:
     """GPUs per model replica: the spec's number, or for "auto" 1 when the cluster has GPUs, else 0."""
@@ -80,7 +67,8 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
     ds = ds.flat_map(ExpandTasks(tuple(tasks)), **decode)
     ds = ds.map(prompt, **ray_remote_args(BuildPrompt.resources))
     return ds.map_batches(
-        WarmRunModel.bound(infer),
+        WarmRunModel,
+        fn_constructor_args=(infer,),
         batch_size=res.batch_size,
         batch_format="default",
         concurrency=res.replicas,
