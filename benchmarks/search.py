@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/search.py                       # 1,000,000 segments, 20,000 videos
     .venv/bin/python benchmarks/search.py --segments 200000 --videos 4000   # scaled down
+    .venv/bin/python benchmarks/search.py --build-steps 4 --lock /tmp/vidlake-bench.lock --build-only  # grow + index
+    flock /tmp/vidlake-bench.lock .venv/bin/python benchmarks/search.py --reuse   # measure the built index again
 
 Generates a lake of caption segments with a realistic vocabulary (plus track/point samples for
 evidence), builds the index with ``vidlake index`` code (seconds, size on disk), then sends the same
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import random
@@ -178,20 +179,76 @@ def load(fn, queries: list[str], clients: int) -> dict:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - started
+    return _stats(lat, errors[0], time.perf_counter() - started)
+
+
+def http_load(port: int, mode: str, k: int, queries: list[str], clients: int) -> dict:
+    """``clients`` closed-loop HTTP clients over ``queries`` (each its own keep-alive connection), run as
+    asyncio coroutines in a separate process so the load generator costs little CPU and no GIL time
+    of this process; latency stats as ``load``."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_http_clients, args=(child, port, mode, k, queries, clients), daemon=True)
+    proc.start()
+    lat, errors, wall = parent.recv()
+    proc.join()
+    return _stats(lat, errors, wall)
+
+
+def _http_clients(pipe, port: int, mode: str, k: int, queries: list[str], clients: int) -> None:
+    import asyncio
+
+    async def one(conn: list, q: str) -> bool:
+        if not conn:
+            conn.extend(await asyncio.open_connection("127.0.0.1", port))
+        reader, writer = conn
+        writer.write(f"GET /search?mode={mode}&k={k}&q={urllib.parse.quote(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                     .encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), None)
+        if length is None:
+            raise RuntimeError("response without Content-Length")
+        body = await reader.readexactly(length)
+        if b"connection: close" in head.lower():
+            writer.close()
+            conn.clear()
+        return status == 200 and b'"hits"' in body
+
+    async def main() -> tuple[list[float], int, float]:
+        lat: list[float] = []
+        errors = 0
+        it = iter(queries)
+
+        async def client() -> None:
+            nonlocal errors
+            conn: list = []
+            for q in it:
+                t0 = time.perf_counter()
+                try:
+                    ok = await asyncio.wait_for(one(conn, q), 30)
+                except Exception as exc:  # noqa: BLE001 - counted as an error
+                    ok = False
+                    if conn:
+                        conn[1].close()
+                    conn.clear()
+                    print(f"  error: {exc!r}", file=sys.stderr)
+                lat.append(time.perf_counter() - t0)
+                errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return lat, errors, time.perf_counter() - started
+
+    pipe.send(asyncio.run(main()))
+
+
+def _stats(lat: list[float], errors: int, wall: float) -> dict:
     return {"p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000, "mean": statistics.fmean(lat) * 1000,
-            "qps": len(lat) / wall, "errors": errors[0], "n": len(lat)}
-
-
-def http_search(port: int, mode: str, k: int):
-    def fn(state: dict, q: str) -> bool:
-        conn = state.get("conn") or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        state["conn"] = conn
-        conn.request("GET", f"/search?mode={mode}&k={k}&q={urllib.parse.quote(q)}")
-        resp = conn.getresponse()
-        body = resp.read()
-        return resp.status == 200 and b'"hits"' in body
-    return fn
+            "qps": len(lat) / wall, "errors": errors, "n": len(lat)}
 
 
 def direct_search(seg, embedder, mode: str, k: int, settings):
@@ -242,18 +299,19 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="Stop after the build (or the reused index's size).")
     ap.add_argument("--lock", default=None,
                     help="flock this file around each build step and the query phase (e.g. /tmp/vidlake-bench.lock).")
-    ap.add_argument("--haproxy", action="store_true",
-                    help="Serve through Ray Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) instead of its "
-                    "Python proxy.")
+    ap.add_argument("--ingress", choices=["haproxy", "proxy"], default="proxy",
+                    help="Serve's Python proxy (the serve.haproxy=false default) or its HAProxy ingress "
+                    "(RAY_SERVE_ENABLE_HA_PROXY=1, as serve.haproxy=true does).")
     args = ap.parse_args()
-    if args.haproxy:
+    if args.ingress == "haproxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # as serve.haproxy does: set before Ray starts
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")  # as run_service does
 
     work = Path(args.workdir) / f"{args.segments}x{args.videos}"
     settings = load_settings(lake={"uri": str(work / "lake")}, ray={"num_cpus": 2},
                              serve={"port": free_port(), "max_ongoing_requests": 64, "replica_cpus": 1.0})
     lake = Lake(settings.lake.uri)
-    report: dict = {"ingress": "haproxy" if args.haproxy else "proxy", "segments": args.segments, "videos": args.videos, "queries": args.queries,
+    report: dict = {"ingress": args.ingress, "segments": args.segments, "videos": args.videos, "queries": args.queries,
                     "clients": args.clients, "k": args.k, "cpus": os.cpu_count()}
     if not (args.reuse and (work / "lake" / "_search" / "_vidlake_index.json").exists()):
         from vidlake.jobs.index import run_index
@@ -287,48 +345,44 @@ def main() -> None:
     queries = make_queries(args.queries, random.Random(1))
     report["distinct_queries"] = len(set(queries))
     with bench_lock(args.lock):
-        results = run_http(settings, queries, args) | run_direct(settings, queries, args)
+        results = run_queries(settings, queries, args, work / f"results-{args.ingress}.json")
     report["results"] = results
     print(json.dumps(report, indent=1))
     print(markdown(report))
 
 
-def run_http(settings, queries: list[str], args) -> dict:
+def run_queries(settings, queries: list[str], args, partial: Path) -> dict:
+    """Per mode: the HTTP clients through Serve, then the same queries straight to LanceDB (Serve idle).
+    Each result is printed and saved to ``partial`` as soon as it is measured."""
     from ray import serve
 
     from vidlake.platform.runtime import ensure_ray
     from vidlake.serve.deployment import build_app
-
-    ensure_ray(settings.ray)
-    port = settings.serve.port
-    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
-    serve.run(build_app(settings), name="bench", route_prefix="/")
-    out = {}
-    try:
-        for mode in args.modes.split(","):
-            load(http_search(port, mode, args.k), queries[:200], args.clients)  # warm-up
-            out[f"http {mode}"] = load(http_search(port, mode, args.k), queries, args.clients)
-            print(mode, out[f"http {mode}"], file=sys.stderr, flush=True)
-    finally:
-        serve.shutdown()
-    return out
-
-
-def run_direct(settings, queries: list[str], args) -> dict:
     from vidlake.serve.embed import Embedder
     from vidlake.serve.store import IndexStore, index_uri_for
 
     store = IndexStore(index_uri_for(settings))
-    meta = store.read_meta()
-    seg = store.connect().open_table(meta.tables["segments"])
-    embedder = Embedder(settings.search.embedding_model)
+    seg = store.connect().open_table(store.read_meta().tables["segments"])
+    s = settings.search  # the engine the service uses, one thread per call (the 8 client threads share 2 cores)
+    embedder = Embedder(s.embedding_model, s.device, batch_size=32, backend=s.embed_backend, threads=1)
     embedder.embed_query("warm up")
-    out = {}
-    for mode in args.modes.split(","):
-        fn = direct_search(seg, embedder, mode, args.k, settings.search)
-        load(fn, queries[:200], args.clients)
-        out[f"direct {mode}"] = load(fn, queries, args.clients)
-        print("direct", mode, out[f"direct {mode}"], file=sys.stderr, flush=True)
+    ensure_ray(settings.ray)
+    port = settings.serve.port
+    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"log_level": "WARNING"})
+    serve.run(build_app(settings), name="bench", route_prefix="/")
+    out: dict = {}
+    try:
+        for mode in args.modes.split(","):
+            http_load(port, mode, args.k, queries[:200], args.clients)  # warm-up
+            out[f"http {mode}"] = http_load(port, mode, args.k, queries, args.clients)
+            print("http", mode, out[f"http {mode}"], file=sys.stderr, flush=True)
+            fn = direct_search(seg, embedder, mode, args.k, settings.search)
+            load(fn, queries[:200], args.clients)
+            out[f"direct {mode}"] = load(fn, queries, args.clients)
+            print("direct", mode, out[f"direct {mode}"], file=sys.stderr, flush=True)
+            partial.write_text(json.dumps(out, indent=1))
+    finally:
+        serve.shutdown()
     return out
 
 

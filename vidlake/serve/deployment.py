@@ -57,9 +57,14 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
 
     s = settings.serve
     if s.haproxy:
-        if ray.is_initialized() or settings.ray.address or os.environ.get("RAY_ADDRESS"):
-            print("serve.haproxy: set RAY_SERVE_ENABLE_HA_PROXY=1 on the Ray cluster itself", flush=True)
+        joining = ray.is_initialized() or settings.ray.address or os.environ.get("RAY_ADDRESS")
+        if joining and os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") != "1":
+            print("serve.haproxy: the Ray cluster picks the ingress; set RAY_SERVE_ENABLE_HA_PROXY=1 on it for "
+                  "the HAProxy ingress", flush=True)
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # read by the Serve controller this Ray starts
+    # the proxy (HAProxy or Python) must report ready within this; 5 s by default is too short on a busy
+    # few-core machine, where it then gets killed and restarted in a loop
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
     ensure_ray(settings.ray)
     serve.start(http_options={"host": s.host, "port": s.port}, logging_config={"log_level": "WARNING"})
     url = f"http://{s.host}:{s.port}{s.route_prefix.rstrip('/')}/"
