@@ -208,9 +208,9 @@ def _partitions(rows: int) -> int:
 
 
 def _outgrown(seg: Any, name: str, rows: int) -> bool:
-    """Whether the table grew past twice the size its IVF partitions were trained for (sqrt(rows)
-    partitions): updates add rows to the existing partitions, so a lake that kept growing gets its
-    vector index retrained, as a full build would have it."""
+    """Whether the table grew to four times the size its IVF partitions were trained for (sqrt(rows)
+    partitions, so twice the partitions): updates add rows to the existing partitions, so a lake that
+    kept growing gets its vector index retrained, as a full build would have it."""
     os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")  # statistics without the centroids
     try:
         stats = seg.to_lance().stats.index_stats(name)
