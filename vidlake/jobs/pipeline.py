@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from vidlake.jobs.spec import JobSpec
@@ -14,7 +16,7 @@ from vidlake.operators.tasks import ExpandTasks, PendingTask
 from vidlake.platform.config import Settings
 from vidlake.platform.runtime import ensure_ray, ray_remote_args
 
-__all__ = ["build_pipeline", "model_gpus", "WarmRunModel"]
+__all__ = ["build_pipeline", "model_gpus", "NicedSampleFrames", "WarmRunModel"]
 
 # Ray Data reserves CPU for upstream operators first: once decode tasks and the model actor hold every
 # CPU, a light operator that asks for CPU of its own waits until decoding frees one. So ExpandTasks runs
@@ -33,6 +35,35 @@ class WarmRunModel(RunModel):
     def __init__(self, config: InferConfig):
         super().__init__(config)
         self.load()
+
+
+@dataclass(frozen=True)
+class NicedSampleFrames(SampleFrames):
+    """SampleFrames that first lowers its worker process's CPU priority by ``niceness`` (once per process).
+
+    Decode tasks and the model actor share a node's cores. At equal priority a busy decoder slows the
+    model's start (its imports and load) and its batches, and the model is the stage that sets the pace
+    (the GPU's, on a GPU node). Niced decoders take what the model leaves, so the CPU of a model replica
+    waiting for its next batch goes to decoding instead of sitting idle.
+    """
+
+    niceness: int = 0
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        _lower_priority(self.niceness)
+        return super().__call__(row)
+
+
+_lowered: set[int] = set()  # pids of processes already niced (a Ray worker runs many decode tasks)
+
+
+def _lower_priority(niceness: int) -> None:
+    if niceness > 0 and os.getpid() not in _lowered:
+        _lowered.add(os.getpid())
+        try:
+            os.nice(niceness)
+        except OSError:  # not permitted here: decode at the worker's priority
+            pass
 
 
 def model_gpus(spec: JobSpec) -> float:
@@ -57,7 +88,7 @@ def build_pipeline(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: list
     gpus = model_gpus(spec)
     registry = PromptRegistry.with_user_templates(spec.model.templates)
     templates = {t.template: registry.get(t.template) for t in tasks}
-    sample = SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage))
+    sample = NicedSampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage), res.decode_niceness)
     prompt = BuildPrompt(PromptConfig(model=ref, templates=templates, settings=spec.model))
     infer = InferConfig(model=ref, settings=spec.model, batch_size=res.batch_size)
 

@@ -51,6 +51,11 @@ class ResourcesSpec(_Spec):
     batch_size: int = Field(4, ge=1, description="Windows per generate call.")
     decode_cpus: float = Field(1.0, gt=0, description="CPUs per frame-sampling task.")
     model_cpus: float = Field(1.0, gt=0, description="CPUs per model replica.")
+    decode_niceness: int = Field(
+        5, ge=0, le=19,
+        description="How much lower than the model the decode tasks' CPU priority is (a Linux nice increment, "
+                    "0 = equal): where they share cores, the model never waits for CPU behind decoding.",
+    )
 
 
 class TaskRun(_Spec):
