@@ -54,7 +54,7 @@ class ResourcesSpec(_Spec):
     decode_niceness: int = Field(
         5, ge=0, le=19,
         description="How much lower than the model the decode tasks' CPU priority is (a Linux nice increment, "
-                    "0 = equal): where they share cores, the model never waits for CPU behind decoding.",
+                    "0 = equal): where they share cores, the model is served first.",
     )
 
 
