@@ -21,7 +21,7 @@ def ensure_ray(settings: RaySettings) -> None:
 
     # Ray Data's default hands finished tasks' block metadata to a background thread that waits up to
     # 0.1 s per pass; the task's CPU slot is freed only after that, so on a node where one decode task at
-    # a time fits, every window task was followed by ~0.15 s of idle CPU (12 s of a 95 s benchmark job).
+    # a time fits, every window task was followed by ~0.15 s of idle CPU (11.7 s of a 97 s benchmark job).
     # Fetched inline, the gap is ~0.06 s. Read when Ray Data is first imported; a value set outside wins.
     os.environ.setdefault("RAY_DATA_METADATA_PREFETCH_ON_THREAD", "0")
     if ray.is_initialized():
