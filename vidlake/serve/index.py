@@ -33,6 +33,11 @@ __all__ = ["BuildIndex", "IndexResult"]
 _PAIRED = ("captions", "answers", "points", "tracks")
 _CHUNK = 16_384  # texts embedded per step of a full build (progress)
 _WRITE_ROWS = 262_144  # rows per LanceDB write of a full build (fewer, larger fragments)
+# Lance file format 2.1: fetching a search hit's columns by row id costs ~1.3 ms for 10 rows of 7
+# columns at 1M rows, against ~3.4 ms in 2.0, whose constant-ish string columns (task, task_key)
+# decode a whole page per row (benchmarks/results/search.md). Indexes built by an older vidlake keep
+# working; `vidlake index --rebuild` moves them to this layout.
+_FILE_VERSION = "2.1"
 
 
 @dataclass
@@ -120,12 +125,14 @@ class BuildIndex:
         for start in range(0, max(docs.num_rows, 1), _WRITE_ROWS):
             table = _with_vectors(docs.slice(start, _WRITE_ROWS), vectors[codes[start:start + _WRITE_ROWS]], dim)
             if seg is None:
-                seg = db.create_table(names[D.SEGMENTS], table, schema=D.segments_schema(dim), mode="overwrite")
+                seg = db.create_table(names[D.SEGMENTS], table, schema=D.segments_schema(dim), mode="overwrite",
+                                      data_storage_version=_FILE_VERSION)
             elif table.num_rows:
                 seg.add(table)
         del vectors
         evidence = _concat([D.evidence_rows(snap.read(t), t) for t in ("points", "tracks")], D.EVIDENCE_SCHEMA)
-        ev = db.create_table(names[D.EVIDENCE], _with_ev_ids(evidence), mode="overwrite")
+        ev = db.create_table(names[D.EVIDENCE], _with_ev_ids(evidence), mode="overwrite",
+                             data_storage_version=_FILE_VERSION)
         db.create_table(names[D.COUNTS], D.count_rows(snap.read("counts")), mode="overwrite")
         db.create_table(names[D.VIDEOS], videos, mode="overwrite")
         self._index(seg, ev, fresh=True)
