@@ -8,8 +8,10 @@
 Generates a lake of caption segments with a realistic vocabulary (plus track/point samples for
 evidence), builds the index with ``vidlake index`` code (seconds, size on disk), then sends the same
 ``--queries`` queries per mode (bm25, semantic, hybrid) from ``--clients`` concurrent HTTP clients to
-the Ray Serve app, and from as many threads straight to LanceDB (FTS / ANN / both + RRF), and prints
-p50, p99, QPS, errors and the overhead ratio as a Markdown table. Not part of the test run.
+the Ray Serve app, and from as many threads straight to LanceDB (FTS / ANN / both + RRF; once through
+LanceDB's query builder, once through the Lance dataset under it, as vidlake queries), each returning
+the columns a hit is made of, and prints p50, p99, QPS, errors and the overhead ratios as a Markdown
+table. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -251,28 +253,47 @@ def _stats(lat: list[float], errors: int, wall: float) -> dict:
             "qps": len(lat) / wall, "errors": errors, "n": len(lat)}
 
 
-def direct_search(seg, embedder, mode: str, k: int, settings):
+def direct_search(seg, embedder, mode: str, k: int, settings, engine: str = "lancedb"):
+    """One query the way a user would run it without vidlake, returning the columns a vidlake hit is
+    made of: through LanceDB's query builder (``engine="lancedb"``), or through the Lance dataset under
+    it (``"lance"``, the calls ``Searcher`` makes: hybrid fetches ids and scores, fuses, then takes the
+    columns of the top k only)."""
+    from lance.query import MatchQuery as LanceMatch
     from lancedb.query import MatchQuery
 
     from vidlake.serve.ranking import fuse_rrf
+    from vidlake.serve.search import _HIT_COLUMNS as cols
 
-    cols = ["doc_id", "video_id", "start_s", "end_s", "text"]
+    ds = seg.to_lance()
 
-    def fts(q: str, n: int) -> list:
-        return seg.search(MatchQuery(q, "text"), query_type="fts").limit(n).select([*cols, "_score"]).to_arrow()
+    def fts(q: str, n: int, columns: list[str]):
+        if engine == "lance":
+            return ds.to_table(columns=[*columns, "_score"], full_text_query=LanceMatch(q, "text"), limit=n,
+                               with_row_id=True)
+        return seg.search(MatchQuery(q, "text"), query_type="fts").limit(n).select([*columns, "_score"]).to_arrow()
 
-    def ann(q: str, n: int) -> list:
-        return (seg.search(embedder.embed_query(q), vector_column_name="vector").distance_type("cosine").limit(n)
-                .nprobes(settings.nprobes).refine_factor(settings.refine_factor).select([*cols, "_distance"]).to_arrow())
+    def ann(q: str, n: int, columns: list[str]):
+        vec = embedder.embed_query(q)
+        if engine == "lance":
+            return ds.to_table(columns=[*columns, "_distance"], with_row_id=True, nearest={
+                "column": "vector", "q": vec, "k": n, "metric": "cosine", "nprobes": settings.nprobes,
+                "refine_factor": settings.refine_factor})
+        return (seg.search(vec, vector_column_name="vector").distance_type("cosine").limit(n)
+                .nprobes(settings.nprobes).refine_factor(settings.refine_factor).select([*columns, "_distance"])
+                .to_arrow())
 
     def fn(state: dict, q: str) -> bool:
         if mode == "bm25":
-            fts(q, k)
+            fts(q, k, cols)
         elif mode == "semantic":
-            ann(q, k)
+            ann(q, k, cols)
+        elif engine == "lance":
+            n = max(k, settings.candidates)
+            top = fuse_rrf([fts(q, n, [])["_rowid"].to_pylist(), ann(q, n, [])["_rowid"].to_pylist()], settings.rrf_k)
+            ds._take_rows([rid for rid, _ in top[:k]], columns=cols)
         else:
             n = max(k, settings.candidates)
-            fuse_rrf([fts(q, n)["doc_id"].to_pylist(), ann(q, n)["doc_id"].to_pylist()], settings.rrf_k)[:k]
+            fuse_rrf([fts(q, n, cols)["doc_id"].to_pylist(), ann(q, n, cols)["doc_id"].to_pylist()], settings.rrf_k)[:k]
         return True
     return fn
 
@@ -376,10 +397,11 @@ def run_queries(settings, queries: list[str], args, partial: Path) -> dict:
             http_load(port, mode, args.k, queries[:200], args.clients)  # warm-up
             out[f"http {mode}"] = http_load(port, mode, args.k, queries, args.clients)
             print("http", mode, out[f"http {mode}"], file=sys.stderr, flush=True)
-            fn = direct_search(seg, embedder, mode, args.k, settings.search)
-            load(fn, queries[:200], args.clients)
-            out[f"direct {mode}"] = load(fn, queries, args.clients)
-            print("direct", mode, out[f"direct {mode}"], file=sys.stderr, flush=True)
+            for engine in ("lancedb", "lance"):
+                fn = direct_search(seg, embedder, mode, args.k, settings.search, engine)
+                load(fn, queries[:200], args.clients)
+                out[f"{engine} {mode}"] = load(fn, queries, args.clients)
+                print(engine, mode, out[f"{engine} {mode}"], file=sys.stderr, flush=True)
             partial.write_text(json.dumps(out, indent=1))
     finally:
         serve.shutdown()
@@ -388,16 +410,19 @@ def run_queries(settings, queries: list[str], args, partial: Path) -> dict:
 
 def markdown(report: dict) -> str:
     r = report["results"]
-    lines = ["| mode | path | p50 ms | p99 ms | QPS | errors | p50 / direct | p99 / direct |",
+    paths = (("http", f"HTTP (Serve, {report.get('ingress', 'proxy')})"), ("lancedb", "LanceDB direct"),
+             ("lance", "Lance dataset direct"))
+    lines = ["| mode | path | p50 ms | p99 ms | QPS | errors | HTTP / this (p50) | HTTP / this (p99) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for mode in ("bm25", "semantic", "hybrid"):
-        h, d = r.get(f"http {mode}"), r.get(f"direct {mode}")
-        for path, x in (("HTTP (Serve)", h), ("LanceDB direct", d)):
-            if x:
-                ratio = (f"{x['p50'] / d['p50']:.2f}x | {x['p99'] / d['p99']:.2f}x" if d and path.startswith("HTTP")
-                         else "|")
-                lines.append(f"| {mode} | {path} | {x['p50']:.1f} | {x['p99']:.1f} | {x['qps']:.0f} | {x['errors']} "
-                             f"| {ratio} |")
+        h = r.get(f"http {mode}")
+        for key, label in paths:
+            x = r.get(f"{key} {mode}")
+            if not x:
+                continue
+            ratio = f"{h['p50'] / x['p50']:.2f}x | {h['p99'] / x['p99']:.2f}x" if h and key != "http" else "|"
+            lines.append(f"| {mode} | {label} | {x['p50']:.1f} | {x['p99']:.1f} | {x['qps']:.0f} | {x['errors']} "
+                         f"| {ratio} |")
     return "\n".join(lines)
 
 

@@ -43,6 +43,43 @@ def test_search_over_serve(serve_url, search_lake):
 
 
 @pytest.mark.ray
+def test_replica_runs_at_serve_niceness_not_rays_15(serve_url):
+    """Ray starts workers at nice 15; a search replica moves itself to serve.niceness (0) when it may."""
+    import os
+    from pathlib import Path
+
+    nices = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"ServeReplica:vidlake-test:vidlake-search" in (proc / "cmdline").read_bytes():
+                nices.append({int((t / "stat").read_text().rsplit(")", 1)[1].split()[16])  # every thread
+                              for t in (proc / "task").iterdir()})
+        except OSError:  # a process that ended meanwhile
+            continue
+    assert nices == [{0 if os.geteuid() == 0 else 15}]
+
+
+def test_set_niceness_moves_or_warns(caplog):
+    import multiprocessing
+    import os
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        before, after = pool.apply(_niced_then_set, (12, 3))
+    assert before == 12 and after == (3 if os.geteuid() == 0 else 12)
+
+
+def _niced_then_set(start: int, target: int) -> tuple[int, int]:
+    import os
+
+    from vidlake.serve.deployment import _set_niceness
+
+    os.setpriority(os.PRIO_PROCESS, 0, start)
+    _set_niceness(target)
+    return start, os.getpriority(os.PRIO_PROCESS, 0)
+
+
+@pytest.mark.ray
 def test_videos_timeline_counts_over_serve(serve_url, search_lake):
     _, ids = search_lake
     status, body = get_json(f"{serve_url}/videos")

@@ -166,6 +166,11 @@ class ServeSettings(_Section):
         False, description="Use Ray Serve's HAProxy ingress instead of its Python proxy (faster; applies to a Ray "
         "started by `vidlake serve`, a cluster needs RAY_SERVE_ENABLE_HA_PROXY=1 itself).",
     )
+    niceness: int = Field(
+        0, ge=-20, le=19, description="CPU priority (Linux nice value) of search replicas. Ray starts its workers "
+        "at 15, below everything else on the node; a replica moves itself here when it may (root, CAP_SYS_NICE), and "
+        "a Ray started by `vidlake serve` starts its workers here.",
+    )
     refresh_s: float = Field(10.0, gt=0, description="How often the service checks the lake and index versions.")
     allow_stale: bool = Field(False, description="Answer from an index older than the lake (flagged) instead of 503.")
     thumbnail_cache: int = Field(512, ge=0, description="Thumbnails kept in memory per replica.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections import defaultdict
-from typing import Iterable, Sequence
+from typing import Hashable, Iterable, Sequence
 
 __all__ = [
     "filter_clause", "fuse_rrf", "highlight", "join_evidence", "overlaps", "query_terms", "samples_clause", "stem",
@@ -58,7 +58,7 @@ def highlight(text: str, terms: Sequence[str]) -> tuple[str, list[tuple[int, int
     return "".join(out), spans
 
 
-def fuse_rrf(rankings: Iterable[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+def fuse_rrf(rankings: Iterable[Sequence[Hashable]], k: int = 60) -> list[tuple[Hashable, float]]:
     """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank), rank from 1. Best first.
 
     Ties keep the order in which documents were first seen (earlier rankings first).
