@@ -327,6 +327,7 @@ def main() -> None:
     if args.ingress == "haproxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # as serve.haproxy does: set before Ray starts
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")  # as run_service does
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as run_service does: HAProxy and replicas at nice 0
 
     work = Path(args.workdir) / f"{args.segments}x{args.videos}"
     settings = load_settings(lake={"uri": str(work / "lake")}, ray={"num_cpus": 2},

@@ -170,3 +170,11 @@ def test_onnx_engines_agree_with_torch(embedder):
         assert got.shape == (5, 384) and got.dtype == np.float32
         assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         assert (got * ref).sum(axis=1).min() > floor, backend
+
+
+def test_layout_and_evidence_kept_from_the_start(searcher):
+    # Lance file format 2.1 (cheap row-id takes of a hit's columns); a small evidence table is read whole
+    # when the index is opened, so no search waits on an evidence read
+    assert searcher.ds.data_storage_version == "2.1" and searcher.ev_ds.data_storage_version == "2.1"
+    assert searcher.with_samples and set(searcher._samples) == searcher.with_samples
+    assert searcher._cached_rows == searcher.ev_ds.count_rows()

@@ -8,10 +8,13 @@ to run) when the index is missing or stale. Blocking work (LanceDB, decoding) ru
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 import html
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -19,7 +22,6 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic_core import to_json
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from vidlake import __version__
@@ -58,10 +60,19 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
     thumbs = Thumbnails(settings.storage, settings.serve.thumbnail_cache)
     search_cfg, api_key = settings.search, settings.serve.api_key
 
+    # Blocking work (LanceDB, decoding) runs on this app's own threads. Starlette's run_in_threadpool
+    # (anyio) ties its worker threads to the root task, which under Ray Serve is each request: it
+    # started a thread per request, ~8% of a replica's CPU at 200 requests/s.
+    pool = ThreadPoolExecutor(max_workers=min(32, settings.serve.max_ongoing_requests), thread_name_prefix="vidlake")
+
+    async def blocking(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await state.start()
         yield
+        pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="vidlake search", version=__version__, lifespan=lifespan,
                   description="Timestamped search over a vidlake lake: captions, answers, points, tracks, counts.")
@@ -132,7 +143,7 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
         searcher = state.ready()
         task_key = task if task and len(task) == 16 and all(c in "0123456789abcdef" for c in task) else None
         started = time.perf_counter()
-        hits = await run_in_threadpool(searcher.search, text, k, mode.value, video_id,
+        hits = await blocking(searcher.search, text, k, mode.value, video_id,
                                        None if task_key else task, task_key, t_from, t_to)
         took = time.perf_counter() - started
         metrics.searches.labels(mode.value).observe(took)
@@ -155,7 +166,7 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
     @app.get("/videos/{video_id}", response_model=VideoDetail, responses=_ERRORS, dependencies=data)
     async def video(request: Request, video_id: str = Vid) -> dict:
         row = video_of(video_id)
-        tasks = await run_in_threadpool(state.ready().tasks, video_id)
+        tasks = await blocking(state.ready().tasks, video_id)
         return {**row, "tasks": tasks, "thumbnail_url": f"{base(request)}/videos/{video_id}/thumbnail?t=0"}
 
     @app.get("/videos/{video_id}/timeline", response_model=TimelineResponse, responses=_ERRORS, dependencies=data)
@@ -163,7 +174,7 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
                        limit: int = Query(2000, ge=1, le=20000)) -> dict:
         row = video_of(video_id)
         time_range(t_from, t_to, row)
-        events, truncated = await run_in_threadpool(state.ready().timeline, video_id, t_from, t_to, limit)
+        events, truncated = await blocking(state.ready().timeline, video_id, t_from, t_to, limit)
         return {"video_id": video_id, "duration_s": row["duration_s"], "t_from": t_from, "t_to": t_to,
                 "events": events, "truncated": truncated}
 
@@ -179,9 +190,9 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
         marks = None
         if overlay:
             tol = 0.5 / row["fps"] if row.get("fps") else 0.25
-            marks = await run_in_threadpool(state.ready().samples, [(video_id, t - max(tol, 0.05), t + max(tol, 0.05))])
+            marks = await blocking(state.ready().samples, [(video_id, t - max(tol, 0.05), t + max(tol, 0.05))])
         try:
-            jpeg, cached = await run_in_threadpool(thumbs.get, row, t, w, marks)
+            jpeg, cached = await blocking(thumbs.get, row, t, w, marks)
         except FileNotFoundError as exc:
             raise ApiError(404, str(exc)) from None
         metrics.thumbnails.labels("hit" if cached else "miss").inc()
@@ -194,7 +205,7 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
                      limit: int = Query(100, ge=1, le=10000)) -> list[dict]:
         if video_id:
             video_of(video_id)
-        return await run_in_threadpool(state.ready().counts, (query or "").strip() or None, video_id, limit)
+        return await blocking(state.ready().counts, (query or "").strip() or None, video_id, limit)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> dict:

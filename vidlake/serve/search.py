@@ -21,7 +21,7 @@ from vidlake.serve.store import IndexMeta
 
 __all__ = ["Searcher"]
 
-_HIT_COLUMNS = ["doc_id", "source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
+_HIT_COLUMNS = ["source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
 _SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id", "t", "x", "y", "x_norm", "y_norm",
                    "box"]
 _MAX_SAMPLES = 20_000
@@ -40,12 +40,15 @@ class Searcher:
         self.counts_table = db.open_table(meta.tables[D.COUNTS])
         videos = db.open_table(meta.tables[D.VIDEOS]).to_arrow().to_pylist()
         self.videos: dict[str, dict] = {v["video_id"]: v for v in sorted(videos, key=lambda v: v["uri"] or "")}
-        self.with_samples = set(self.evidence.to_lance().to_table(columns=["video_id"])["video_id"].unique().to_pylist())
+        self.ev_ds = self.evidence.to_lance()
+        self.with_samples = set(self.ev_ds.to_table(columns=["video_id"])["video_id"].unique().to_pylist())
         self._queries = QueryBatcher(embedder)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._samples: OrderedDict[str, list[dict]] = OrderedDict()
         self._cached_rows, self._big = 0, set()
         self._lock = Lock()
+        if self.ev_ds.count_rows() <= _CACHED_SAMPLES:  # small enough to keep whole: no search waits on a read
+            self._remember(self.ev_ds.to_table(columns=_SAMPLE_COLUMNS).to_pylist(), list(self.with_samples))
 
     # -- search ---------------------------------------------------------------------------------
 
@@ -68,7 +71,7 @@ class Searcher:
             if mode != "hybrid":
                 score = row["_score"] if mode == "bm25" else 1.0 - row["_distance"]
                 row["_scores"], row["_fused"] = {mode: float(score)}, score
-            hits.append({**{c: row[c] for c in _HIT_COLUMNS if c != "doc_id"}, "uri": video.get("uri"),
+            hits.append({**{c: row[c] for c in _HIT_COLUMNS}, "uri": video.get("uri"),
                          "score": float(row["_fused"]), "scores": row["_scores"], "highlight": marked, "spans": spans})
         samples = self.samples([(h["video_id"], h["start_s"], h["end_s"]) for h in hits])
         for hit, evidence in zip(hits, join_evidence(hits, samples)):
@@ -150,20 +153,25 @@ class Searcher:
         missing = [v for v in videos if v not in found and v not in self._big]
         if missing:
             where = "video_id IN (" + ", ".join(f"'{v}'" for v in missing) + ")"
-            rows = self.evidence.to_lance().to_table(columns=_SAMPLE_COLUMNS, filter=where).to_pylist()
-            fetched: dict[str, list[dict]] = {v: [] for v in missing}
-            for r in rows:
-                fetched[r["video_id"]].append(r)
-            with self._lock:
-                for v, vrows in fetched.items():
-                    if len(vrows) > _MAX_SAMPLES_PER_VIDEO:
-                        self._big.add(v)
-                        continue
-                    found[v] = self._samples[v] = vrows
-                    self._cached_rows += len(vrows)
-                while self._cached_rows > _CACHED_SAMPLES and self._samples:
-                    self._cached_rows -= len(self._samples.popitem(last=False)[1])
+            found.update(self._remember(self.ev_ds.to_table(columns=_SAMPLE_COLUMNS, filter=where).to_pylist(), missing))
         return found
+
+    def _remember(self, rows: list[dict], videos: list[str]) -> dict[str, list[dict]]:
+        """Cache the samples ``rows`` of ``videos`` (all of each), per video; returns the cached ones."""
+        fetched: dict[str, list[dict]] = {v: [] for v in videos}
+        for r in rows:
+            fetched[r["video_id"]].append(r)
+        kept = {}
+        with self._lock:
+            for v, vrows in fetched.items():
+                if len(vrows) > _MAX_SAMPLES_PER_VIDEO:
+                    self._big.add(v)
+                    continue
+                kept[v] = self._samples[v] = vrows
+                self._cached_rows += len(vrows)
+            while self._cached_rows > _CACHED_SAMPLES and self._samples:
+                self._cached_rows -= len(self._samples.popitem(last=False)[1])
+        return kept
 
     def timeline(self, video_id: str, t_from: float | None, t_to: float | None, limit: int) -> tuple[list[dict], bool]:
         """Captions, answers, points and tracks of one video overlapping [t_from, t_to], time order."""
@@ -182,9 +190,9 @@ class Searcher:
     def tasks(self, video_id: str) -> list[dict]:
         """Per-task summary of one video: rows per table, labels, covered time range."""
         where = f"video_id = '{video_id}'"
-        segs = self.segments.to_lance().to_table(columns=["source", "task", "task_key", "start_s", "end_s", "label"],
+        segs = self.ds.to_table(columns=["source", "task", "task_key", "start_s", "end_s", "label"],
                                                  filter=where).to_pylist()
-        evs = self.evidence.to_lance().to_table(columns=["source", "task", "task_key", "t"], filter=where).to_pylist()
+        evs = self.ev_ds.to_table(columns=["source", "task", "task_key", "t"], filter=where).to_pylist()
         out: dict[str, dict] = {}
         for r in segs + evs:
             s = out.setdefault(r["task_key"], {"task": r["task"], "task_key": r["task_key"], "captions": 0,
