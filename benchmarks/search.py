@@ -293,7 +293,8 @@ def direct_search(seg, embedder, mode: str, k: int, settings, engine: str = "lan
             ds._take_rows([rid for rid, _ in top[:k]], columns=cols)
         else:
             n = max(k, settings.candidates)
-            fuse_rrf([fts(q, n, cols)["doc_id"].to_pylist(), ann(q, n, cols)["doc_id"].to_pylist()], settings.rrf_k)[:k]
+            fuse_rrf([fts(q, n, [*cols, "doc_id"])["doc_id"].to_pylist(), ann(q, n, [*cols, "doc_id"])["doc_id"].to_pylist()],
+                     settings.rrf_k)[:k]
         return True
     return fn
 
@@ -326,6 +327,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.ingress == "haproxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # as serve.haproxy does: set before Ray starts
+        for var in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):  # not 9101 / 8404:
+            os.environ.setdefault(var, str(free_port()))  # another Serve's HAProxy may hold them
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")  # as run_service does
     os.environ.setdefault("RAY_worker_niceness", "0")  # as run_service does: HAProxy and replicas at nice 0
 

@@ -239,3 +239,26 @@ def _wait(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.1)
+
+
+def test_haproxy_side_ports_move_off_busy_defaults(monkeypatch, capsys):
+    """serve.haproxy: HAProxy's fixed metrics port (9101), when taken, moves to a free one before Ray starts."""
+    import os
+    import socket
+
+    from vidlake.serve.deployment import _haproxy_side_ports
+
+    for var in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as busy:
+        try:
+            busy.bind(("0.0.0.0", 9101))
+            busy.listen()
+        except OSError:  # another process holds it: just as busy
+            pass
+        _haproxy_side_ports()
+    assert int(os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"]) not in (0, 9101)
+    assert "port 9101 is taken" in capsys.readouterr().out
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_METRICS_PORT", "9999")
+    _haproxy_side_ports()  # a value set outside wins
+    assert os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"] == "9999"

@@ -85,6 +85,8 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
             print("serve.haproxy: the Ray cluster picks the ingress; set RAY_SERVE_ENABLE_HA_PROXY=1 on it for "
                   "the HAProxy ingress", flush=True)
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # read by the Serve controller this Ray starts
+        if not joining:
+            _haproxy_side_ports()
     # the proxy (HAProxy or Python) must report ready within this; 5 s by default is too short on a busy
     # few-core machine, where it then gets killed and restarted in a loop
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
@@ -93,21 +95,45 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
     ensure_ray(settings.ray)
     serve.start(http_options={"host": s.host, "port": s.port}, logging_config={"log_level": "WARNING"})
     url = f"http://{s.host}:{s.port}{s.route_prefix.rstrip('/')}/"
-    print(f"vidlake search on {url} (API docs: {url}docs)", flush=True)
-    serve.run(build_app(settings), name=name, route_prefix=s.route_prefix)
-    if blocking:
+    if not blocking:
+        serve.run(build_app(settings), name=name, route_prefix=s.route_prefix)
+        return url
+    try:
+        serve.run(build_app(settings), name=name, route_prefix=s.route_prefix)
+        print(f"vidlake search on {url} (API docs: {url}docs); Ctrl-C stops it", flush=True)
         _wait_for_stop()
-        print("stopping vidlake search", flush=True)
-        serve.shutdown()
+    except KeyboardInterrupt:  # also while the app was still deploying
+        pass
+    print("stopping vidlake search", flush=True)
+    serve.shutdown()
     return url
 
 
+def _haproxy_side_ports() -> None:
+    """Serve's HAProxy also binds a metrics (9101) and a stats (8404) port on every interface; when
+    another process holds one (a second service, an HAProxy left behind by a killed Ray), HAProxy exits
+    at start and Serve retries forever. A busy default moves to a free port, said once."""
+    import os
+    import socket
+
+    for var, default in (("RAY_SERVE_HAPROXY_METRICS_PORT", 9101), ("RAY_SERVE_HAPROXY_STATS_PORT", 8404)):
+        if var in os.environ:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", default))
+                continue
+            except OSError:
+                sock.bind(("0.0.0.0", 0))
+                os.environ[var] = str(sock.getsockname()[1])
+        print(f"serve.haproxy: port {default} is taken; HAProxy's {var.split('_')[-2].lower()} port is "
+              f"{os.environ[var]} ({var})", flush=True)
+
+
 def _wait_for_stop() -> None:
-    """Block until Ctrl-C. (SIGTERM is Ray's: its handler ends the driver and the local Ray with it.)"""
+    """Block until Ctrl-C (KeyboardInterrupt). (SIGTERM is Ray's: its handler ends the driver and the
+    local Ray with it.)"""
     import time
 
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return
+    while True:
+        time.sleep(3600)
