@@ -82,7 +82,7 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
         if api_key is not None and not (x_api_key and hmac.compare_digest(x_api_key, api_key.get_secret_value())):
             raise ApiError(401, "missing or wrong X-API-Key header")
 
-    data = [Depends(require_key)]
+    data = [Depends(require_key)] if api_key is not None else []  # no key: no per-request dependency
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
