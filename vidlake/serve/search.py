@@ -191,7 +191,7 @@ class Searcher:
         """Per-task summary of one video: rows per table, labels, covered time range."""
         where = f"video_id = '{video_id}'"
         segs = self.ds.to_table(columns=["source", "task", "task_key", "start_s", "end_s", "label"],
-                                                 filter=where).to_pylist()
+                                filter=where).to_pylist()
         evs = self.ev_ds.to_table(columns=["source", "task", "task_key", "t"], filter=where).to_pylist()
         out: dict[str, dict] = {}
         for r in segs + evs:

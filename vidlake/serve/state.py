@@ -63,8 +63,8 @@ class ServiceState:
                 if self.meta is None or meta.to_json() != self.meta.to_json() or self.searcher is None:
                     self.searcher = Searcher(self.store.connect(), meta, self.embedder, self.settings.search)
                     self.meta = meta
-                    # the opened index (video table, caches) is long-lived: out of the cyclic GC's reach, full
-                    # collections stop walking it, which showed as p99 spikes under load
+                    # the opened index (video table, evidence cache) is long-lived: out of the cyclic GC's
+                    # reach, full collections stop walking it (its effect on p99 was not measured apart)
                     gc.collect()
                     gc.freeze()
                     log.info("search index opened: %s (generation %s)", self.store.uri, meta.generation)
