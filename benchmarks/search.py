@@ -193,10 +193,45 @@ def http_load(port: int, mode: str, k: int, queries: list[str], clients: int) ->
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_http_clients, args=(child, port, mode, k, queries, clients), daemon=True)
+    before = _cpu_ticks()
     proc.start()
     lat, errors, wall = parent.recv()
+    after = _cpu_ticks()
     proc.join()
-    return _stats(lat, errors, wall)
+    return {**_stats(lat, errors, wall), "cpu_ms_per_request": _cpu_per_request(before, after, len(lat))}
+
+
+def _cpu_ticks() -> dict:
+    """CPU ticks (user + system) of every process by pid, with its name, and the machine's idle ticks
+    (Linux /proc; empty elsewhere)."""
+    out: dict = {}
+    with contextlib.suppress(OSError):
+        out["idle"] = int(open("/proc/stat").readline().split()[4])
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = open(f"/proc/{pid}/stat").read()
+                name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+                out[int(pid)] = (name, int(rest[11]) + int(rest[12]))
+    return out
+
+
+def _cpu_per_request(before: dict, after: dict, requests: int) -> dict:
+    """Milliseconds of CPU per request by process name (replica, HAProxy, ... over the whole run;
+    processes that started during the run count from zero, the client process is not seen), and idle."""
+    if not before or not requests:
+        return {}
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    by_name: dict[str, float] = {}
+    for pid, entry in after.items():
+        if pid == "idle":
+            continue
+        name, ticks = entry
+        used = ticks - before.get(pid, (name, 0))[1]
+        if used > 0:
+            by_name[name] = by_name.get(name, 0.0) + used * tick_ms / requests
+    top = dict(sorted(by_name.items(), key=lambda kv: -kv[1])[:6])
+    return {**{k: round(v, 2) for k, v in top.items()}, "all": round(sum(by_name.values()), 2),
+            "idle": round((after["idle"] - before["idle"]) * tick_ms / requests, 2)}
 
 
 def _http_clients(pipe, port: int, mode: str, k: int, queries: list[str], clients: int) -> None:
@@ -256,8 +291,8 @@ def _stats(lat: list[float], errors: int, wall: float) -> dict:
 def direct_search(seg, embedder, mode: str, k: int, settings, engine: str = "lancedb"):
     """One query the way a user would run it without vidlake, returning the columns a vidlake hit is
     made of: through LanceDB's query builder (``engine="lancedb"``), or through the Lance dataset under
-    it (``"lance"``, the calls ``Searcher`` makes: hybrid fetches ids and scores, fuses, then takes the
-    columns of the top k only)."""
+    it (``"lance"``, the calls ``Searcher`` makes: ids and scores first, then the columns of the top k by
+    row id; hybrid fuses the ids of both retrievers in between)."""
     from lance.query import MatchQuery as LanceMatch
     from lancedb.query import MatchQuery
 
@@ -283,7 +318,11 @@ def direct_search(seg, embedder, mode: str, k: int, settings, engine: str = "lan
                 .to_arrow())
 
     def fn(state: dict, q: str) -> bool:
-        if mode == "bm25":
+        if engine == "lance" and mode != "hybrid":
+            ids = (fts(q, k, []) if mode == "bm25" else ann(q, k, []))["_rowid"].to_pylist()
+            if ids:
+                ds._take_rows(ids, columns=cols)
+        elif mode == "bm25":
             fts(q, k, cols)
         elif mode == "semantic":
             ann(q, k, cols)
@@ -321,12 +360,17 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="Stop after the build (or the reused index's size).")
     ap.add_argument("--lock", default=None,
                     help="flock this file around each build step and the query phase (e.g. /tmp/vidlake-bench.lock).")
-    ap.add_argument("--ingress", choices=["haproxy", "proxy"], default="proxy",
-                    help="Serve's Python proxy (the serve.haproxy=false default) or its HAProxy ingress "
-                    "(RAY_SERVE_ENABLE_HA_PROXY=1, as serve.haproxy=true does).")
+    ap.add_argument("--replicas", type=int, default=1, help="Serve replicas of the search app (serve.replicas).")
+    ap.add_argument("--ingress", choices=["haproxy", "proxy"], default=None,
+                    help="Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) or its Python proxy; by default the "
+                    "one `vidlake serve` picks here (serve.haproxy=auto: HAProxy where its binary runs).")
     args = ap.parse_args()
+    if args.ingress is None:
+        from vidlake.serve.deployment import haproxy_binary
+
+        args.ingress = "haproxy" if haproxy_binary()[0] else "proxy"
     if args.ingress == "haproxy":
-        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # as serve.haproxy does: set before Ray starts
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # as vidlake serve does: set before Ray starts
         for var in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):  # not 9101 / 8404:
             os.environ.setdefault(var, str(free_port()))  # another Serve's HAProxy may hold them
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")  # as run_service does
@@ -334,9 +378,11 @@ def main() -> None:
 
     work = Path(args.workdir) / f"{args.segments}x{args.videos}"
     settings = load_settings(lake={"uri": str(work / "lake")}, ray={"num_cpus": 2},
-                             serve={"port": free_port(), "max_ongoing_requests": 64, "replica_cpus": 1.0})
+                             serve={"port": free_port(), "max_ongoing_requests": 64, "replicas": args.replicas,
+                                    "replica_cpus": min(1.0, 2.0 / args.replicas)})
     lake = Lake(settings.lake.uri)
-    report: dict = {"ingress": args.ingress, "segments": args.segments, "videos": args.videos, "queries": args.queries,
+    report: dict = {"ingress": args.ingress, "replicas": args.replicas, "segments": args.segments, "videos": args.videos,
+                    "queries": args.queries,
                     "clients": args.clients, "k": args.k, "cpus": os.cpu_count()}
     if not (args.reuse and (work / "lake" / "_search" / "_vidlake_index.json").exists()):
         from vidlake.jobs.index import run_index

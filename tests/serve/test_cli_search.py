@@ -58,12 +58,13 @@ def _listener_process(port: int) -> str | None:
 
 @pytest.mark.timeout(420)
 def test_serve_command_with_haproxy_answers_and_stops_on_ctrl_c(search_lake, tmp_path):
-    """`vidlake serve` as a user runs it: its own local Ray, Serve's HAProxy ingress (serve.haproxy), a
-    search over HTTP, then Ctrl-C stops it and frees the port."""
+    """`vidlake serve` as a user runs it: its own local Ray, Serve's HAProxy ingress (serve.haproxy=auto,
+    the default, takes it on Linux), a search over HTTP, then Ctrl-C stops it and frees the port."""
     settings, ids = search_lake
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(VIDLAKE_SERVE__HAPROXY="true", VIDLAKE_RAY__NUM_CPUS="2")
+    env.update(VIDLAKE_RAY__NUM_CPUS="2")
+    env.pop("VIDLAKE_SERVE__HAPROXY", None)
     log = open(tmp_path / "serve.log", "w+")
     proc = subprocess.Popen([str(Path(sys.executable).with_name("vidlake")), "serve", "--lake", settings.lake.uri,
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -78,7 +79,7 @@ def test_serve_command_with_haproxy_answers_and_stops_on_ctrl_c(search_lake, tmp
                 pass
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
             time.sleep(1)
-        while "vidlake search on" not in (tmp_path / "serve.log").read_text():  # said once deployed
+        while "via HAProxy" not in (tmp_path / "serve.log").read_text():  # said once deployed
             assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             time.sleep(0.5)
         status, _, body = http_get(f"http://127.0.0.1:{port}/search?q=forklift+drops+a+box&mode=bm25&k=1")

