@@ -473,6 +473,10 @@ def markdown(report: dict) -> str:
             ratio = f"{h['p50'] / x['p50']:.2f}x | {h['p99'] / x['p99']:.2f}x" if h and key != "http" else "|"
             lines.append(f"| {mode} | {label} | {x['p50']:.1f} | {x['p99']:.1f} | {x['qps']:.0f} | {x['errors']} "
                          f"| {ratio} |")
+    for mode in ("bm25", "semantic", "hybrid"):
+        cpu = (r.get(f"http {mode}") or {}).get("cpu_ms_per_request")
+        if cpu:
+            lines.append(f"\nCPU per {mode} HTTP request, ms: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
     return "\n".join(lines)
 
 
