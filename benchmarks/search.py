@@ -291,8 +291,9 @@ def _stats(lat: list[float], errors: int, wall: float) -> dict:
 def direct_search(seg, embedder, mode: str, k: int, settings, engine: str = "lancedb"):
     """One query the way a user would run it without vidlake, returning the columns a vidlake hit is
     made of: through LanceDB's query builder (``engine="lancedb"``), or through the Lance dataset under
-    it (``"lance"``, the calls ``Searcher`` makes: ids and scores first, then the columns of the top k by
-    row id; hybrid fuses the ids of both retrievers in between)."""
+    it (``"lance"``: ids and scores first, then the columns of the top k read by row id, hybrid fusing
+    the ids of both retrievers in between; the calls ``Searcher`` makes for an index larger than
+    ``search.hit_cache_rows``, which below it takes the columns from memory instead)."""
     from lance.query import MatchQuery as LanceMatch
     from lancedb.query import MatchQuery
 
@@ -360,7 +361,8 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="Stop after the build (or the reused index's size).")
     ap.add_argument("--lock", default=None,
                     help="flock this file around each build step and the query phase (e.g. /tmp/vidlake-bench.lock).")
-    ap.add_argument("--replicas", type=int, default=1, help="Serve replicas of the search app (serve.replicas).")
+    ap.add_argument("--replicas", type=int, default=None,
+                    help="Serve replicas of the search app (serve.replicas; by default the service's default).")
     ap.add_argument("--ingress", choices=["haproxy", "proxy"], default=None,
                     help="Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) or its Python proxy; by default the "
                     "one `vidlake serve` picks here (serve.haproxy=auto: HAProxy where its binary runs).")
@@ -378,12 +380,11 @@ def main() -> None:
 
     work = Path(args.workdir) / f"{args.segments}x{args.videos}"
     settings = load_settings(lake={"uri": str(work / "lake")}, ray={"num_cpus": 2},
-                             serve={"port": free_port(), "max_ongoing_requests": 64, "replicas": args.replicas,
-                                    "replica_cpus": min(1.0, 2.0 / args.replicas)})
+                             serve={"port": free_port(), "max_ongoing_requests": 64,
+                                    **({"replicas": args.replicas} if args.replicas else {})})
     lake = Lake(settings.lake.uri)
-    report: dict = {"ingress": args.ingress, "replicas": args.replicas, "segments": args.segments, "videos": args.videos,
-                    "queries": args.queries,
-                    "clients": args.clients, "k": args.k, "cpus": os.cpu_count()}
+    report: dict = {"ingress": args.ingress, "replicas": settings.serve.replicas, "segments": args.segments,
+                    "videos": args.videos, "queries": args.queries, "clients": args.clients, "k": args.k, "cpus": os.cpu_count()}
     if not (args.reuse and (work / "lake" / "_search" / "_vidlake_index.json").exists()):
         from vidlake.jobs.index import run_index
 

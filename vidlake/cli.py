@@ -271,7 +271,7 @@ def serve(
     host: Annotated[Optional[str], typer.Option("--host", help="Bind address. [default: 127.0.0.1]")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="HTTP port. [default: 8000]")] = None,
     route_prefix: Annotated[Optional[str], typer.Option("--route-prefix", help="Mount path. [default: /]")] = None,
-    replicas: Annotated[Optional[int], typer.Option("--replicas", help="Ray Serve replicas. [default: 1]")] = None,
+    replicas: Annotated[Optional[int], typer.Option("--replicas", help="Ray Serve replicas. [default: 2]")] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join.")] = None,
 ) -> None:
     """Serve search over the lake's index on Ray Serve: web page at /, API docs at /docs.

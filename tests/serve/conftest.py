@@ -70,7 +70,7 @@ def seeded(root: Path, clips: dict[str, Path], embedder, **overrides) -> tuple[S
 def search_lake(tmp_path_factory, search_clips, embedder) -> tuple[Settings, dict[str, str]]:
     """Read-only for tests: settings of a seeded lake with a built index, and clip name -> video_id."""
     return seeded(tmp_path_factory.mktemp("search-lake"), search_clips, embedder,
-                  serve={"refresh_s": 0.2, "replica_cpus": 0.5})
+                  serve={"refresh_s": 0.2, "replica_cpus": 0.5, "replicas": 1})  # one: per-replica state is seen
 
 
 @pytest.fixture(scope="session")

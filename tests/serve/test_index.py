@@ -178,3 +178,16 @@ def test_layout_and_evidence_kept_from_the_start(searcher):
     assert searcher.ds.data_storage_version == "2.1" and searcher.ev_ds.data_storage_version == "2.1"
     assert searcher.with_samples and set(searcher._samples) == searcher.with_samples
     assert searcher._cached_rows == searcher.ev_ds.count_rows()
+
+
+@pytest.mark.parametrize("mode", ["bm25", "semantic", "hybrid"])
+def test_hits_from_memory_equal_hits_read_by_row_id(search_lake, embedder, searcher, mode):
+    """search.hit_cache_rows: a small index keeps its hit columns in memory; a Searcher that reads them
+    by row id (hit_cache_rows=0) answers the same, filters included."""
+    settings, ids = search_lake
+    assert searcher._hits is not None and searcher._hits.num_rows == searcher.ds.count_rows()
+    reading = _searcher(load_settings(lake={"uri": settings.lake.uri}, search={"hit_cache_rows": 0}), embedder)
+    assert reading._hits is None
+    for query, kw in (("a forklift drops a box", {}), ("cyclist", {"video_id": ids["bikes"]}),
+                      ("what is the man holding", {"task": "qa"}), ("nothing like this anywhere", {})):
+        assert searcher.search(query, k=10, mode=mode, **kw) == reading.search(query, k=10, mode=mode, **kw), query

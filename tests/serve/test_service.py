@@ -3,6 +3,7 @@ that need other settings (API key, an index that goes stale and is updated)."""
 
 import io
 import json
+import re
 import time
 import urllib.parse
 
@@ -109,7 +110,7 @@ def test_thumbnails_decode_the_right_frame_and_draw_overlays(serve_url, search_l
     again = http_get(f"{base}?t=2.0&w=320&overlay=true")[2]
     assert again == data  # cached
     status, metrics = http_get(f"{serve_url}/metrics")[::2]
-    assert status == 200 and b'vidlake_thumbnails_total{cache="hit"}' in metrics
+    assert status == 200 and b'vidlake_thumbnails_total{cache="hit",replica=' in metrics
 
 
 def _diff(a, b) -> float:
@@ -167,9 +168,11 @@ def test_bad_times_for_a_video(serve_url, search_lake):
 @pytest.mark.ray
 def test_health_metrics_docs_and_page(serve_url):
     assert get_json(f"{serve_url}/healthz") == (200, {"status": "ok", "index": "ready", "message": None})
+    assert http_get(f"{serve_url}/search?q=box&k=1")[0] == 200
     status, _, metrics = http_get(f"{serve_url}/metrics")
-    assert status == 200 and b'vidlake_http_requests_total{method="GET",route="/search"' in metrics
-    assert b"vidlake_index_rows" in metrics and b"vidlake_index_stale 0.0" in metrics
+    assert status == 200 and re.search(
+        rb'vidlake_http_requests_total\{method="GET",replica="[^"]+:\d+",route="/search",status="200"\} [1-9]', metrics)
+    assert b"vidlake_index_rows{" in metrics and re.search(rb'vidlake_index_stale\{replica="[^"]+"\} 0.0', metrics)
     status, spec = get_json(f"{serve_url}/openapi.json")
     assert status == 200 and {"/search", "/videos/{video_id}/timeline", "/counts"} <= set(spec["paths"])
     status, _, docs = http_get(f"{serve_url}/docs")

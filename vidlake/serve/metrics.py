@@ -1,7 +1,13 @@
-"""Prometheus metrics of one app instance (its own registry, so several apps can live in a process)."""
+"""Prometheus metrics of one app instance (its own registry, so several apps can live in a process).
+
+Every series carries a ``replica`` label (host:pid): with several Serve replicas behind one address,
+a scrape of ``/metrics`` is answered by one of them, and the label keeps their series apart.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from typing import Any, Awaitable, Callable
 
@@ -12,20 +18,37 @@ __all__ = ["Metrics"]
 _BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+class _Replica:
+    """A metric whose ``labels(...)`` puts the replica's label first (and, without other labels, is the
+    labelled child itself: ``.set``, ``.inc``, ``.observe``)."""
+
+    def __init__(self, metric: Any, replica: str):
+        self._metric, self._replica = metric, replica
+
+    def labels(self, *values: str) -> Any:
+        return self._metric.labels(self._replica, *values)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._metric.labels(self._replica), name)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, replica: str | None = None) -> None:
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("vidlake_http_requests_total", "HTTP requests.", ["route", "method", "status"],
-                                registry=r)
-        self.latency = Histogram("vidlake_http_request_seconds", "HTTP request latency.", ["route"],
-                                 buckets=_BUCKETS, registry=r)
-        self.searches = Histogram("vidlake_search_seconds", "Search latency inside the app.", ["mode"],
-                                  buckets=_BUCKETS, registry=r)
-        self.thumbnails = Counter("vidlake_thumbnails_total", "Thumbnails served.", ["cache"], registry=r)
-        self.index_stale = Gauge("vidlake_index_stale", "1 when the lake changed since the index was built.",
-                                 registry=r)
-        self.index_rows = Gauge("vidlake_index_rows", "Rows per index table.", ["table"], registry=r)
+
+        def bound(kind: Any, name: str, doc: str, labels: tuple[str, ...] = (), **kw: Any) -> _Replica:
+            return _Replica(kind(name, doc, ["replica", *labels], registry=r, **kw), self.replica)
+
+        self.requests = bound(Counter, "vidlake_http_requests_total", "HTTP requests.", ("route", "method", "status"))
+        self.latency = bound(Histogram, "vidlake_http_request_seconds", "HTTP request latency.", ("route",),
+                             buckets=_BUCKETS)
+        self.searches = bound(Histogram, "vidlake_search_seconds", "Search latency inside the app.", ("mode",),
+                              buckets=_BUCKETS)
+        self.thumbnails = bound(Counter, "vidlake_thumbnails_total", "Thumbnails served.", ("cache",))
+        self.index_stale = bound(Gauge, "vidlake_index_stale", "1 when the lake changed since the index was built.")
+        self.index_rows = bound(Gauge, "vidlake_index_rows", "Rows per index table.", ("table",))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
