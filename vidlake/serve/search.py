@@ -83,9 +83,9 @@ class Searcher:
     # Retrieval goes through the Lance dataset of this generation (``self.ds``, one snapshot) rather
     # than LanceDB's query builder: the same indexes and results for ~2-3 ms less CPU per query at
     # 1M rows, and row ids that stay valid between retrieval and ``_take_rows``. Retrieval asks for row
-    # ids and scores only; the hit columns of the final k are read by id afterwards: at 1M rows an FTS
-    # query projecting them cost 4.2 ms of CPU, ids alone 2.2 ms plus 1.2 ms for the read (ANN: 7.0 ms
-    # against 4.3 + 1.7; benchmarks/results/search.md).
+    # ids and scores only; the hit columns of the final k come afterwards (``_rows``: from memory, or
+    # read by id): at 1M rows an FTS query projecting them cost 4.2 ms of CPU, ids alone 2.2 ms plus
+    # 1.2 ms for the read (ANN: 7.0 ms against 4.3 + 1.7; benchmarks/results/search.md).
 
     def _bm25(self, text: str, n: int, where: str | None) -> pa.Table:
         from lance.query import MatchQuery
