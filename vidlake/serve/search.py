@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from vidlake.platform.config import SearchSettings
 from vidlake.serve import documents as D
@@ -66,8 +65,7 @@ class Searcher:
             rows = self._hybrid(text, k, where)
         else:
             table = self._bm25(text, k, where) if mode == "bm25" else self._semantic(text, k, where)
-            scores = table["_score"] if mode == "bm25" else pc.subtract(1.0, table["_distance"])
-            rows = self._rows(table["_rowid"].to_pylist(), [{mode: s} for s in scores.to_pylist()])
+            rows = self._rows(table["_rowid"].to_pylist(), [{mode: s} for s in _scores(table)])
         terms = query_terms(text)
         hits = []
         for row in rows:
@@ -106,9 +104,8 @@ class Searcher:
         ranked = []
         for name, table in (("bm25", self._bm25(text, n, where)), ("semantic", self._semantic(text, n, where))):
             ids = table["_rowid"].to_pylist()
-            values = table["_score"].to_pylist() if name == "bm25" else [1.0 - d for d in table["_distance"].to_pylist()]
-            for rid, value in zip(ids, values):
-                scores.setdefault(rid, {})[name] = float(value)
+            for rid, value in zip(ids, _scores(table)):
+                scores.setdefault(rid, {})[name] = value
             ranked.append(ids)
         top = fuse_rrf(ranked, self.settings.rrf_k)[:k]
         rows = self._rows([rid for rid, _ in top], [scores[rid] for rid, _ in top])
@@ -245,6 +242,13 @@ class Searcher:
             q = q.where(" AND ".join(parts))
         rows = q.limit(limit).to_arrow().to_pylist()
         return [{**r, "uri": self.videos.get(r["video_id"], {}).get("uri")} for r in rows]
+
+
+def _scores(table: pa.Table) -> list[float]:
+    """A retriever's scores, higher is better: BM25 (``_score``) or cosine similarity (1 - ``_distance``)."""
+    if "_score" in table.column_names:
+        return [float(v) for v in table["_score"].to_pylist()]
+    return [1.0 - float(d) for d in table["_distance"].to_pylist()]
 
 
 def _hit_columns(ds: Any) -> tuple[np.ndarray, pa.Table]:
