@@ -64,7 +64,9 @@ class ServiceState:
                     self.searcher = Searcher(self.store.connect(), meta, self.embedder, self.settings.search)
                     self.meta = meta
                     # the opened index (video table, evidence cache) is long-lived: out of the cyclic GC's
-                    # reach, full collections stop walking it (its effect on p99 was not measured apart)
+                    # reach, full collections stop walking it (its effect on p99 was not measured apart);
+                    # unfrozen first, so what a replaced generation left in cycles is collected
+                    gc.unfreeze()
                     gc.collect()
                     gc.freeze()
                     log.info("search index opened: %s (generation %s)", self.store.uri, meta.generation)
