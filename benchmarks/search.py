@@ -367,14 +367,13 @@ def main() -> None:
                     help="Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) or its Python proxy; by default the "
                     "one `vidlake serve` picks here (serve.haproxy=auto: HAProxy where its binary runs).")
     args = ap.parse_args()
-    if args.ingress is None:
-        from vidlake.serve.deployment import haproxy_binary
+    from vidlake.serve.deployment import _haproxy_side_ports, choose_ingress
 
-        args.ingress = "haproxy" if haproxy_binary()[0] else "proxy"
+    args.ingress = args.ingress or choose_ingress("auto", joining=False)
+    # as run_service does, before Ray starts: the ingress, and HAProxy's side ports off busy 9101 / 8404
+    os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if args.ingress == "haproxy" else "0"
     if args.ingress == "haproxy":
-        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # as vidlake serve does: set before Ray starts
-        for var in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):  # not 9101 / 8404:
-            os.environ.setdefault(var, str(free_port()))  # another Serve's HAProxy may hold them
+        _haproxy_side_ports()
     os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")  # as run_service does
     os.environ.setdefault("RAY_worker_niceness", "0")  # as run_service does: HAProxy and replicas at nice 0
 
@@ -384,7 +383,8 @@ def main() -> None:
                                     **({"replicas": args.replicas} if args.replicas else {})})
     lake = Lake(settings.lake.uri)
     report: dict = {"ingress": args.ingress, "replicas": settings.serve.replicas, "segments": args.segments,
-                    "videos": args.videos, "queries": args.queries, "clients": args.clients, "k": args.k, "cpus": os.cpu_count()}
+                    "videos": args.videos, "queries": args.queries, "clients": args.clients, "k": args.k,
+                    "cpus": os.cpu_count()}
     if not (args.reuse and (work / "lake" / "_search" / "_vidlake_index.json").exists()):
         from vidlake.jobs.index import run_index
 

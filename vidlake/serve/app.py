@@ -144,7 +144,7 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
         task_key = task if task and len(task) == 16 and all(c in "0123456789abcdef" for c in task) else None
         started = time.perf_counter()
         hits = await blocking(searcher.search, text, k, mode.value, video_id,
-                                       None if task_key else task, task_key, t_from, t_to)
+                              None if task_key else task, task_key, t_from, t_to)
         took = time.perf_counter() - started
         metrics.searches.labels(mode.value).observe(took)
         root = base(request)

@@ -265,4 +265,3 @@ def _hit_columns(ds: Any) -> tuple[np.ndarray, pa.Table]:
             col = col.dictionary_encode()
         columns[name] = col if order is None else col.take(pa.array(order))
     return (ids if order is None else ids[order]), pa.table(columns)
-
