@@ -113,7 +113,7 @@ def run(
 
     Safe to re-run or to kill at any moment: finished (video, task) pairs are skipped, nothing is written twice.
     """
-    from vidlake.jobs.analyze import run_job
+    from vidlake.jobs.run import run_job
     from vidlake.jobs.spec import load_job_spec
 
     spec = load_job_spec(job, lake=lake)
@@ -150,7 +150,7 @@ def caption(
     s3_endpoint: EndpointOpt = None,
 ) -> None:
     """Dense timestamped captions for every video under SOURCES (plus optional point/count/track/qa tasks)."""
-    from vidlake.jobs.analyze import run_job
+    from vidlake.jobs.run import run_job
     from vidlake.jobs.spec import shorthand_spec
 
     settings = settings_from(config, lake, s3_endpoint, model={"name": model},

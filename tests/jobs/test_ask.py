@@ -77,3 +77,43 @@ def test_overlay_draws_marks_on_their_frames(tmp_path):
     assert [d.shape for d in decoded] == [(100, 200, 3)] * 3
     ring = decoded[1][50 - 6 : 50 + 7, 100 - 6 : 100 + 7].astype(int).sum(axis=2)
     assert ring.max() > 150 and decoded[0][44:57, 94:107].max() < 40 and decoded[2][44:57, 94:107].max() < 40
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ask_and_a_one_video_job_agree(ray_session, settings, tmp_path):
+    """One step list and one merge: `ask` (in-process) and the job (Ray) give the same rows for a task."""
+    from vidlake.jobs.run import run_job
+    from vidlake.jobs.spec import parse_job_spec
+    from vidlake.platform.lake import Lake
+
+    (tmp_path / "src").mkdir()
+    video = make_video(tmp_path / "src" / "long.mp4", seconds=12, fps=4, size=(64, 48))
+    sampling = {**settings.sampling.model_dump(), "max_frames": 8, "overlap_s": 1.0}
+    asks = [("caption", None), ("track", "the bar"), ("count", "bars")]
+    spec = parse_job_spec({
+        "sources": [str(video.parent)], "lake": str(tmp_path / "lake"), "model": settings.model.model_dump(),
+        "sampling": sampling, "resources": {"batch_size": 2},
+        "tasks": [{"task": t, "queries": [q] if q else []} for t, q in asks],
+    })
+    job = run_job(spec, settings, show=False)
+    lake = Lake(spec.lake)
+    local = settings.model_copy(update={"sampling": spec.sampling})
+    for task, query in asks:
+        result = run_ask(local, str(video), task=task, query=query, show=False)
+        assert result["task_key"] in job.task_keys and len(result["windows"]) == 4
+
+        def rows(table, keys):
+            found = [r for r in lake.read(table).to_pylist() if r["task_key"] == result["task_key"]]
+            return sorted(tuple(r[k] for k in keys) for r in found)
+
+        marks = ("window_id", "label", "object_id", "t", "x", "y")
+        captions = ("window_id", "start_s", "end_s", "text")
+        assert sorted(tuple(c[k] for k in captions) for c in result["captions"]) == rows("captions", captions)
+        assert sorted(tuple(p[k] for k in marks) for p in result["points"]) == rows("points", marks)
+        assert sorted(tuple(p[k] for k in marks) for p in result["tracks"]) == rows("tracks", marks)
+        assert [(result["count"], result["count_event_times_s"])] == (
+            rows("counts", ("count", "event_times_s")) if task == "count" else [(None, None)])
+        raw = {w["window_index"]: w["raw_text"] for w in result["windows"]}
+        assert sorted(raw.values()) == sorted(r[0] for r in rows("outputs", ("raw_text",)))
+    assert lake.read("captions").num_rows > 0

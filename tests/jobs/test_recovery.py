@@ -12,7 +12,7 @@ import yaml
 
 from media import make_video
 from tiny_model import tiny_settings  # noqa: F401 - fixture
-from vidlake.jobs.analyze import run_job
+from vidlake.jobs.run import run_job
 from vidlake.jobs.spec import parse_job_spec
 from vidlake.platform.config import load_settings
 from vidlake.platform.lake import Lake

@@ -11,6 +11,7 @@ from tiny_model import decode_window, tiny_ref, tiny_settings  # noqa: F401 - fi
 
 from vidlake.models.prompts import PromptRegistry
 from vidlake.operators.infer import InferConfig, RunModel
+from vidlake.operators.step import Resources
 from vidlake.operators.prompt import INPUT_COLUMNS, BuildPrompt, PromptConfig
 
 
@@ -58,7 +59,7 @@ def test_output_columns_and_per_task_token_limits(prepared, tiny_ref, tiny_setti
         assert row["infer_s"] > 0 and row["device"] == "cpu" and row["dtype"] == "float32"
         assert (row["model_id"], row["model_revision"]) == (tiny_ref.model_id, tiny_ref.revision)
         assert not set(INPUT_COLUMNS) & set(row)
-    assert op.stats["windows"] == 3 and op.stats["generated_tokens"] == sum(r["generated_tokens"] for r in out)
+    assert op.counters["windows"] == 3 and op.stats.rows_out == 3 and op.counters["generated_tokens"] == sum(r["generated_tokens"] for r in out)
     capped = RunModel(InferConfig(model=tiny_ref, settings=tiny_settings, max_new_tokens=2, ignore_eos=True))
     assert [r["generated_tokens"] for r in _rows(capped(_batch(prepared)))] == [2, 2, 2]
 
@@ -76,8 +77,9 @@ def test_a_bad_window_fails_alone(prepared, tiny_ref, tiny_settings):  # noqa: F
 def test_constructor_is_cheap_and_resources_are_data(tiny_ref, tiny_settings):  # noqa: F811
     op = RunModel(InferConfig(model=tiny_ref, settings=tiny_settings, batch_size=8))
     assert op._model is None  # nothing loaded on the driver
-    assert op.resources == {"num_gpus": 1.0, "num_cpus": 1.0, "batch_size": 8, "concurrency": 1}
-    op.load()
+    assert op.resources == Resources(num_cpus=1.0, num_gpus=1.0, actor=True, batch_size=8)
+    op.ensure_setup()
+    assert op._model is not None
     clone = pickle.loads(pickle.dumps(op))
     assert clone._model is None and clone.config == op.config
 

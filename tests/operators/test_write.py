@@ -7,7 +7,7 @@ def _win(i, start, end, task, parse, status="ok", total=2, query=None):
         "video_id": "v1", "uri": "/v1.mp4", "task": task, "task_key": f"k-{task}", "query": query,
         "window_id": f"w{i}", "window_index": i, "windows_total": total, "kind": "slow",
         "start_s": start, "end_s": end, "timestamps_s": [start, end], "status": status,
-        "error_kind": None if status == "ok" else "out_of_memory",
+        "error_kind": None if status == "ok" else "out_of_memory", "error_stage": None if status == "ok" else "infer",
         "error": None if status == "ok" else "out of memory",
         "raw_text": "raw", "prompt": "p", **(parse or {}), "prompt_tokens": 10,
         "generated_tokens": 5, "model_id": "tiny", "model_revision": "r",

@@ -6,7 +6,7 @@ import pytest
 
 from vidlake.platform.config import StorageSettings
 from vidlake.platform.lake import SCHEMAS, Lake
-from vidlake.platform.lake.ids import hash_stream, new_run_id, task_key, window_id
+from vidlake.platform.lake.ids import TaskIdentity, hash_stream, new_run_id, window_id
 
 
 def test_ids_are_stable():
@@ -17,7 +17,10 @@ def test_ids_are_stable():
     s = {"fps": 2.0, "max_frames": 128}
     assert window_id("v", 0.0, 64.0, s) == window_id("v", 0.0, 64.0, dict(reversed(s.items())))
     assert window_id("v", 0.0, 64.0, s) != window_id("v", 0.0, 64.5, s)
-    assert task_key("caption", "v1", None, "m", "r", s) != task_key("caption", "v2", None, "m", "r", s)
+    key = TaskIdentity("caption", "v1", None, "m", "r", s).key
+    assert key != TaskIdentity("caption", "v2", None, "m", "r", s).key
+    assert key == TaskIdentity("caption", "v1", None, "m", "r", dict(reversed(s.items()))).key
+    assert key == "0fcdb260d9cc17af"  # the key of lakes written before TaskIdentity: rows stay found
     assert new_run_id() != new_run_id()
 
 
@@ -43,7 +46,7 @@ def test_append_upsert_update_and_foreign_readers(tmp_path):
     assert rows["a"]["uris"] == ["/x", "/y"] and rows["a"]["frames"] == 37  # update kept the other columns
     assert rows["b"]["uris"] == ["/z"]
     lake.append("runs", [{"run_id": "r1", "job": "ingest", "status": "running"}])
-    lake.update("runs", "run_id = 'r1'", {"status": "completed", "seconds": 2.5})
+    lake.update_row("runs", {"run_id": "r1", "job": "ingest"}, {"status": "completed", "seconds": 2.5})
     assert lake.read("runs", columns=["status", "seconds"]).to_pylist() == [{"status": "completed", "seconds": 2.5}]
     # DuckDB and Polars read the same tables
     videos = lake.delta("videos").to_pyarrow_dataset()

@@ -1,12 +1,17 @@
-"""``vidlake ask``: one video through sampling, Molmo 2 and the parser, in this process (no Ray, no lake).
+"""``vidlake ask``: one video through the main job's own step list, in this process (no Ray, no lake).
 
-    probe_video -> PlanWindows -> SampleFrames -> BuildPrompt -> RunModel -> ParseOutput
-    -> windows merged (overlaps owned once, track ids linked) -> table or JSON (+ overlay MP4)
+    probe_video -> run_steps() on the LocalExecutor (PlanWindows -> SampleFrames -> ExpandTasks ->
+    BuildPrompt -> RunModel -> ParseOutput) -> merge_windows (the writer's per-video merge)
+    -> table or JSON (+ overlay MP4)
+
+Because the steps and the merge are the job's, ``ask`` and a one-video job give the same captions,
+points, tracks and counts.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,10 @@ from vidlake.platform.config import Settings
 __all__ = ["AskResult", "run_ask"]
 
 AskResult = dict[str, Any]
+_MARK_FIELDS = ("window_id", "label", "object_id", "t", "x", "y", "x_norm", "y_norm", "box", "id_scope")
+_WINDOW_FIELDS = ("window_index", "start_s", "end_s", "status", "error_kind", "error", "error_stage", "prompt",
+                  "raw_text", "answer", "count", "parse_status", "parse_issues", "prompt_tokens", "generated_tokens",
+                  "finish_reason", "infer_s")
 
 
 def run_ask(
@@ -24,49 +33,42 @@ def run_ask(
     overlay: Path | None = None, show: bool = True,
 ) -> AskResult:
     """Answer one question about one video; returns the JSON-able result (and prints it when ``show``)."""
+    from vidlake.jobs.run import run_steps, video_item
+    from vidlake.jobs.spec import parse_job_spec, resolve_tasks
     from vidlake.models.molmo2 import resolve_model
     from vidlake.models.prompts import PromptRegistry
-    from vidlake.operators.infer import InferConfig, RunModel
-    from vidlake.operators.parse import ParseOutput
-    from vidlake.operators.plan import PlanWindows, sampling_spec
-    from vidlake.operators.prompt import BuildPrompt, PromptConfig
-    from vidlake.platform.lake.ids import task_key
+    from vidlake.operators.merge import merge_windows
+    from vidlake.operators.write import plain
+    from vidlake.platform.runtime.executors import LocalExecutor
 
-    registry = PromptRegistry.with_user_templates(settings.model.templates)
-    chosen = registry.get(template or task)
-    if template is None and chosen.task != task:
-        raise ConfigError(f"template {chosen.name!r} is for task {chosen.task!r}")
     text = query if query is not None else question
+    chosen = PromptRegistry.with_user_templates(settings.model.templates).get(template or task)
     if chosen.needs_query and not (text and text.strip()):
         raise ConfigError(f"task {chosen.task!r} needs a question or --query")
-    ref = resolve_model(settings.model)  # fails fast, before any decoding
+    spec = parse_job_spec({
+        "name": "ask", "sources": [video], "model": settings.model.model_dump(),
+        "sampling": settings.sampling.model_dump(),
+        "tasks": [{"task": chosen.task, "prompt": chosen.name, "queries": [text] if text else [],
+                   "max_new_tokens": max_new_tokens}],
+    }, "question")
+    ref = resolve_model(spec.model)  # fails fast, before any decoding
     if show:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # keep the terminal for the answer
     probe = _probe(video, settings)
-
-    planned = PlanWindows(settings.sampling)({"uri": video, **probe, "status": "ok"})
-    windows = [_sample(settings, w) for w in planned if w.get("kind", "slow") == "slow"]
-    kept = {w["window_id"]: (w["frames"], list(w["timestamps_s"])) for w in windows if w["status"] == "ok"}
-    build = BuildPrompt(PromptConfig(model=ref, template=chosen, query=text, max_new_tokens=max_new_tokens,
-                                     settings=settings.model))
-    prepared = [build(w) for w in windows]
-    infer = RunModel(InferConfig(model=ref, settings=settings.model, batch_size=settings.model.batch_size or 4,
-                                 max_new_tokens=settings.model.max_new_tokens))
-    batch = infer({k: [r.get(k) for r in prepared] for k in prepared[0]})
-    parse = ParseOutput()
-    rows = [parse(dict(zip(batch, values))) for values in zip(*batch.values())]
-
-    result = _result(rows, video, probe, chosen, text, ref)
-    result["task_key"] = task_key(chosen.task, chosen.fingerprint, text, ref.model_id, ref.revision,
-                                  sampling_spec(settings.sampling, "slow"))
-    if overlay is not None:
-        result["overlay"] = str(_overlay(overlay, kept, result, probe))
-    if show:
-        _print(result, as_json)
+    (pending,) = tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
+    item = video_item({**probe, "uris": [video]}, [pending.task_key])
+    rows = sorted((plain(r) for r in LocalExecutor().run(run_steps(spec, settings, ref, tasks), [item])),
+                  key=lambda r: r.get("start_s") or 0.0)
     if not any(r["status"] == "ok" for r in rows):
         raise JobFailed(f"no window of {video} could be answered: {rows[0].get('error_kind')}: {rows[0].get('error')}")
+    tables = merge_windows(rows, "ask", datetime.now(timezone.utc))
+    result = _result(rows, tables, video, probe, pending, ref)
+    if overlay is not None:
+        result["overlay"] = str(_overlay(overlay, settings, item, result, probe))
+    if show:
+        _print(result, as_json)
     return result
 
 
@@ -80,45 +82,36 @@ def _probe(video: str, settings: Settings) -> dict[str, Any]:
         raise JobFailed(f"cannot read {video}: {exc.kind}: {exc.message}") from None
 
 
-def _sample(settings: Settings, window: dict[str, Any]) -> dict[str, Any]:
-    from vidlake.operators.sample import SampleConfig, SampleFrames
+def _result(rows: list[dict], tables: dict[str, list[dict]], video: str, probe: dict, task: Any, ref: Any) -> AskResult:
+    def marks(kind: str) -> list[dict]:
+        return [{"kind": kind[:-1], **{k: m[k] for k in _MARK_FIELDS if k in m}} for m in tables.get(kind, ())]
 
-    return SampleFrames(SampleConfig(sampling=settings.sampling, storage=settings.storage))(window)
-
-
-def _result(rows: list[dict], video: str, probe: dict, template: Any, query: str | None, ref: Any) -> AskResult:
-    from vidlake.operators.merge import keep_owned, link_track_ids, owned_spans
-
-    rows = sorted(rows, key=lambda r: r.get("start_s") or 0.0)
-    timed = [r for r in rows if r.get("start_s") is not None]
-    spans = owned_spans([(r["start_s"], r["end_s"]) for r in timed])
-    points, tracks = [], []
-    for i, (row, span) in enumerate(zip(timed, spans)):
-        last = i == len(timed) - 1
-        points += keep_owned([p for p in row.get("points") or () if p["t"] is not None], span, last)
-        tracks.append(keep_owned([p for p in row.get("tracks") or () if p["t"] is not None], span, last))
-    linked = link_track_ids(tracks, [(r["start_s"], r["end_s"]) for r in timed]) if tracks else []
-    counts = [r["count"] for r in rows if r.get("count") is not None]
+    counts = tables.get("counts") or [{}]
     return {
         "video": video, "video_id": probe["video_id"], "duration_s": probe["duration_s"],
-        "model_id": ref.model_id, "model_revision": ref.revision, "task": template.task,
-        "template": template.fingerprint, "query": query,
-        "windows": [{k: r.get(k) for k in ("window_index", "start_s", "end_s", "status", "error_kind", "error",
-                                           "prompt", "raw_text", "answer", "count", "parse_status", "parse_issues",
-                                           "prompt_tokens", "generated_tokens", "finish_reason", "infer_s")}
-                    for r in rows],
-        "count": max(counts) if counts else None,
-        "points": points,
-        "tracks": linked,
+        "model_id": ref.model_id, "model_revision": ref.revision, "task": task.task,
+        "template": task.template.fingerprint, "query": task.query, "task_key": task.task_key,
+        "windows": [{k: r.get(k) for k in _WINDOW_FIELDS} for r in rows],
+        "captions": [{k: c[k] for k in ("window_id", "start_s", "end_s", "text")} for c in tables.get("captions", ())],
+        "answers": [{k: a[k] for k in ("window_id", "start_s", "end_s", "text")} for a in tables.get("answers", ())],
+        "count": counts[0].get("count"),
+        "count_event_times_s": counts[0].get("event_times_s"),
+        "points": marks("points"),
+        "tracks": marks("tracks"),
     }
 
 
-def _overlay(out: Path, kept: dict, result: AskResult, probe: dict) -> Path:
+def _overlay(out: Path, settings: Settings, item: dict, result: AskResult, probe: dict) -> Path:
+    """The sampled frames (the ``vidlake frames`` step list, decoded again) with the marks drawn on them."""
+    from vidlake.jobs.frames import frame_steps
     from vidlake.jobs.overlay import write_overlay
+    from vidlake.platform.runtime.executors import LocalExecutor
 
     frames, times = [], []
-    for window_frames, window_times in kept.values():
-        for frame, t in zip(window_frames, window_times):
+    for window in LocalExecutor().run(frame_steps(settings), [item]):
+        if window["status"] != "ok" or window["kind"] != "slow":
+            continue
+        for frame, t in zip(window["frames"], window["timestamps_s"]):
             if t not in times:
                 frames.append(frame)
                 times.append(t)
@@ -142,7 +135,7 @@ def _print(result: AskResult, as_json: bool) -> None:
         if w["status"] != "ok":
             console.print(f"{head} [red]{w['error_kind']}[/]: {w['error']}")
             continue
-        console.print(f"{head} {w['answer']}")
+        console.print(f"{head} {_printable(w['answer'])}")
         if w["parse_status"] != "ok":
             console.print(f"  [yellow]parse {w['parse_status']}[/]: {'; '.join(w['parse_issues'] or [])}")
     if result["count"] is not None:
@@ -156,3 +149,10 @@ def _print(result: AskResult, as_json: bool) -> None:
         console.print(table)
     if result.get("overlay"):
         console.print(f"overlay: {result['overlay']}")
+
+
+def _printable(text: str | None) -> str:
+    """Model text safe for the terminal: control characters shown as U+FFFD, rich markup escaped."""
+    from rich.markup import escape
+
+    return escape("".join(ch if ch in "\n\t" or ch.isprintable() else "\ufffd" for ch in text or ""))

@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from vidlake.errors import ConfigError
-from vidlake.jobs.analyze import JobResult, run_job
+from vidlake.jobs.run import JobResult, run_job
 from vidlake.jobs.spec import parse_job_spec
 from vidlake.platform.config import Settings
 

@@ -9,15 +9,10 @@ runs only read and embed what changed. Every run appends a ``runs`` row (job ``i
 
 from __future__ import annotations
 
-import json
-import time
-from datetime import datetime, timezone
-
-from vidlake import __version__
 from vidlake.errors import LakeError
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
-from vidlake.platform.lake.ids import new_run_id
+from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import print_summary
 from vidlake.platform.runtime.progress import JobProgress
 from vidlake.serve.index import BuildIndex, IndexResult
@@ -29,27 +24,19 @@ __all__ = ["run_index"]
 def run_index(settings: Settings, rebuild: bool = False, show: bool = True) -> IndexResult:
     """Build (or incrementally update) the index of ``settings.lake``. Raises ``LakeError`` when the
     lake has no ``videos`` table (nothing was ingested there)."""
-    started = time.monotonic()
     lake = Lake(settings.lake.uri, settings.storage)
     if not lake.exists("videos"):
         raise LakeError(f"no lake at {lake.uri} (no videos table): run `vidlake ingest` or a job first")
     store = IndexStore(index_uri_for(settings), settings.storage)
-    run_id = new_run_id()
-    lake.append("runs", [{"run_id": run_id, "job": "index", "status": "running", "vidlake_version": __version__,
-                          "started_at": datetime.now(timezone.utc), "sources": [lake.uri],
-                          "spec_json": settings.model_dump_json()}])
     bar = JobProgress("embedding", None) if show else None
     progress = (lambda done, total: bar.advance(done - bar.done)) if bar else None
-    try:
+    with RunRecord(lake, "index", sources=[lake.uri], spec_json=settings.model_dump_json()) as record:
         result = BuildIndex(lake, store, settings.search, progress=progress).run(rebuild=rebuild)
-    except BaseException as exc:
-        _finish(lake, run_id, started, "failed", {}, f"{type(exc).__name__}: {exc}")
-        raise
-    metrics = {k: getattr(result, k) for k in ("mode", "reason", "pairs_changed", "segments_written",
-                                               "segments_deleted", "embedded", "reused")}
-    _finish(lake, run_id, started, "completed", {**metrics, "rows": result.rows, "index_uri": store.uri}, None)
+        metrics = {k: getattr(result, k) for k in ("mode", "reason", "pairs_changed", "segments_written",
+                                                   "segments_deleted", "embedded", "reused")}
+        record.finish("completed", metrics={**metrics, "rows": result.rows, "index_uri": store.uri})
     if show:
-        print_summary(f"index {run_id} -> {store.uri}", [
+        print_summary(f"index {record.run_id} -> {store.uri}", [
             ("mode", result.mode + (f" ({result.reason})" if result.reason else "")),
             ("(video, task) pairs changed", result.pairs_changed),
             ("segments written", result.segments_written),
@@ -60,11 +47,3 @@ def run_index(settings: Settings, rebuild: bool = False, show: bool = True) -> I
             ("seconds", result.seconds),
         ])
     return result
-
-
-def _finish(lake: Lake, run_id: str, started: float, status: str, metrics: dict, message: str | None) -> None:
-    values = {"status": status, "ended_at": datetime.now(timezone.utc), "seconds": time.monotonic() - started,
-              "metrics_json": json.dumps(metrics)}
-    if message:
-        values["message"] = message
-    lake.update("runs", f"run_id = '{run_id}'", values)

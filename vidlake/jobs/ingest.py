@@ -9,21 +9,20 @@ size and mtime, is not read again, so a re-run over the same sources writes noth
 
 from __future__ import annotations
 
-import json
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
-from vidlake import __version__
 from vidlake.errors import JobFailed
 from vidlake.operators.list import ListVideos
 from vidlake.operators.probe import ProbeVideo
+from vidlake.operators.step import Resources
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
-from vidlake.platform.lake.ids import new_run_id
-from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar, ray_remote_args
+from vidlake.platform.lake.runs import RunRecord
+from vidlake.platform.runtime import print_summary, progress_bar
+from vidlake.platform.runtime.executors import Executor, RayExecutor
 from vidlake.platform.storage import check_lake_reachable
 
 __all__ = ["IngestResult", "run_ingest"]
@@ -44,33 +43,32 @@ class IngestResult:
     source_video_ids: set[str] = field(default_factory=set)  # every readable video under the sources
 
 
-def run_ingest(settings: Settings, sources: list[str], show: bool = True) -> IngestResult:
+def run_ingest(settings: Settings, sources: list[str], show: bool = True, executor: Executor | None = None) -> IngestResult:
     """Run one ingest. Raises ``StorageError`` for unreachable sources/lake, ``JobFailed`` when
-    the sources hold no readable video at all."""
-    started = time.monotonic()
+    the sources hold no readable video at all. ``executor``: RayExecutor (default) or LocalExecutor."""
     lake = Lake(settings.lake.uri, settings.storage)
     check_lake_reachable(lake.uri, settings.storage)
     files = list(ListVideos(settings.ingest, settings.storage)(sources))
     if not files:
         raise JobFailed(f"no video files under {', '.join(sources)} (extensions: {' '.join(settings.ingest.extensions)})")
 
-    result = IngestResult(run_id=new_run_id(), found=len(files))
-    lake.append("runs", [_run_row(result, settings, sources, status="running")])
-    try:
+    record = RunRecord(lake, "ingest", sources=list(sources), spec_json=settings.model_dump_json(), files_found=len(files))
+    result = IngestResult(run_id=record.run_id, found=len(files))
+    with record:
         known_videos = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
         todo = _unprocessed(files, known_videos, lake.read("errors", columns=["uri", "stage", "size", "mtime"]), result)
-        probed = _probe(todo, settings, show)
+        probed = _probe(todo, settings, executor or RayExecutor(settings.ray), show)
         videos, errors = _plan_writes(probed, known_videos, result)
         listed = {f["uri"] for f in files}
         result.source_video_ids = {v["video_id"] for v in [*known_videos, *videos] if listed.intersection(v["uris"])}
         lake.append("errors", errors)
         lake.upsert("videos", videos, update_columns=["uris"])
-    except BaseException as exc:
-        _finish_run(lake, result, started, "failed", f"{type(exc).__name__}: {exc}")
-        raise
-    readable = result.new + result.known
-    status, message = ("completed", None) if readable else ("failed", "no readable video in the sources")
-    _finish_run(lake, result, started, status, message)
+        readable = result.new + result.known
+        result.seconds = record.seconds
+        record.finish("completed" if readable else "failed", None if readable else "no readable video in the sources",
+                      metrics={"damaged": result.damaged, "skipped_failed": result.skipped_failed,
+                               "bytes_probed": result.bytes_probed},
+                      videos_new=result.new, videos_known=result.known, failed=result.failed)
     if show:
         _print(result, lake)
     if not readable:
@@ -93,21 +91,15 @@ def _unprocessed(files: list[dict], known_videos: list[dict], errors: Any, resul
     return todo
 
 
-def _probe(files: list[dict], settings: Settings, show: bool) -> list[dict]:
-    """ProbeVideo over ``files`` as Ray Data tasks, streamed back to the driver."""
+def _probe(files: list[dict], settings: Settings, executor: Executor, show: bool) -> list[dict]:
+    """The ingest's step list, ``[ProbeVideo]``, over ``files``, streamed back to the driver."""
     if not files:
         return []
-    import ray
-
-    ensure_ray(settings.ray)
-    probe = ProbeVideo(storage=settings.storage, ingest=settings.ingest)
-    ds = ray.data.from_items(files, override_num_blocks=min(len(files), 1000)).map(
-        probe, **ray_remote_args(ProbeVideo.resources, {"num_cpus": settings.ingest.probe_cpus})
-    )
+    probe = ProbeVideo(settings.storage, settings.ingest, Resources(num_cpus=settings.ingest.probe_cpus))
     out: list[dict] = []
     with progress_bar("probing", total=len(files)) as bar:
         failed = 0
-        for row in ds.iter_rows():
+        for row in executor.run([probe], files):
             out.append(dict(row))
             failed += row["status"] != "ok"
             bar.advance(1, f"{failed} failed" if failed else "")
@@ -159,27 +151,6 @@ def _error_row(row: dict, run_id: str, now: datetime, kind: str, message: str) -
         "uri": row["uri"], "video_id": row.get("video_id"), "stage": "probe", "error_kind": kind,
         "message": message, "size": row["size"], "mtime": row["mtime"], "run_id": run_id, "at": now,
     }
-
-
-def _run_row(result: IngestResult, settings: Settings, sources: Iterable[str], status: str) -> dict:
-    return {
-        "run_id": result.run_id, "job": "ingest", "status": status, "started_at": datetime.now(timezone.utc),
-        "sources": list(sources), "spec_json": settings.model_dump_json(), "vidlake_version": __version__,
-        "files_found": result.found,
-    }
-
-
-def _finish_run(lake: Lake, result: IngestResult, started: float, status: str, message: str | None) -> None:
-    result.seconds = time.monotonic() - started
-    metrics = {"damaged": result.damaged, "skipped_failed": result.skipped_failed, "bytes_probed": result.bytes_probed}
-    values: dict[str, Any] = {
-        "status": status, "ended_at": datetime.now(timezone.utc), "seconds": result.seconds,
-        "videos_new": result.new, "videos_known": result.known, "failed": result.failed,
-        "metrics_json": json.dumps(metrics),
-    }
-    if message:
-        values["message"] = message
-    lake.update("runs", f"run_id = '{result.run_id}'", values)
 
 
 def _print(result: IngestResult, lake: Lake) -> None:

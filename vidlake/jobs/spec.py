@@ -9,10 +9,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vidlake.errors import ConfigError
-from vidlake.models.prompts import PromptRegistry, Task
+from vidlake.models.molmo2 import ModelRef
+from vidlake.models.prompts import PromptRegistry, PromptTemplate, Task
+from vidlake.operators.plan import sampling_spec
+from vidlake.operators.tasks import PendingTask
 from vidlake.platform.config import ModelSettings, SamplingSettings, Settings
+from vidlake.platform.lake.ids import TaskIdentity
 
-__all__ = ["JobSpec", "ResourcesSpec", "TaskSpec", "TaskRun", "load_job_spec", "parse_job_spec", "shorthand_spec"]
+__all__ = [
+    "JobSpec", "ResourcesSpec", "TaskRun", "TaskSpec", "load_job_spec", "parse_job_spec", "resolve_tasks",
+    "shorthand_spec", "task_run",
+]
 
 _NEEDS_QUERY = {"qa", "point", "count", "track", "ground"}
 
@@ -59,13 +66,34 @@ class ResourcesSpec(_Spec):
 
 
 class TaskRun(_Spec):
-    """One expanded task: a template, an optional query, the windows it runs on."""
+    """One expanded task with its template resolved: the template, an optional query, the windows it runs on."""
 
     task: str
-    template: str
+    template: PromptTemplate
     query: str | None
     max_new_tokens: int | None
     windows: str
+
+
+def task_run(registry: PromptRegistry, task: str, prompt: str | None, query: str | None,
+             max_new_tokens: int | None = None, windows: str = "slow") -> TaskRun:
+    """Resolve one (task, prompt template name, query); a template for another task or a missing query
+    is a ``ConfigError``. The one place where a job's (or ``vidlake ask``'s) templates are looked up."""
+    template = registry.get(prompt or task)
+    if template.task != task:
+        raise ConfigError(f"prompt {template.name!r} is for task {template.task!r}, not {task!r}")
+    if template.needs_query and not (query and query.strip()):
+        raise ConfigError(f"prompt {template.name!r} needs queries")
+    return TaskRun(task=task, template=template, query=query, max_new_tokens=max_new_tokens, windows=windows)
+
+
+def resolve_tasks(runs: list[TaskRun], ref: ModelRef, sampling: SamplingSettings) -> tuple[PendingTask, ...]:
+    """Each task run with its identity (and so its ``task_key``) for this pinned model and sampling."""
+    return tuple(
+        PendingTask(TaskIdentity(r.task, r.template.fingerprint, r.query, ref.model_id, ref.revision,
+                                 sampling_spec(sampling, r.windows)), r.template, r.windows, r.max_new_tokens)
+        for r in runs
+    )
 
 
 class JobSpec(_Spec):
@@ -89,22 +117,17 @@ class JobSpec(_Spec):
     def _templates(self) -> "JobSpec":
         if any(t.windows == "fast" for t in self.tasks) and not self.sampling.fast_pass:
             raise ValueError("a task runs on the fast window: set sampling.fast_pass: true")
-        registry = PromptRegistry.with_user_templates(self.model.templates)
-        for t in self.tasks:
-            template = registry.get(t.prompt or t.task)
-            if template.task != t.task:
-                raise ValueError(f"prompt {template.name!r} is for task {template.task!r}, not {t.task!r}")
-            if template.needs_query and not t.queries:
-                raise ValueError(f"prompt {template.name!r} needs queries")
+        try:
+            self.task_runs()
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     def task_runs(self) -> list[TaskRun]:
-        runs = []
-        for t in self.tasks:
-            for query in t.queries or [None]:
-                runs.append(TaskRun(task=t.task, template=t.prompt or t.task, query=query,
-                                    max_new_tokens=t.max_new_tokens, windows=t.windows))
-        return runs
+        """Every (task, query) of the spec, its prompt template resolved."""
+        registry = PromptRegistry.with_user_templates(self.model.templates)
+        return [task_run(registry, t.task, t.prompt, query, t.max_new_tokens, t.windows)
+                for t in self.tasks for query in t.queries or [None]]
 
 
 def load_job_spec(path: str | Path, **overrides) -> JobSpec:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
-from vidlake.errors import VidlakeError
+from vidlake.errors import RowError, VidlakeError
 from vidlake.models.molmo2 import ModelRef
 from vidlake.operators.prompt import INPUT_COLUMNS
+from vidlake.operators.step import Resources, Step
 from vidlake.platform.config import ModelSettings
 
 __all__ = ["InferConfig", "RunModel"]
@@ -27,36 +28,38 @@ class InferConfig:
     ignore_eos: bool = False  # benchmarks: always generate max_new_tokens
 
 
-class RunModel:
-    """Prepared windows -> raw model text, columnar batch in, batch out (1:1 per row).
+class RunModel(Step):
+    """Prepared windows -> raw model text, a batch of rows in, the same rows out (the GPU actor; CPU works too).
 
-    Reads ``INPUT_COLUMNS`` (from BuildPrompt), ``max_new_tokens``, ``status``. Writes
-    ``raw_text``, ``generated_tokens`` (up to and without the end token), ``finish_reason``
-    ("stop" | "length": the answer was cut at max_new_tokens), ``infer_s`` (wall seconds of the
-    generate call the row was in) and ``infer_batch`` (rows in that call), ``device``, ``dtype``,
-    ``model_id``/``model_revision``; drops the input tensors. Greedy decoding; windows of mixed
-    length are sorted by length and left-padded. A failing batch is retried window by window; a
-    window that still fails gets ``status="error"`` (``out_of_memory`` | ``inference_failed``).
+    Reads ``INPUT_COLUMNS`` (from BuildPrompt), ``max_new_tokens``. Writes ``raw_text``,
+    ``generated_tokens`` (up to and without the end token), ``finish_reason`` ("stop" | "length":
+    the answer was cut at max_new_tokens), ``infer_s`` (wall seconds of the generate call the row
+    was in) and ``infer_batch`` (rows in that call), ``device``, ``dtype``; drops the input tensors.
+    Greedy decoding; windows of mixed length are sorted by length and left-padded. A failing batch
+    is retried window by window; a window that still fails becomes an error row (``out_of_memory`` |
+    ``inference_failed``).
 
-    The model loads once per worker, lazily on the first call (the constructor is cheap and
-    picklable, it runs on the driver); a model that cannot load raises ``ModelLoadError``.
-    ``resources`` are defaults the job applies and may override (num_gpus=0 on a CPU cluster).
-    Another engine (vLLM through Ray Data's LLM API) can replace this class behind the same columns.
+    The model loads once per worker (``setup``: when the actor starts, so the load overlaps the
+    first decodes; the constructor is cheap and picklable, it runs on the driver); a model that
+    cannot load raises ``ModelLoadError``. Another engine (vLLM through Ray Data's LLM API) can
+    replace this class behind the same columns.
     """
 
-    def __init__(self, config: InferConfig):
+    stage = "infer"
+    fanout = "batch"
+    outputs = OUTPUT_COLUMNS
+    drops = INPUT_COLUMNS
+    default_resources = Resources(num_cpus=1.0, num_gpus=1.0, actor=True, batch_size=4)
+    _loaded = ("_model", "_processor")
+
+    def __init__(self, config: InferConfig, resources: Resources | None = None):
+        super().__init__(resources or self.default_resources.with_(batch_size=config.batch_size))
         self.config = config
-        self.resources = {"num_gpus": 1.0, "num_cpus": 1.0, "batch_size": config.batch_size, "concurrency": 1}
         self._model = self._processor = None
-        self.stats = {"load_s": 0.0, "calls": 0, "windows": 0, "generated_tokens": 0, "generate_s": 0.0}
+        self.counters = {"load_s": 0.0, "windows": 0, "generated_tokens": 0, "generate_s": 0.0}
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_model": None, "_processor": None}
-
-    def load(self) -> None:
+    def setup(self) -> None:
         """Load the processor (tokenizer, pixel normalization) and the model, once."""
-        if self._model is not None:
-            return
         from vidlake.models.molmo2 import load_model, load_processor
         from vidlake.models.molmo2_inputs import pixel_norm
 
@@ -69,26 +72,14 @@ class RunModel:
         pad = self._processor.tokenizer.pad_token_id
         self._pad = pad if pad is not None else (gen.pad_token_id if gen.pad_token_id is not None else min(self._eos))
         self._norm = pixel_norm(self._processor.video_processor)
-        self.stats["load_s"] = round(time.perf_counter() - began, 3)
+        self.counters["load_s"] = round(time.perf_counter() - began, 3)
 
-    def __call__(self, batch: dict[str, Sequence[Any]]) -> dict[str, list[Any]]:
-        self.load()
-        keys = list(batch)
-        rows = [dict(zip(keys, values)) for values in zip(*(batch[k] for k in keys))]
-        for row in rows:
-            row.update({c: None for c in OUTPUT_COLUMNS})
-            if row.setdefault("status", "ok") == "ok":  # (Ray Data may hand all-null columns over as NaN)
-                row.update(error_kind=None, error=None)
-        todo = sorted((r for r in rows if r.get("status", "ok") == "ok"), key=lambda r: len(r["input_ids"]))
+    def process_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        todo = sorted(rows, key=lambda r: len(r["input_ids"]))
         size = max(1, self.config.batch_size)
         for i in range(0, len(todo), size):
             self._run(todo[i : i + size])
-        for row in rows:
-            for column in INPUT_COLUMNS:
-                row.pop(column, None)
-        self.stats["calls"] += 1
-        columns = list(rows[0]) if rows else keys
-        return {c: [r.get(c) for r in rows] for c in columns}
+        return rows
 
     def _run(self, chunk: list[dict[str, Any]]) -> None:
         import torch
@@ -106,8 +97,8 @@ class RunModel:
                 return
             text = str(exc).lower()
             oom = isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
-            chunk[0].update(status="error", error_kind="out_of_memory" if oom else "inference_failed",
-                            error=f"{type(exc).__name__}: {exc}"[:2000])
+            chunk[0].update(self.fail(chunk[0], RowError("out_of_memory" if oom else "inference_failed",
+                                                         f"{type(exc).__name__}: {exc}")))
 
     def _generate(self, chunk: list[dict[str, Any]]) -> None:
         import torch
@@ -136,6 +127,6 @@ class RunModel:
                 dtype=str(model.dtype).removeprefix("torch."),
                 model_id=self.config.model.model_id, model_revision=self.config.model.revision,
             )
-            self.stats["generated_tokens"] += len(kept)
-        self.stats["windows"] += len(chunk)
-        self.stats["generate_s"] += seconds
+            self.counters["generated_tokens"] += len(kept)
+        self.counters["windows"] += len(chunk)
+        self.counters["generate_s"] += seconds

@@ -1,6 +1,6 @@
-"""MergeWindows: one timeline per (video, task) from the outputs of its overlapping windows.
+"""The per-video merge: one timeline per (video, task) from the outputs of its overlapping windows.
 
-Pure functions over lake-shaped row dicts (absolute video times already applied).
+Pure functions over row dicts (absolute video times already applied); ``merge_windows`` is the entry.
 
 Ownership: consecutive windows overlap; every instant of the video is *owned* by one window, the
 one whose own span it falls in, with overlaps split at their midpoint. A caption, point or track
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["Span", "link_track_ids", "owned_spans", "keep_owned"]
+__all__ = ["Span", "keep_owned", "link_track_ids", "merge_windows", "owned_spans"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,87 @@ def _by_id(rows: list[dict]) -> dict[int, list[dict]]:
         if r["object_id"] is not None and r.get("x_norm") is not None:
             groups[r["object_id"]].append(r)
     return groups
+
+
+def merge_windows(rows: list[dict], run_id: str, now: datetime) -> dict[str, list[dict]]:
+    """Lake rows by table for one complete (video, task_key) from its windows' parsed outputs (sorted by
+    start): windows, outputs (raw text), errors, and the owned captions, answers, points, tracks and
+    counts, with point and track ids joined across windows. The job's writer and ``vidlake ask`` both
+    call this, so the two can never disagree."""
+    first = rows[0]
+    base = {"video_id": first["video_id"], "task": first["task"], "task_key": first["task_key"], "run_id": run_id}
+    spans = owned_spans([(r["start_s"], r["end_s"]) for r in rows])
+    out: dict[str, list[dict]] = defaultdict(list)
+    grounded: list[list[dict]] = []
+    for i, (r, span) in enumerate(zip(rows, spans)):
+        last = i == len(rows) - 1
+        win = {**base, "window_id": r["window_id"]}
+        out["windows"].append(_window_row(r, run_id))
+        out["outputs"].append({
+            **win, "query": r.get("query"), "prompt": r.get("prompt"), "raw_text": r.get("raw_text"),
+            "parse_status": r.get("parse_status") if r["status"] == "ok" else "error",
+            "prompt_tokens": r.get("prompt_tokens"), "generated_tokens": r.get("generated_tokens"),
+            "model_id": r.get("model_id"), "model_revision": r.get("model_revision"),
+        })
+        if r["status"] != "ok":
+            out["errors"].append({
+                "uri": r.get("uri"), "video_id": r["video_id"], "stage": r.get("error_stage") or "unknown",
+                "error_kind": r.get("error_kind") or "failed", "message": r.get("error"), "run_id": run_id, "at": now,
+            })
+            grounded.append([])
+            continue
+        if first["task"] == "caption":
+            captions = [{**win, **c} for c in r.get("captions") or () if c.get("text")]
+            out["captions"].extend(keep_owned(captions, span, last, caption_midpoint))
+        elif first["task"] in ("qa", "anomaly"):
+            out["answers"].append({**win, "question": r.get("query") or r.get("prompt"), "start_s": r["start_s"],
+                                   "end_s": r["end_s"], "text": r.get("answer")})
+        grounded.append([_sample(p, r) for p in (*(r.get("points") or ()), *(r.get("tracks") or ()))])
+    if any(grounded):
+        # join ids on everything each window saw (the overlaps are the evidence), then keep owned samples
+        linked = link_track_ids(grounded, [(r["start_s"], r["end_s"]) for r in rows])
+        owner = {r["window_id"]: (span, i == len(rows) - 1) for i, (r, span) in enumerate(zip(rows, spans))}
+        table = "tracks" if first["task"] == "track" else "points"
+        for s in linked:
+            span, last = owner[s["window_id"]]
+            if not span.contains(s["t"], last):
+                continue
+            row = {**base, "window_id": s.pop("window_id"), **s}
+            if table == "points":
+                row.pop("id_scope"), row.pop("box")
+            out[table].append(row)
+    if first["task"] == "count":
+        out["counts"].append(_count_row(base, rows, grounded, out.get("points", [])))
+    return out
+
+
+def _window_row(r: dict, run_id: str) -> dict:
+    return {
+        "window_id": r["window_id"], "video_id": r["video_id"], "kind": r.get("kind"),
+        "window_index": r.get("window_index"), "start_s": r["start_s"], "end_s": r["end_s"],
+        "timestamps_s": r.get("timestamps_s"), "sampling_json": r.get("sampling_json"), "decoder": r.get("decoder"),
+        "partial": r.get("partial"), "partial_reason": r.get("partial_reason"), "run_id": run_id,
+    }
+
+
+def _sample(p: dict, r: dict) -> dict:
+    """A point or track sample as a lake row part; a timeless point is put at its window's start."""
+    return {"window_id": r["window_id"], "query": r.get("query"), "label": p.get("label"),
+            "t": p["t"] if p.get("t") is not None else r["start_s"], "object_id": p.get("object_id"),
+            "x": p.get("x"), "y": p.get("y"), "x_norm": p.get("x_norm"), "y_norm": p.get("y_norm"),
+            "box": list(p["box"]) if p.get("box") is not None else None}
+
+
+def _count_row(base: dict, rows: list[dict], grounded: list[list[dict]], points: list[dict]) -> dict:
+    """Count = distinct objects pointed at across the video (ids joined across windows); without
+    points, the counts the answers state, summed over windows."""
+    firsts: dict[int, float] = {}
+    for p in points:
+        firsts[p["object_id"]] = min(firsts.get(p["object_id"], p["t"]), p["t"])
+    if firsts:
+        count = len(firsts)
+    else:
+        stated = [r.get("count") for r in rows if r["status"] == "ok"]
+        count = sum(c for c in stated if c is not None) if any(c is not None for c in stated) else None
+    return {**base, "window_id": None, "query": rows[0].get("query"), "count": count,
+            "event_times_s": sorted(firsts.values())}

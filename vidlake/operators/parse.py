@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 from vidlake.models.molmo2_parse import parse_molmo2
+from vidlake.operators.step import Resources, Step
 
 __all__ = ["ParseOutput", "PARSE_COLUMNS"]
 
@@ -15,34 +14,36 @@ PARSE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class ParseOutput:
+class ParseOutput(Step):
     """Parses ``raw_text`` of one window (1:1) with :func:`vidlake.parse_molmo2`.
 
     Reads ``raw_text``, ``width``, ``height``, ``rotation`` (the video's coded size and display
     rotation), ``time_offset_s`` (from BuildPrompt), ``timestamps_s``, ``start_s``, ``end_s``,
-    ``task``, ``status``. Writes ``answer`` (text without grounding tags), ``points``/``tracks``
-    (lists of flat dicts: label, object_id, t, t_model, x, y in pixels of the upright frame,
-    x_norm, y_norm, box), ``count``, ``count_source``, ``event_times_s``, ``captions`` (caption
-    task: spans of absolute time; the whole window when the text names no times), ``parse_status``
-    (ok | partial | empty | failed) and ``parse_issues``. Keeps ``raw_text``. Never raises: rows in
-    error pass through with ``parse_status`` null.
+    ``task``. Writes ``answer`` (text without grounding tags), ``points``/``tracks`` (lists of flat
+    dicts: label, object_id, t, t_model, x, y in pixels of the upright frame, x_norm, y_norm, box),
+    ``count``, ``count_source``, ``event_times_s``, ``captions`` (caption task: spans of absolute
+    time; the whole window when the text names no times), ``parse_status`` (ok | partial | empty |
+    failed) and ``parse_issues``. Keeps ``raw_text``. A parser bug is not a row error: the row keeps
+    its raw text with ``parse_status="failed"``. Runs on the driver (milliseconds per window).
     """
 
-    snap_to_frames: bool = True  # move parsed times onto the PTS of the frame the model named
-    resources = {"num_cpus": 0.25}
+    stage = "parse"
+    outputs = PARSE_COLUMNS
+    default_resources = Resources(num_cpus=0.25, placement="driver")
 
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+    def __init__(self, snap_to_frames: bool = True, resources: Resources | None = None):
+        super().__init__(resources)
+        self.snap_to_frames = snap_to_frames  # move parsed times onto the PTS of the frame the model named
+
+    def process(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {**row, **{c: None for c in PARSE_COLUMNS}}
-        if row.get("status", "ok") != "ok" or not isinstance(row.get("raw_text"), str):
+        if not isinstance(row.get("raw_text"), str):
             return out
         try:
-            times = _value(row.get("timestamps_s"))
             answer = parse_molmo2(
                 row["raw_text"], width=int(row["width"]), height=int(row["height"]),
-                rotation=int(_value(row.get("rotation")) or 0),
-                time_offset_s=float(_value(row.get("time_offset_s")) or 0.0),
-                frame_times_s=times if self.snap_to_frames else None,
+                rotation=int(row.get("rotation") or 0), time_offset_s=float(row.get("time_offset_s") or 0.0),
+                frame_times_s=row.get("timestamps_s") if self.snap_to_frames else None,
             )
         except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run; the raw text stays
             out.update(parse_status="failed", parse_issues=[f"{type(exc).__name__}: {exc}"], answer=row["raw_text"])
@@ -70,16 +71,11 @@ def _split_spans(spans: list[dict], row: dict[str, Any], slack_s: float = 1.0) -
 
 def _window_span(row: dict[str, Any]) -> tuple[float, float]:
     """The window's start and end (from its frames' times when the plan's are missing)."""
-    times = [float(t) for t in (_value(row.get("timestamps_s")) if _value(row.get("timestamps_s")) is not None else ())]
-    start = _value(row.get("start_s"))
+    times = [float(t) for t in (row.get("timestamps_s") if row.get("timestamps_s") is not None else ())]
+    start = row.get("start_s")
     start = float(start if start is not None else min(times or [0.0]))
-    end = _value(row.get("end_s"))
+    end = row.get("end_s")
     return start, float(end if end is not None else max(times or [start]))
-
-
-def _value(v: Any) -> Any:
-    """None for a missing value (Ray Data turns all-null columns into NaN floats)."""
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
 def _captions(spans: list[dict], text: str, row: dict[str, Any]) -> list[dict]:

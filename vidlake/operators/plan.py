@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from vidlake.errors import RowError
+from vidlake.operators.step import Resources, Step
 from vidlake.platform.config import SamplingSettings
 from vidlake.platform.lake.ids import stable_hash, window_id
 
@@ -81,34 +83,41 @@ def plan_windows(duration_s: float, source_fps: float | None, settings: Sampling
     return windows
 
 
-@dataclass(frozen=True)
-class PlanWindows:
-    """Reads ``video_id``, ``duration_s``, ``fps``, ``frames``, ``status``; fan-out 1 -> n windows.
+class PlanWindows(Step):
+    """Reads ``video_id``, ``duration_s``, ``fps``, ``frames``; fan-out 1 -> n windows (driver: arithmetic only).
 
     Each output row carries the video's columns (its frame count renamed ``video_frames``, so that
     ``frames`` can hold the sampled frames later) plus ``window_id``, ``window_index``,
     ``window_count``, ``kind`` ("slow" | "fast"), ``start_s``, ``end_s``, ``sample_times_s``
     (planned times, seconds from the first frame), ``sample_fps``, ``sample_size`` (decoded frame
-    side, 0 = source size), ``resize``, ``sampling_json`` and ``sampling_key``. A row whose status
-    is not "ok" passes through as one row with those columns null; a video without a usable
-    duration becomes an error row (``error_kind="no_duration"``).
+    side, 0 = source size), ``resize``, ``sampling_json`` and ``sampling_key``. A row already in
+    error passes as one row with those columns null; a video without a usable duration becomes an
+    error row (``error_kind="no_duration"``). ``fast=False`` leaves the fast window out (no task
+    of the job runs on it).
     """
 
-    sampling: SamplingSettings = SamplingSettings()
-    resources = {"num_cpus": 0.25}
+    stage = "plan"
+    fanout = "flat"
+    outputs = WINDOW_COLUMNS
+    sees_errors = True  # error rows are renamed like the others (``frames`` -> ``video_frames``)
+    default_resources = Resources(num_cpus=0.25, placement="driver")
 
-    def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+    def __init__(self, sampling: SamplingSettings = SamplingSettings(), fast: bool = True,
+                 resources: Resources | None = None):
+        super().__init__(resources)
+        self.sampling, self.fast = sampling, fast
+
+    def process(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         base = {k: v for k, v in row.items() if k != "frames"}
         base["video_frames"] = row.get("frames")
-        empty = {c: None for c in WINDOW_COLUMNS}
-        if row.get("status", "ok") != "ok":
-            return [{**base, **empty}]
+        if row["status"] != "ok":
+            return [base]
         duration = _duration(row)
         if duration is None:
-            return [{**base, **empty, "status": "error", "error_kind": "no_duration",
-                     "error": "the probe found neither a duration nor a frame count and rate"}]
+            return [self.fail(base, RowError(
+                "no_duration", "the probe found neither a duration nor a frame count and rate"))]
         out = []
-        windows = plan_windows(duration, row.get("fps"), self.sampling)
+        windows = [w for w in plan_windows(duration, row.get("fps"), self.sampling) if self.fast or w.kind == "slow"]
         slow_count = sum(w.kind == "slow" for w in windows)
         for w in windows:
             spec = sampling_spec(self.sampling, w.kind)

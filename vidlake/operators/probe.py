@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from vidlake.errors import RowError
+from vidlake.operators.step import Resources, Step
 from vidlake.platform.config import IngestSettings, StorageSettings
 from vidlake.platform.lake.ids import hash_stream
 from vidlake.platform.storage import Storage, storage_for
@@ -135,27 +135,22 @@ def _first_frame_rotation(container: Any, stream: Any) -> int:
     raise RowError("undecodable", "no frame decodes")
 
 
-@dataclass(frozen=True)
-class ProbeVideo:
+class ProbeVideo(Step):
     """Reads ``uri`` (plus ``size``, ``mtime``); writes the video facts or an error (1:1).
 
-    Columns written: ``status`` ("ok" | "error"), ``error_kind``, ``error`` and, when ok,
-    ``video_id`` (sha256), ``duration_s``, ``fps``, ``frames``, ``width``, ``height``, ``codec``,
-    ``rotation``, ``has_audio``, ``damage`` (null, or why only part of the file is readable).
-    CPU-bound, one task per file.
+    Columns written: ``video_id`` (sha256), ``duration_s``, ``fps``, ``frames``, ``width``, ``height``,
+    ``codec``, ``rotation``, ``has_audio``, ``damage`` (null, or why only part of the file is
+    readable); an unusable file becomes an error row (stage ``probe``). CPU-bound, one task per file.
     """
 
-    storage: StorageSettings = StorageSettings()
-    ingest: IngestSettings = IngestSettings()
-    resources = {"num_cpus": 1.0}
+    stage = "probe"
+    outputs = PROBE_COLUMNS
 
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        out = {**row, **{c: None for c in PROBE_COLUMNS}, "status": "ok", "error_kind": None, "error": None}
+    def __init__(self, storage: StorageSettings = StorageSettings(), ingest: IngestSettings = IngestSettings(),
+                 resources: Resources | None = None):
+        super().__init__(resources)
+        self.storage, self.ingest = storage, ingest
+
+    def process(self, row: dict[str, Any]) -> dict[str, Any]:
         storage = storage_for(row["uri"], self.storage)
-        try:
-            out.update(probe_video(row["uri"], storage, self.ingest.hash_chunk_mb * 1024 * 1024))
-        except RowError as exc:
-            out.update(status="error", error_kind=exc.kind, error=exc.message)
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure on one file must not stop the run
-            out.update(status="error", error_kind="probe_failed", error=f"{type(exc).__name__}: {exc}")
-        return out
+        return {**row, **probe_video(row["uri"], storage, self.ingest.hash_chunk_mb * 1024 * 1024)}

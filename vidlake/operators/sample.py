@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from vidlake.errors import RowError
+from vidlake.operators.step import Resources, Step
 from vidlake.platform.config import SamplingSettings, StorageSettings
 from vidlake.platform.media import FrameBatch, read_decord, read_pyav
 from vidlake.platform.storage import Storage, storage_for
 
-__all__ = ["SAMPLE_COLUMNS", "SampleConfig", "SampleFrames", "decoder_order"]
+__all__ = ["SAMPLE_COLUMNS", "SampleConfig", "SampleFrames", "decoder_order", "lower_priority"]
 
 SAMPLE_COLUMNS = (
     "frames", "timestamps_s", "num_frames", "decoder", "decoder_fallback", "partial", "partial_reason", "decode_s",
@@ -32,39 +35,45 @@ class SampleConfig:
     storage: StorageSettings = StorageSettings()
 
 
-@dataclass(frozen=True)
-class SampleFrames:
-    """Reads ``uri``, ``sample_times_s``, ``sample_size``, ``resize``, ``rotation``, ``width``, ``height``,
-    ``status`` (a PlanWindows row); 1:1.
+class SampleFrames(Step):
+    """Reads ``uri``, ``sample_times_s``, ``sample_size``, ``resize``, ``rotation``, ``width``, ``height``
+    (a PlanWindows row); 1:1.
 
     Writes ``frames`` (uint8 N x H x W x 3, upright, resized in the decoder; N <= planned times, as a
     frame nearest several times is kept once), ``timestamps_s`` (each frame's PTS in seconds from
     the stream's first frame), ``num_frames``, ``decoder`` ("pyav" | "decord"), ``decoder_fallback``
     (why the first decoder was given up, or null), ``partial`` and ``partial_reason`` (the frames
     that decoded from a damaged stream, and why some are missing), ``decode_s``. A window where no
-    frame decodes gets ``status="error"`` with ``error_kind`` ``missing`` or ``undecodable``; rows
-    whose status is not "ok" pass through. One CPU-bound task per window; its peak memory is about
-    two windows of frames (128 x 378 x 378 x 3 = 55 MB) plus the decoder's reference frames. Raise
-    ``memory`` for ``size: 0`` (source resolution: 128 frames of 1080p are 0.8 GB) and ``num_cpus``
-    with ``sampling.threads``.
+    frame decodes becomes an error row with ``error_kind`` ``missing`` or ``undecodable``. One
+    CPU-bound task per window; its peak memory is about two windows of frames (128 x 378 x 378 x 3
+    = 55 MB) plus the decoder's reference frames. Raise ``memory`` for ``size: 0`` (source
+    resolution: 128 frames of 1080p are 0.8 GB) and ``num_cpus`` with ``sampling.threads``.
+
+    ``niceness``: the worker process's CPU priority is lowered by this much once (``setup``). Where
+    decode tasks and the model share a node's cores, the model, the stage that sets the pace, is
+    then served first and the decoders take what it leaves.
     """
 
-    config: SampleConfig = SampleConfig()
-    resources = {"num_cpus": 1.0, "memory": float(1024**3)}
+    stage = "sample"
+    outputs = SAMPLE_COLUMNS
+    default_resources = Resources(num_cpus=1.0, memory=float(1024**3))
 
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {**row, **{c: None for c in SAMPLE_COLUMNS}}
-        out.setdefault("status", "ok")
-        out.setdefault("error_kind", None)
-        out.setdefault("error", None)
-        if out["status"] != "ok" or row.get("sample_times_s") is None:
-            return out
+    def __init__(self, config: SampleConfig = SampleConfig(), niceness: int = 0, resources: Resources | None = None):
+        super().__init__(resources)
+        self.config, self.niceness = config, niceness
+
+    def setup(self) -> None:
+        lower_priority(self.niceness)
+
+    def process(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("sample_times_s") is None:
+            raise RowError("no_plan", "the row has no planned sample times (not a PlanWindows row)")
         started = time.monotonic()
         try:
             storage = storage_for(row["uri"], self.config.storage)
             local = storage.local_path(row["uri"])
         except ValueError as exc:
-            return {**out, "status": "error", "error_kind": "unreadable", "error": str(exc)}
+            raise RowError("unreadable", str(exc)) from None
         failures: list[tuple[str, BaseException | str]] = []
         for name in decoder_order(self.config.sampling.decoder, local is not None):
             try:
@@ -78,15 +87,14 @@ class SampleFrames:
             if not batch.timestamps_s:
                 failures.append((name, f"no frame decoded ({batch.partial_reason or 'empty stream'})"))
                 continue
-            out.update(
-                frames=batch.frames, timestamps_s=batch.timestamps_s, num_frames=len(batch.timestamps_s),
-                decoder=name, decoder_fallback=_describe(failures) or None, partial=bool(batch.problems),
-                partial_reason=batch.partial_reason, decode_s=round(time.monotonic() - started, 4),
-            )
-            return out
+            return {
+                **row, "frames": batch.frames, "timestamps_s": batch.timestamps_s,
+                "num_frames": len(batch.timestamps_s), "decoder": name, "decoder_fallback": _describe(failures) or None,
+                "partial": bool(batch.problems), "partial_reason": batch.partial_reason,
+                "decode_s": round(time.monotonic() - started, 4),
+            }
         missing = isinstance(failures[-1][1], FileNotFoundError)
-        return {**out, "status": "error", "error_kind": "missing" if missing else "undecodable",
-                "error": _describe(failures), "decode_s": round(time.monotonic() - started, 4)}
+        raise RowError("missing" if missing else "undecodable", _describe(failures))
 
     def _read(self, name: str, row: dict[str, Any], storage: Storage, local: str | None) -> FrameBatch:
         s = self.config.sampling
@@ -110,3 +118,17 @@ def _describe(failures: list[tuple[str, BaseException | str]]) -> str:
         return e if isinstance(e, str) else f"{type(e).__name__}: {e}"
 
     return "; ".join(f"{name}: {one(e)}" for name, e in failures)
+
+
+_lowered = False  # this process is niced already (a Ray worker runs many decode tasks; children inherit it)
+
+
+def lower_priority(niceness: int) -> None:
+    """Lower this process's CPU priority by ``niceness``, once per process (a no-op where not permitted)."""
+    global _lowered
+    if niceness > 0 and not _lowered:
+        _lowered = True
+        try:
+            os.nice(niceness)
+        except OSError:  # not permitted here: decode at the worker's priority
+            pass

@@ -5,44 +5,68 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vidlake.models.prompts import PromptTemplate
+from vidlake.operators.step import Resources, Step
+from vidlake.platform.lake.ids import TaskIdentity
+
 __all__ = ["ExpandTasks", "PendingTask", "runs_on"]
 
 
 @dataclass(frozen=True)
 class PendingTask:
-    """A (task, prompt template, query) as the job resolved it, with its ``task_key``."""
+    """A (task, prompt template, query) as the job resolved it, once: its template itself, its identity
+    (what enters ``task_key``) and its limits."""
 
-    task_key: str
-    task: str
-    template: str  # template name in the job's prompt registry
-    query: str | None
+    identity: TaskIdentity
+    template: PromptTemplate
     windows: str  # "slow" | "fast": which windows the task runs on
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = None  # None: the template's
+
+    @property
+    def task_key(self) -> str:
+        return self.identity.key
+
+    @property
+    def task(self) -> str:
+        return self.identity.task
+
+    @property
+    def query(self) -> str | None:
+        return self.identity.query
+
+    @property
+    def token_limit(self) -> int:
+        return int(self.max_new_tokens or self.template.max_new_tokens)
 
 
-@dataclass(frozen=True)
-class ExpandTasks:
+class ExpandTasks(Step):
     """Reads ``pending_task_keys`` (the tasks not yet done for this video), ``kind``,
-    ``window_count``; writes one row per matching task with ``task_key``, ``task``,
-    ``template_name``, ``query``, ``task_max_new_tokens`` and ``windows_total`` (how many windows
-    the writer must see before it commits this video's rows for the task). Rows in error fan out
-    like the others, so each task records the failure.
+    ``window_count``; writes one row per matching task with ``task_key``, ``task``, ``query`` and
+    ``windows_total`` (how many windows the writer must see before it commits this video's rows for
+    the task). Rows in error fan out like the others, so each task records the failure. Runs inside
+    the decode task (``placement="previous"``): it is cheap, and a step of its own would wait for a
+    CPU that the decoders and the model hold.
     """
 
-    tasks: tuple[PendingTask, ...]
-    resources = {"num_cpus": 0.1}
+    stage = "expand"
+    fanout = "flat"
+    outputs = ("task_key", "task", "query", "windows_total")
+    drops = ("pending_task_keys",)
+    sees_errors = True
+    default_resources = Resources(num_cpus=0.1, placement="previous")
 
-    def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+    def __init__(self, tasks: tuple[PendingTask, ...], resources: Resources | None = None):
+        super().__init__(resources)
+        self.tasks = tuple(tasks)
+
+    def process(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         pending = set(row.get("pending_task_keys") or ())
         out = []
         for t in self.tasks:
             if t.task_key not in pending or not runs_on(t, row):
                 continue
             total = row.get("window_count") if t.windows == "slow" else 1
-            out.append({
-                **{k: v for k, v in row.items() if k != "pending_task_keys"}, "task_key": t.task_key, "task": t.task, "template_name": t.template, "query": t.query,
-                "task_max_new_tokens": t.max_new_tokens, "windows_total": total or 1,
-            })
+            out.append({**row, "task_key": t.task_key, "task": t.task, "query": t.query, "windows_total": total or 1})
         return out
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-__all__ = ["hash_stream", "new_run_id", "stable_hash", "task_key", "window_id"]
+__all__ = ["TaskIdentity", "hash_stream", "new_run_id", "stable_hash", "window_id"]
 
 
 def hash_stream(stream: BinaryIO, chunk_bytes: int = 8 * 1024 * 1024) -> tuple[str, int]:
@@ -34,20 +35,25 @@ def window_id(video_id: str, start_s: float, end_s: float, sampling: dict[str, A
     )
 
 
-def task_key(
-    task: str, prompt_version: str, query: str | None, model_id: str, model_revision: str, sampling: dict[str, Any]
-) -> str:
-    """Stable key of what produced an output row; changing any part processes the video again."""
-    return stable_hash(
-        {
-            "task": task,
-            "prompt": prompt_version,
-            "query": query or "",
-            "model": model_id,
-            "revision": model_revision,
-            "sampling": sampling,
-        }
-    )
+@dataclass(frozen=True)
+class TaskIdentity:
+    """What produced an output row: the parts of its ``task_key``. Changing any part processes the
+    video again, into new rows beside the old ones; the same parts always give the same key."""
+
+    task: str
+    prompt: str  # the template's fingerprint (name@version#texthash)
+    query: str | None
+    model_id: str
+    model_revision: str
+    sampling: dict[str, Any] = field(default_factory=dict, hash=False)  # the window kind's sampling settings
+
+    @property
+    def key(self) -> str:
+        """The ``task_key``: a stable hash of every part."""
+        return stable_hash({
+            "task": self.task, "prompt": self.prompt, "query": self.query or "", "model": self.model_id,
+            "revision": self.model_revision, "sampling": self.sampling,
+        })
 
 
 def new_run_id() -> str:

@@ -89,9 +89,13 @@ class Lake:
         metrics = merger.when_not_matched_insert_all().execute()
         return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
 
-    def update(self, table: str, predicate: str, values: dict[str, Any]) -> None:
-        """Set ``values`` on the rows matching a SQL ``predicate``, in one commit."""
-        self.delta(table).update(new_values=values, predicate=predicate)
+    def update_row(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """Set ``values`` on the row whose key (``schemas.KEYS``) is in ``key``, in one commit.
+
+        A one-row merge: the key and the values travel as data, never as SQL text. ``key`` also holds
+        the table's non-null columns the merge source needs (a row that is missing is inserted)."""
+        row = {**key, **values}
+        self._merge(table, [row], [c for c in values if c not in KEYS[table]])
 
     def _conform(self, table: str, rows: pa.Table | Iterable[dict]) -> pa.Table:
         schema = schema_for(table)

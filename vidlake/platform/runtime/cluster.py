@@ -9,7 +9,7 @@ from typing import Any
 from vidlake.errors import ConfigError
 from vidlake.platform.config import RaySettings
 
-__all__ = ["ensure_ray", "ray_remote_args"]
+__all__ = ["ensure_ray"]
 
 
 def ensure_ray(settings: RaySettings) -> None:
@@ -19,10 +19,10 @@ def ensure_ray(settings: RaySettings) -> None:
     """
     import ray
 
-    # Ray Data's default hands finished tasks' block metadata to a background thread that waits up to
-    # 0.1 s per pass; the task's CPU slot is freed only after that, so on a node where one decode task at
-    # a time fits, every window task was followed by ~0.15 s of idle CPU (11.7 s of a 97 s benchmark job).
-    # Fetched inline, the gap is ~0.06 s. Read when Ray Data is first imported; a value set outside wins.
+    # Ray Data's default hands finished tasks' block metadata to a background thread that polls with a
+    # timeout; a task's CPU slot is freed only after that, so where one decode task at a time fits, each
+    # window task was followed by idle CPU (benchmarks/results/pipeline-notes.md). Fetched inline, the
+    # gap shrinks. Read when Ray Data is first imported; a value set outside wins.
     os.environ.setdefault("RAY_DATA_METADATA_PREFETCH_ON_THREAD", "0")
     if ray.is_initialized():
         return
@@ -49,13 +49,3 @@ def _quiet_ray_data() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.verbose_stats_logs = False
-
-
-def ray_remote_args(resources: dict[str, float], overrides: dict[str, float] | None = None) -> dict[str, Any]:
-    """An operator's default resources (plain data) merged with the job's overrides, as Ray kwargs."""
-    merged = {**resources, **(overrides or {})}
-    out: dict[str, Any] = {}
-    for key in ("num_cpus", "num_gpus", "memory"):
-        if merged.get(key):
-            out[key] = merged[key]
-    return out

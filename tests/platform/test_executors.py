@@ -1,0 +1,122 @@
+"""The two executors run one step list to the same rows: in this process, and on Ray through Ray Data."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from vidlake.errors import ConfigError
+from vidlake.operators.step import Resources, Step
+from vidlake.platform.runtime.executors import LocalExecutor, RayExecutor, ray_args, split_steps
+
+
+class Plan(Step):
+    stage = "plan"
+    fanout = "flat"
+    outputs = ("part",)
+    default_resources = Resources(placement="driver", num_cpus=0.1)
+
+    def process(self, row):
+        return [{**row, "part": i} for i in range(row["n"])]
+
+
+class Work(Step):
+    stage = "work"
+    outputs = ("square", "pid")
+    default_resources = Resources(num_cpus=0.5)
+
+    def process(self, row):
+        if row["part"] == 3:
+            raise ValueError("three is bad")
+        return {**row, "square": row["part"] ** 2, "pid": os.getpid()}
+
+
+class Tag(Step):
+    stage = "tag"
+    outputs = ("tag",)
+    default_resources = Resources(placement="previous")
+
+    def process(self, row):
+        return {**row, "tag": f"{row['name']}-{row['part']}", "tag_pid": os.getpid()}
+
+
+class Model(Step):
+    stage = "model"
+    fanout = "batch"
+    outputs = ("score", "setup_pid")
+    default_resources = Resources(num_cpus=0.5, actor=True, batch_size=2)
+    _loaded = ("_offset",)
+
+    def __init__(self, resources=None):
+        super().__init__(resources)
+        self._offset = None
+
+    def setup(self):
+        self._offset, self._pid = 1000, os.getpid()
+
+    def process_batch(self, rows):
+        return [{**r, "score": r["square"] + self._offset, "setup_pid": self._pid} for r in rows]
+
+
+class Count(Step):
+    stage = "count"
+    outputs = ("seen",)
+    default_resources = Resources(placement="driver")
+
+    def process(self, row):
+        return {**row, "seen": True}
+
+
+def _steps():
+    return [Plan(), Work(), Tag(), Model(), Count()]
+
+
+def _key(rows):
+    keep = ("name", "part", "status", "error_kind", "error_stage", "square", "tag", "score", "seen")
+    return sorted(tuple(r.get(k) for k in keep) for r in rows)
+
+
+INPUT = [{"name": "a", "n": 2}, {"name": "b", "n": 5}]
+
+
+def test_local_executor_streams_the_list_and_reports_the_plan():
+    planned = []
+    rows = list(LocalExecutor().run(_steps(), INPUT, on_planned=planned.extend))
+    assert len(planned) == 7 and all(r["status"] == "ok" for r in planned)
+    assert len(rows) == 7 and all(r["seen"] for r in rows if r["status"] == "ok")
+    bad = [r for r in rows if r["status"] != "ok"]
+    assert [(r["name"], r["part"], r["error_stage"], r["error_kind"]) for r in bad] == [("b", 3, "work", "work_failed")]
+    assert bad[0]["score"] is None and bad[0]["tag"] is None  # later steps let the error row pass
+    assert {r["score"] for r in rows if r["name"] == "a"} == {1000, 1001}
+
+
+def test_driver_steps_must_sit_at_either_end():
+    assert [len(part) for part in split_steps(_steps())] == [1, 3, 1]
+    assert [len(part) for part in split_steps([Plan(), Count()])] == [2, 0, 0]
+    assert [len(part) for part in split_steps([Work()])] == [0, 1, 0]
+    with pytest.raises(ConfigError, match="count"):
+        split_steps([Work(), Count(), Work()])
+
+
+def test_resources_become_ray_arguments():
+    assert ray_args(Resources(num_cpus=0.5)) == {"num_cpus": 0.5, "num_gpus": 0.0}
+    assert ray_args(Resources(num_gpus=1, memory=2e9)) == {"num_cpus": 1.0, "num_gpus": 1, "memory": 2e9}
+
+
+@pytest.mark.ray
+def test_ray_executor_gives_the_local_executor_rows(ray_session):
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's steps travel by value
+    executor = RayExecutor()
+    planned = []
+    rows = list(executor.run(_steps(), INPUT, on_planned=planned.extend))
+    assert len(planned) == 7
+    assert _key(rows) == _key(LocalExecutor().run(_steps(), INPUT))
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["pid"] for r in ok} != {os.getpid()}  # the cluster part ran in Ray's workers
+    assert all(r["tag_pid"] == r["pid"] for r in ok)  # placement="previous": in the same task, fused
+    assert len({r["setup_pid"] for r in ok}) == 1  # one actor, set up once
+    assert "Map" in executor.dataset.stats() or "map" in executor.dataset.stats()

@@ -1,0 +1,223 @@
+"""The main job (``vidlake run``, ``vidlake caption``): sources -> videos -> windows -> Molmo 2 -> the lake.
+
+    ingest (list, probe new files)                            committed first (vidlake.jobs.ingest)
+    SkipDone: (video, task_key) pairs already in `outputs` drop out                  driver
+    run_steps(): PlanWindows -> SampleFrames -> ExpandTasks -> BuildPrompt -> RunModel -> ParseOutput
+    WriteTables: per-video merge and atomic commits                                   driver
+
+``run_steps`` is the job's one step list; the RayExecutor runs it as one streaming Ray Data pipeline
+(windows are the unit of work, frames are dropped once the prompt is built, only parsed rows wait on
+the driver until a video is complete), and ``vidlake ask`` runs the very same list in-process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from vidlake.errors import JobFailed
+from vidlake.jobs.ingest import run_ingest
+from vidlake.jobs.spec import JobSpec, resolve_tasks
+from vidlake.models.molmo2 import ModelRef
+from vidlake.operators.infer import InferConfig, RunModel
+from vidlake.operators.parse import ParseOutput
+from vidlake.operators.plan import PlanWindows
+from vidlake.operators.prompt import BuildPrompt, PromptConfig
+from vidlake.operators.sample import SampleConfig, SampleFrames
+from vidlake.operators.step import Step
+from vidlake.operators.tasks import ExpandTasks, PendingTask, runs_on
+from vidlake.operators.write import WriteTables, plain
+from vidlake.platform.config import LakeSettings, Settings
+from vidlake.platform.lake import Lake
+from vidlake.platform.lake.runs import RunRecord
+from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar
+from vidlake.platform.runtime.executors import Executor, RayExecutor
+
+__all__ = ["JobResult", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
+
+
+@dataclass
+class JobResult:
+    run_id: str
+    videos: int = 0  # videos under the sources
+    videos_todo: int = 0  # videos with at least one task to run
+    windows_planned: int = 0  # (window, task) pairs
+    windows_ok: int = 0
+    windows_failed: int = 0
+    frames: int = 0
+    generated_tokens: int = 0
+    model_s: float = 0.0  # seconds of generate() work, summed over replicas
+    gpus_per_replica: float = 0.0
+    video_s: float = 0.0  # seconds of video processed
+    seconds: float = 0.0
+    rows: dict[str, int] = field(default_factory=dict)
+    task_keys: list[str] = field(default_factory=list)
+    pipeline_stats: str = ""  # Ray Data's per-operator statistics of the run (RayExecutor)
+
+
+def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[PendingTask, ...],
+              gpus: float = 0.0) -> list[Step]:
+    """The main job's step list, with the spec's resources (``gpus`` per model replica)."""
+    res = spec.resources
+    batch = spec.model.batch_size or res.batch_size
+    return [
+        PlanWindows(spec.sampling, fast=any(t.windows == "fast" for t in tasks)),
+        SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage), niceness=res.decode_niceness,
+                     resources=SampleFrames.default_resources.with_(num_cpus=res.decode_cpus)),
+        ExpandTasks(tasks),
+        BuildPrompt(PromptConfig(model=ref, tasks=tasks, settings=spec.model)),
+        RunModel(InferConfig(model=ref, settings=spec.model, batch_size=batch, max_new_tokens=spec.model.max_new_tokens),
+                 resources=RunModel.default_resources.with_(num_cpus=res.model_cpus, num_gpus=gpus, batch_size=batch,
+                                                            concurrency=res.replicas)),
+        ParseOutput(),
+    ]
+
+
+def model_gpus(spec: JobSpec) -> float:
+    """GPUs per model replica: the spec's number, or for "auto" 1 when the cluster has GPUs, else 0."""
+    import ray
+
+    if spec.resources.gpus_per_replica != "auto":
+        return float(spec.resources.gpus_per_replica)
+    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Executor | None = None) -> JobResult:
+    """Run ``spec``; safe to re-run or to kill at any point (see docs/jobs.md, Exactly once).
+
+    ``executor``: the RayExecutor (default) or a LocalExecutor (everything in this process)."""
+    from vidlake.models.molmo2 import resolve_model
+
+    started = time.monotonic()
+    settings = settings.model_copy(update={"lake": LakeSettings(uri=spec.lake), "model": spec.model,
+                                           "sampling": spec.sampling})
+    ingest = run_ingest(settings, spec.sources, show=show)
+    lake = Lake(settings.lake.uri, settings.storage)
+    ref = resolve_model(spec.model)  # fails fast (ModelLoadError) before any cluster work
+    tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
+    videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
+    items = pending_work(videos, tasks, lake)
+    executor = executor or RayExecutor(settings.ray)
+    gpus = 0.0
+    if isinstance(executor, RayExecutor):
+        ensure_ray(settings.ray)
+        gpus = model_gpus(spec)
+    steps = run_steps(spec, settings, ref, tasks, gpus)
+
+    record = RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json(),
+                       task_keys=[t.task_key for t in tasks], model_id=ref.model_id, model_revision=ref.revision,
+                       files_found=ingest.found)
+    result = JobResult(run_id=record.run_id, videos=len(videos), videos_todo=len(items),
+                       task_keys=[t.task_key for t in tasks], gpus_per_replica=gpus,
+                       video_s=sum(item["duration_s"] or 0.0 for item in items))
+    writer = WriteTables(lake, result.run_id, flush_every=spec.commit_every)
+    with record:
+        if items:
+            _stream(executor, steps, items, tasks, writer, result)
+        writer.flush()
+        if writer.incomplete:
+            raise JobFailed(f"{len(writer.incomplete)} (video, task) pairs did not get all their windows back")
+        failed_share = result.windows_failed / result.windows_planned if result.windows_planned else 0.0
+        message = None
+        if items and result.windows_ok == 0:
+            message = f"no window produced output ({result.windows_failed} failed); see `errors` in {lake.uri}"
+        elif failed_share > spec.failure_budget:
+            message = (f"{result.windows_failed} of {result.windows_planned} windows failed "
+                       f"({failed_share:.0%} > failure budget {spec.failure_budget:.0%}); see `errors` in {lake.uri}")
+        result.seconds = time.monotonic() - started
+        result.rows = dict(writer.stats.rows)
+        record.finish("failed" if message else "completed", message, metrics=_metrics(result),
+                      videos_new=result.videos_todo, videos_known=result.videos - result.videos_todo,
+                      failed=result.windows_failed)
+    if show:
+        _print(result, lake)
+    if message:
+        raise JobFailed(message)
+    return result
+
+
+def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tuple[PendingTask, ...],
+            writer: WriteTables, result: JobResult) -> None:
+    """Run the step list over the pending videos, writing windows as they come back."""
+
+    def planned(windows: list[dict]) -> None:
+        for row in windows:
+            pending = set(row["pending_task_keys"])
+            result.windows_planned += sum(t.task_key in pending and runs_on(t, row) for t in tasks)
+
+    pairs = sum(len(item["pending_task_keys"]) for item in items)
+    rows = executor.run(steps, items, on_planned=planned)
+    with progress_bar("windows", total=None) as bar:
+        began = time.monotonic()
+        for row in rows:
+            row = plain(row)
+            bar.set_total(result.windows_planned)
+            writer.add(row)
+            result.windows_ok, result.windows_failed = writer.stats.windows_ok, writer.stats.windows_failed
+            result.frames += len(row.get("timestamps_s") or ())
+            result.generated_tokens += row.get("generated_tokens") or 0
+            if row.get("infer_s") and row.get("infer_batch"):
+                result.model_s += row["infer_s"] / row["infer_batch"]
+            elapsed = max(time.monotonic() - began, 1e-9)
+            bar.advance(1, f"videos {writer.stats.videos_committed}/{pairs} "
+                           f"{result.frames / elapsed:.1f} frames/s {result.generated_tokens / elapsed:.1f} tok/s "
+                           f"{result.windows_failed} failed")
+    if isinstance(executor, RayExecutor) and executor.dataset is not None:
+        result.pipeline_stats = executor.dataset.stats()
+
+
+def _metrics(result: JobResult) -> dict:
+    hours = result.video_s / 3600
+    return {
+        "videos_todo": result.videos_todo, "windows_planned": result.windows_planned,
+        "windows_ok": result.windows_ok, "windows_failed": result.windows_failed, "frames": result.frames,
+        "generated_tokens": result.generated_tokens, "video_s": result.video_s, "model_s": result.model_s,
+        "windows_per_s": result.windows_ok / result.seconds if result.seconds else 0.0,
+        "model_s_per_video_hour": result.model_s / hours if hours else None,
+        "gpu_s_per_video_hour": result.model_s * result.gpus_per_replica / hours if hours else None,
+        "rows": result.rows,
+    }
+
+
+def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake) -> list[dict]:
+    """SkipDone: one row per video that still has tasks to run, with ``pending_task_keys``.
+
+    A (video, task_key) is done when its rows are in ``outputs``, the table WriteTables commits last.
+    """
+    keys = [t.task_key for t in tasks]
+    done: set[tuple[str, str]] = set()
+    if lake.exists("outputs"):
+        table = lake.read("outputs", columns=["video_id", "task_key"], filters=[("task_key", "in", keys)])
+        done = set(zip(table["video_id"].to_pylist(), table["task_key"].to_pylist()))
+    items = []
+    for v in sorted(videos, key=lambda v: v["video_id"]):
+        pending = [k for k in keys if (v["video_id"], k) not in done]
+        if pending:
+            items.append(video_item(v, pending))
+    return items
+
+
+def video_item(video: dict, pending_task_keys: list[str]) -> dict:
+    """The input row of the step list for one video (a ``videos`` row, or a probe with ``uris``)."""
+    return {**{k: video[k] for k in ("video_id", "size", "duration_s", "fps", "frames", "width", "height", "codec",
+                                     "rotation") if k in video},
+            "uri": video["uris"][0], "status": "ok", "pending_task_keys": pending_task_keys}
+
+
+def _print(result: JobResult, lake: Lake) -> None:
+    rows = [
+        ("videos under the sources", result.videos),
+        ("videos with work to do", result.videos_todo),
+        ("windows x tasks planned", result.windows_planned),
+        ("windows ok", result.windows_ok),
+        ("windows failed", result.windows_failed),
+        ("frames decoded", result.frames),
+        ("tokens generated", result.generated_tokens),
+        ("seconds", result.seconds),
+        ("windows per second", result.windows_ok / result.seconds if result.seconds else 0.0),
+        ("model seconds per video hour", result.model_s / (result.video_s / 3600) if result.video_s else 0.0),
+        ("GPU seconds per video hour",
+         result.model_s * result.gpus_per_replica / (result.video_s / 3600) if result.video_s else 0.0),
+    ]
+    rows += [(f"rows -> {table}", n) for table, n in sorted(result.rows.items())]
+    print_summary(f"run {result.run_id} -> {lake.uri}", rows)

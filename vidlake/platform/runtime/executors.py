@@ -1,0 +1,141 @@
+"""The two executors of a step list (see ``vidlake.operators.step`` for the step contract).
+
+    LocalExecutor   every step in this process, streaming row by row (ask, frames, tests, benchmarks)
+    RayExecutor     the same list on a Ray cluster through Ray Data, with each step's declared resources
+
+Both run the leading ``placement="driver"`` steps in this process first (their output is the plan,
+handed to ``on_planned``), and the RayExecutor the trailing driver steps on the rows as they come back.
+Fusing and placement are the executor's business: a ``placement="previous"`` step runs inside the
+previous step's tasks (Ray Data fuses two maps with the same resources), an ``actor`` step in a pool of
+long-lived actors that call its ``setup`` when they start.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from vidlake.errors import ConfigError
+from vidlake.platform.config import RaySettings
+from vidlake.platform.runtime.cluster import ensure_ray
+
+if TYPE_CHECKING:
+    from vidlake.operators.step import Resources, Step
+
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "ray_args", "split_steps"]
+
+Planned = Callable[[list[dict[str, Any]]], None]
+
+
+def split_steps(steps: list["Step"]) -> tuple[list["Step"], list["Step"], list["Step"]]:
+    """(leading driver steps, the cluster part, trailing driver steps); a driver step in between is an error."""
+    kinds = [s.resources.placement == "driver" for s in steps]
+    first = next((i for i, driver in enumerate(kinds) if not driver), len(steps))
+    if first == len(steps):
+        return list(steps), [], []
+    last = len(steps) - next(i for i, driver in enumerate(reversed(kinds)) if not driver)
+    if any(kinds[first:last]):
+        names = [s.stage for s in steps[first:last] if s.resources.placement == "driver"]
+        raise ConfigError(f"driver steps {names} sit between cluster steps: move them to either end of the list")
+    return steps[:first], steps[first:last], steps[last:]
+
+
+def _local(step: "Step", rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    if step.fanout == "batch":
+        it = iter(rows)
+        while chunk := list(islice(it, max(1, step.resources.batch_size))):
+            yield from step.run_batch(chunk)
+    elif step.fanout == "flat":
+        for row in rows:
+            yield from step.run_row(row)
+    else:
+        for row in rows:
+            yield step.run_row(row)
+
+
+def _chain(steps: list["Step"], rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for step in steps:
+        rows = _local(step, rows)
+    return iter(rows)
+
+
+class Executor:
+    """Runs a step list over input rows and yields the output rows."""
+
+    def run(self, steps: list["Step"], rows: Iterable[dict[str, Any]],
+            on_planned: Planned | None = None) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Every step in this process, lazily: a row goes through the whole list before the next is read
+    (batch steps gather ``batch_size`` rows first), so frames are dropped as soon as they are used."""
+
+    def run(self, steps, rows, on_planned=None):
+        head, middle, tail = split_steps(list(steps))
+        planned = list(_chain(head, rows))
+        if on_planned is not None:
+            on_planned(planned)
+        return _chain([*middle, *tail], planned)
+
+
+class RayExecutor(Executor):
+    """The cluster part as one streaming Ray Data pipeline: one input row per block (a long video's
+    windows decode in parallel and reach the model as they are done), up to ``max_blocks`` blocks.
+    After ``run`` is drained, ``dataset`` is the executed Ray Dataset (``dataset.stats()``)."""
+
+    def __init__(self, settings: RaySettings = RaySettings(), max_blocks: int = 20_000):
+        self.settings, self.max_blocks = settings, max_blocks
+        self.dataset: Any = None
+
+    def run(self, steps, rows, on_planned=None):
+        head, middle, tail = split_steps(list(steps))
+        planned = list(_chain(head, rows))
+        if on_planned is not None:
+            on_planned(planned)
+        if not middle or not planned:
+            return _chain([*middle, *tail], planned)
+        return self._stream(middle, tail, planned)
+
+    def _stream(self, middle, tail, planned) -> Iterator[dict[str, Any]]:
+        import ray
+
+        ensure_ray(self.settings)
+        ds = ray.data.from_items(planned, override_num_blocks=max(1, min(len(planned), self.max_blocks)))
+        previous: dict[str, Any] = {}
+        for step in middle:
+            args = previous if step.resources.placement == "previous" else ray_args(step.resources)
+            if step.resources.actor:
+                actor = type(type(step).__name__, (_StepActor,), {})  # named after the step in Ray's stats
+                ds = ds.map_batches(actor, fn_constructor_args=(step,), batch_size=step.resources.batch_size,
+                                    batch_format="default", concurrency=step.resources.concurrency, **args)
+            elif step.fanout == "batch":
+                ds = ds.map_batches(step, batch_size=step.resources.batch_size, batch_format="default", **args)
+            elif step.fanout == "flat":
+                ds = ds.flat_map(step, **args)
+            else:
+                ds = ds.map(step, **args)
+            previous = args
+        self.dataset = ds
+        for row in ds.iter_rows():
+            yield from _chain(tail, [dict(row)])
+
+
+class _StepActor:
+    """An actor of a step's pool: sets the step up when the actor starts (so a model load overlaps the
+    first decodes instead of delaying the first batch), then runs its batches."""
+
+    def __init__(self, step: "Step"):
+        self.step = step
+        step.ensure_setup()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return self.step(batch)
+
+
+def ray_args(resources: "Resources") -> dict[str, Any]:
+    """A step's resources as Ray task/actor arguments."""
+    out: dict[str, Any] = {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus}
+    if resources.memory:
+        out["memory"] = resources.memory
+    return out
