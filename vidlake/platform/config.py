@@ -114,10 +114,12 @@ class SamplingSettings(_Section):
     fast_size: int = Field(189, ge=0, le=8192, description="Frame side of the fast-pass window; 0: source size.")
     decoder: str = Field(
         "auto", pattern="^(auto|pyav|decord)$",
-        description="Preferred decoder; the other one is the fallback. auto: PyAV (fastest measured), then decord.",
+        description="Preferred decoder; the other one is the fallback. auto: PyAV (it skips frames nothing needs; "
+                    "benchmarks/results/decode.md), then decord.",
     )
     fast_deblock: bool = Field(
-        False, description="Skip the deblocking filter on non-key frames: ~1.25x faster, frames differ slightly."
+        False, description="Skip the deblocking filter on non-key frames: faster decoding (benchmarks/results/decode.md), "
+        "frames differ slightly."
     )
     threads: int = Field(1, ge=1, le=64, description="Decoder threads per window task (= CPUs the task reserves).")
     timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit per window; past it the window is partial.")
