@@ -1,5 +1,6 @@
 """The main job end to end with the tiny Molmo 2 on CPU, on the shared Ray."""
 
+import json
 import shutil
 
 import pytest
@@ -104,6 +105,9 @@ def test_failure_budget(ray_session, tiny_settings, tmp_path):
     assert errors and errors[0]["stage"] == "sample"
     runs = Lake(str(lake)).read("runs").to_pylist()
     assert sorted(r["status"] for r in runs if r["job"] == "test") == ["completed", "failed"]
+    failed = next(r for r in runs if r["job"] == "test" and r["status"] == "failed")
+    assert json.loads(failed["metrics_json"])["failed_by_stage"] == {"sample": len(errors)}
+    assert "failure budget" in failed["message"]
 
 
 @pytest.mark.s3

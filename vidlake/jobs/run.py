@@ -52,6 +52,9 @@ class JobResult:
     seconds: float = 0.0
     rows: dict[str, int] = field(default_factory=dict)
     task_keys: list[str] = field(default_factory=list)
+    failed_by_stage: dict[str, int] = field(default_factory=dict)  # failed windows x tasks by the step that failed
+    first_window_s: float | None = None  # seconds from the start of the run to the first window back
+    last_window_s: float | None = None  # ... and to the last
     pipeline_stats: str = ""  # Ray Data's per-operator statistics of the run (RayExecutor)
 
 
@@ -113,7 +116,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     writer = WriteTables(lake, result.run_id, flush_every=spec.commit_every)
     with record:
         if items:
-            _stream(executor, steps, items, tasks, writer, result)
+            _stream(executor, steps, items, tasks, writer, result, started)
         writer.flush()
         if writer.incomplete:
             raise JobFailed(f"{len(writer.incomplete)} (video, task) pairs did not get all their windows back")
@@ -137,7 +140,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
 
 
 def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tuple[PendingTask, ...],
-            writer: WriteTables, result: JobResult) -> None:
+            writer: WriteTables, result: JobResult, started: float) -> None:
     """Run the step list over the pending videos, writing windows as they come back."""
 
     def planned(windows: list[dict]) -> None:
@@ -151,6 +154,12 @@ def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tup
         began = time.monotonic()
         for row in rows:
             row = plain(row)
+            result.last_window_s = time.monotonic() - started
+            if result.first_window_s is None:
+                result.first_window_s = result.last_window_s
+            if row["status"] != "ok":
+                stage = row.get("error_stage") or "unknown"
+                result.failed_by_stage[stage] = result.failed_by_stage.get(stage, 0) + 1
             bar.set_total(result.windows_planned)
             writer.add(row)
             result.windows_ok, result.windows_failed = writer.stats.windows_ok, writer.stats.windows_failed
@@ -175,7 +184,8 @@ def _metrics(result: JobResult) -> dict:
         "windows_per_s": result.windows_ok / result.seconds if result.seconds else 0.0,
         "model_s_per_video_hour": result.model_s / hours if hours else None,
         "gpu_s_per_video_hour": result.model_s * result.gpus_per_replica / hours if hours else None,
-        "rows": result.rows,
+        "failed_by_stage": result.failed_by_stage, "first_window_s": result.first_window_s,
+        "last_window_s": result.last_window_s, "rows": result.rows,
     }
 
 
@@ -211,6 +221,7 @@ def _print(result: JobResult, lake: Lake) -> None:
         ("windows x tasks planned", result.windows_planned),
         ("windows ok", result.windows_ok),
         ("windows failed", result.windows_failed),
+        *[(f"  failed in {stage}", n) for stage, n in sorted(result.failed_by_stage.items())],
         ("frames decoded", result.frames),
         ("tokens generated", result.generated_tokens),
         ("seconds", result.seconds),
