@@ -39,3 +39,35 @@ def test_runs_do_not_touch_each_other(tmp_path):
     rows = {r["run_id"]: r for r in lake.read("runs").to_pylist()}
     assert (rows[first.run_id]["status"], rows[second.run_id]["status"]) == ("completed", "failed")
     assert rows[first.run_id]["message"] is None and rows[second.run_id]["message"] == "boom"
+
+
+def test_a_run_whose_process_died_is_shown_abandoned(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from datetime import timedelta
+
+    from vidlake.platform.lake.runs import run_state
+    from vidlake.platform.lake.timeline import lake_overview
+
+    lake = Lake(str(tmp_path / "lake"))
+    code = ("import sys, time; from vidlake.platform.lake import Lake; from vidlake.platform.lake.runs import RunRecord\n"
+            "with RunRecord(Lake(sys.argv[1]), 'run', heartbeat_s=0.2):\n    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, lake.uri])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait for a few beats
+            rows = lake.read("runs").to_pylist() if lake.exists("runs") else []
+            if rows and (rows[0]["seconds"] or 0) > 0.5:
+                break
+            time.sleep(0.2)
+        (row,) = lake.read("runs").to_pylist()
+        assert row["status"] == "running" and run_state(row, stale_after_s=30) == "running"  # beating
+    finally:
+        proc.kill()  # kill -9: the run never says how it ended
+        proc.wait()
+    (row,) = lake.read("runs").to_pylist()
+    assert row["status"] == "running"
+    later = row["started_at"] + timedelta(seconds=row["seconds"] + 31)
+    assert run_state(row, now=later, stale_after_s=30) == "abandoned"
+    assert lake_overview(lake)["runs"][0]["status"] == "running"  # its last beat is recent: not yet stale

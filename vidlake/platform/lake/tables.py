@@ -94,8 +94,15 @@ class Lake:
 
         A one-row merge: the key and the values travel as data, never as SQL text. ``key`` also holds
         the table's non-null columns the merge source needs (a row that is missing is inserted)."""
-        row = {**key, **values}
-        self._merge(table, [row], [c for c in values if c not in KEYS[table]])
+        from deltalake.exceptions import CommitFailedError
+        from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+        @retry(retry=retry_if_exception_type(CommitFailedError), stop=stop_after_attempt(8),
+               wait=wait_random_exponential(multiplier=0.05, max=2.0), reraise=True)
+        def merge() -> None:  # another writer committed first (a concurrent run's record): read again, retry
+            self._merge(table, [{**key, **values}], [c for c in values if c not in KEYS[table]])
+
+        merge()
 
     def _conform(self, table: str, rows: pa.Table | Iterable[dict]) -> pa.Table:
         schema = schema_for(table)

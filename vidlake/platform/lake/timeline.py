@@ -63,7 +63,8 @@ def video_timeline(lake: Lake, video_id: str, t_from: float | None = None, t_to:
 
 
 def lake_overview(lake: Lake) -> dict[str, Any]:
-    """Runs (newest first) and, per existing table, its row count and Delta version."""
+    """Runs (newest first; a run whose process died shows as ``abandoned``) and, per existing table, its
+    row count and Delta version."""
     from vidlake.platform.lake.schemas import SCHEMAS
 
     tables = {}
@@ -71,6 +72,8 @@ def lake_overview(lake: Lake) -> dict[str, Any]:
         if lake.exists(name):
             delta = lake.delta(name)
             tables[name] = {"rows": delta.count(), "version": delta.version()}
-    runs = lake.read("runs").to_pylist()
+    from vidlake.platform.lake.runs import run_state
+
+    runs = [{**r, "status": run_state(r)} for r in lake.read("runs").to_pylist()]
     runs.sort(key=lambda r: r["run_id"], reverse=True)
     return {"tables": tables, "runs": runs}
