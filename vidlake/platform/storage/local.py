@@ -1,19 +1,38 @@
-"""Local filesystem storage. URIs are plain paths or ``file://`` URLs."""
+"""Local filesystem storage. URIs are plain paths or ``file://`` URLs.
+
+A file whose name is not valid UTF-8 (bytes a Linux filesystem allows) cannot be stored as a plain
+path in the lake's UTF-8 columns: it is listed as a ``file://`` URL with its name's bytes
+percent-encoded, which ``to_path`` turns back into the same bytes.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from vidlake.platform.storage.base import FileInfo
 
-__all__ = ["LocalStorage", "to_path"]
+__all__ = ["LocalStorage", "to_path", "to_uri"]
 
 
 def to_path(uri: str) -> Path:
-    return Path(uri.removeprefix("file://")).expanduser()
+    if uri.startswith("file://"):
+        return Path(os.fsdecode(urllib.parse.unquote_to_bytes(uri.removeprefix("file://"))))
+    return Path(uri).expanduser()
+
+
+def to_uri(path: Path | str) -> str:
+    """The URI of a local path: the path itself, or a percent-encoded ``file://`` URL when its name is
+    not valid UTF-8."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "file://" + urllib.parse.quote(os.fsencode(text), safe="/")
 
 
 class LocalStorage:
@@ -71,4 +90,4 @@ class LocalStorage:
     @staticmethod
     def _info(path: Path) -> FileInfo:
         st = path.stat()
-        return FileInfo(uri=str(path), size=st.st_size, mtime=st.st_mtime)
+        return FileInfo(uri=to_uri(path), size=st.st_size, mtime=st.st_mtime)
