@@ -60,7 +60,8 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
         probed = _probe(todo, settings, executor or RayExecutor(settings.ray), show)
         videos, errors = _plan_writes(probed, known_videos, result)
         listed = {f["uri"] for f in files}
-        result.source_video_ids = {v["video_id"] for v in [*known_videos, *videos] if listed.intersection(v["uris"])}
+        uris = {v["video_id"]: v["uris"] for v in [*known_videos, *videos]}  # as they are after this ingest
+        result.source_video_ids = {video_id for video_id, found in uris.items() if listed.intersection(found)}
         lake.append("errors", errors)
         lake.upsert("videos", videos, update_columns=["uris"])
         readable = result.new + result.known

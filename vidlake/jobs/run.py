@@ -94,13 +94,13 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     started = time.monotonic()
     settings = settings.model_copy(update={"lake": LakeSettings(uri=spec.lake), "model": spec.model,
                                            "sampling": spec.sampling})
-    ingest = run_ingest(settings, spec.sources, show=show)
+    executor = executor or RayExecutor(settings.ray)
+    ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
     lake = Lake(settings.lake.uri, settings.storage)
     ref = resolve_model(spec.model)  # fails fast (ModelLoadError) before any cluster work
     tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
     videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
     items = pending_work(videos, tasks, lake)
-    executor = executor or RayExecutor(settings.ray)
     gpus = 0.0
     if isinstance(executor, RayExecutor):
         ensure_ray(settings.ray)
@@ -202,7 +202,7 @@ def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake)
     items = []
     for v in sorted(videos, key=lambda v: v["video_id"]):
         pending = [k for k in keys if (v["video_id"], k) not in done]
-        if pending:
+        if pending and v["uris"]:  # a video whose every file changed or went away has nothing to decode
             items.append(video_item(v, pending))
     return items
 
