@@ -43,3 +43,20 @@ def test_ingest_command_prints_summary(ray_session, media_dir, tmp_path, capsys)
     assert "files found" in out and "new videos" in out and "failed" in out
     assert main(["ingest", str(media_dir / "bad"), "--lake", str(tmp_path / "lake2")]) == 1
     assert "no readable video" in capsys.readouterr().err
+
+
+def test_validate_a_job_spec_and_its_one_line_errors(tmp_path, capsys):
+    spec = tmp_path / "job.yaml"
+    spec.write_text("sources: [a]\ntasks: [{task: count, queries: [cars]}]\n"
+                    "model: {templates: [{name: cars, version: 2, task: caption, text: Describe.}]}\n")
+    assert main(["validate", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "1 task run(s)" in out and "count    count@1" in out  # a numeric template version is fine
+    spec.write_text("sources: [a]\nsources: [b]\ntasks: [{task: caption}]\n")
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: job spec {spec} is not valid YAML: found the key 'sources' twice (line 2, column 1)"]
+    spec.write_text("sources: [a]\ntasks: [{task: caption}]\nmodel: {templates: [{name: x, version: 2, task: qa}]}\n")
+    assert main(["validate", str(spec)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "invalid prompt template" in line and "text: Field required" in line

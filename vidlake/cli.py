@@ -132,7 +132,7 @@ def validate(job: Annotated[Path, typer.Argument(help="Job spec (YAML) to check.
     typer.echo(f"{job}: ok: {len(spec.sources)} source(s), {len(runs)} task run(s), model {spec.model.name}, "
                f"lake {spec.lake}")
     for r in runs:
-        typer.echo(f"  {r.task:8} {r.template:10} {r.windows:5} {r.query or ''}")
+        typer.echo(f"  {r.task:8} {r.template.name + '@' + r.template.version:12} {r.windows:5} {r.query or ''}")
 
 
 @app.command()

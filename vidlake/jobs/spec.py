@@ -130,15 +130,36 @@ class JobSpec(_Spec):
                 for t in self.tasks for query in t.queries or [None]]
 
 
+def _one_line(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{getattr(exc, 'problem', None) or exc}{where}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (the last one
+    would silently win: ``sources:`` written twice drops the first list)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark)
+            seen[key] = True
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_job_spec(path: str | Path, **overrides) -> JobSpec:
     """Read and validate a job spec; every problem becomes one ``ConfigError`` line."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except FileNotFoundError:
         raise ConfigError(f"job spec {path} does not exist") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"job spec {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"job spec {path} is not valid YAML: {_one_line(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"job spec {path} must be a mapping of fields (sources, tasks, ...)")
     data.update({k: v for k, v in overrides.items() if v is not None})

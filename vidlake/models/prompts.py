@@ -36,6 +36,12 @@ class PromptTemplate(BaseModel):
     text: str = Field(min_length=1)
     max_new_tokens: int = Field(256, ge=1, le=32768)
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, version: object) -> object:
+        """A version written as a YAML number (``version: 2``) is the same version as ``"2"``."""
+        return str(version) if isinstance(version, (int, float)) and not isinstance(version, bool) else version
+
     @field_validator("text")
     @classmethod
     def _known_fields(cls, text: str) -> str:
@@ -100,7 +106,10 @@ class PromptRegistry:
         for item in user:
             try:
                 extra.append(item if isinstance(item, PromptTemplate) else PromptTemplate(**item))
-            except (ValidationError, TypeError) as exc:
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'template'}: {e['msg']}" for e in exc.errors())
+                raise ConfigError(f"invalid prompt template {item!r}: {problems}") from None
+            except TypeError as exc:
                 raise ConfigError(f"invalid prompt template {item!r}: {exc}") from None
         return cls([*BUILTIN_TEMPLATES, *extra])
 
