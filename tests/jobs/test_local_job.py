@@ -35,3 +35,15 @@ def test_job_runs_in_process_and_a_file_replaced_by_other_content_is_captioned_a
     assert sorted(videos.values()) == [[], [str(path)]]  # the old content keeps its id (and rows), without a file
     assert {c["video_id"] for c in lake.read("outputs").to_pylist()} == set(videos)
     assert run_job(spec, load_settings(), show=False, executor=LocalExecutor()).videos_todo == 0
+
+
+def test_a_bad_model_fails_before_the_ingest(tmp_path):
+    from vidlake.errors import ModelLoadError
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_video(src / "a.mp4", seconds=1, fps=4, size=(64, 48))
+    spec = _spec(src, tmp_path / "lake", load_settings(model={"name": str(tmp_path / "no-model")}).model)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        run_job(spec, load_settings(), show=False, executor=LocalExecutor())
+    assert not Lake(spec.lake).exists("videos")  # nothing was ingested

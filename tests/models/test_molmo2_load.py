@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 import time
 
 import pytest
@@ -81,6 +82,8 @@ def test_folders_that_are_not_molmo2_checkpoints(tiny_ref, tmp_path):  # noqa: F
     (partial / "model.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="no weight files"):
         resolve_model(ModelSettings(name=str(partial)))
+    with pytest.raises(ModelLoadError, match="is a file: point --model at the folder"):
+        resolve_model(ModelSettings(name=str(Path(tiny_ref.source) / "model.safetensors")))
 
 
 def test_dtype_device_and_attention_settings(tiny_ref, tiny_settings):  # noqa: F811

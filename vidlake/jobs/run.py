@@ -94,10 +94,10 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     started = time.monotonic()
     settings = settings.model_copy(update={"lake": LakeSettings(uri=spec.lake), "model": spec.model,
                                            "sampling": spec.sampling})
+    ref = resolve_model(spec.model)  # fails fast (ModelLoadError), before the ingest and any cluster work
     executor = executor or RayExecutor(settings.ray)
     ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
     lake = Lake(settings.lake.uri, settings.storage)
-    ref = resolve_model(spec.model)  # fails fast (ModelLoadError) before any cluster work
     tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
     videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
     items = pending_work(videos, tasks, lake)

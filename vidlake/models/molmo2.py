@@ -54,6 +54,9 @@ def resolve_model(settings: ModelSettings) -> ModelRef:
 
 
 def _resolve_folder(path: Path) -> ModelRef:
+    if path.is_file():
+        raise ModelLoadError(f"model {path} is a file: point --model at the folder that holds config.json and the "
+                             "weights (written by save_pretrained or `hf download --local-dir`)")
     if not path.is_dir():
         raise ModelLoadError(f"model folder {path} does not exist")
     config = path / "config.json"
