@@ -151,29 +151,29 @@ class Stopwatch:
 
 @dataclass(frozen=True)
 class MachineCpu:
-    """The machine at one moment: CPU seconds (user + system) of every process by pid, with its name, and
-    the machine's idle seconds (all CPUs together)."""
+    """The machine at one moment: CPU seconds (user + system) of every process, keyed by (pid, start time)
+    and with its name, and the machine's idle seconds (all CPUs together)."""
 
-    processes: dict[int, tuple[str, float]]
+    processes: dict[tuple[int, float], tuple[str, float]]
     idle: float
 
     @classmethod
     def now(cls) -> "MachineCpu":
         processes = {}
-        for p in psutil.process_iter(["name", "cpu_times"]):
+        for p in psutil.process_iter(["name", "create_time", "cpu_times"]):
             if p.info["cpu_times"] is not None:  # None: not readable
-                processes[p.pid] = (p.info["name"], _busy(p.info["cpu_times"]))
+                processes[p.pid, p.info["create_time"]] = (p.info["name"], _busy(p.info["cpu_times"]))
         return cls(processes, psutil.cpu_times().idle)
 
     def used_since(self, before: "MachineCpu", exclude: Collection[int] = ()) -> dict[str, float]:
-        """CPU seconds used since ``before`` by process name, largest first, leaving out the pids in
-        ``exclude``. A process that started in between counts from zero; one that exited is not seen."""
+        """CPU seconds used since ``before`` by process name (a kernel worker's name changes with its work:
+        the later one counts), largest first, leaving out the pids in ``exclude``. A process that started
+        in between counts from zero; one that exited in between is not seen."""
         by_name: dict[str, float] = {}
-        for pid, (name, seconds) in self.processes.items():
-            if pid in exclude:
+        for key, (name, seconds) in self.processes.items():
+            if key[0] in exclude:
                 continue
-            earlier = before.processes.get(pid)
-            used = seconds - (earlier[1] if earlier and earlier[0] == name else 0.0)
+            used = seconds - before.processes.get(key, (name, 0.0))[1]
             if used > 0:
                 by_name[name] = by_name.get(name, 0.0) + used
         return dict(sorted(by_name.items(), key=lambda kv: -kv[1]))
