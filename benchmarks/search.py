@@ -11,7 +11,10 @@ evidence), builds the index with ``vidlake index`` code (seconds, size on disk),
 the Ray Serve app, and from as many threads straight to LanceDB (FTS / ANN / both + RRF; once through
 LanceDB's query builder, once through the Lance dataset under it, as vidlake queries), each returning
 the columns a hit is made of, and prints p50, p99, QPS, errors and the overhead ratios as a Markdown
-table. Not part of the test run.
+table, added as the newest section of ``--out`` (benchmarks/results/search.md). The HTTP clients are
+aiohttp sessions, coroutines in a separate process, each with its own keep-alive connection; the CPU each process
+on the machine used per request (the clients' own apart) and the machine's idle time are recorded
+beside the latencies. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -27,13 +30,12 @@ import statistics
 import sys
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# benchmarks/ is on sys.path when a script runs
+from common import RESULTS, MachineCpu, machine_header, percentiles, write_result
 
 from vidlake.platform.config import load_settings  # noqa: E402
 from vidlake.platform.lake import Lake  # noqa: E402
@@ -141,11 +143,6 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
-
-
 def load(fn, queries: list[str], clients: int) -> dict:
     """Run ``fn(client_state, query)`` over ``queries`` from ``clients`` threads; latency stats."""
     lat: list[float] = []
@@ -185,75 +182,40 @@ def load(fn, queries: list[str], clients: int) -> dict:
 
 
 def http_load(port: int, mode: str, k: int, queries: list[str], clients: int) -> dict:
-    """``clients`` closed-loop HTTP clients over ``queries`` (each its own keep-alive connection), run as
-    asyncio coroutines in a separate process so the load generator costs little CPU and no GIL time
-    of this process; latency stats as ``load``."""
+    """``clients`` closed-loop HTTP clients over ``queries`` (aiohttp, each its own keep-alive connection), run
+    as asyncio coroutines in a separate process so the load generator costs no GIL time of this process;
+    latency stats as ``load``, and the CPU used per request."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_http_clients, args=(child, port, mode, k, queries, clients), daemon=True)
-    before = _cpu_ticks()
+    before = MachineCpu.now()
     proc.start()
-    lat, errors, wall = parent.recv()
-    after = _cpu_ticks()
+    lat, errors, wall, client_cpu = parent.recv()
+    after = MachineCpu.now()
     proc.join()
-    return {**_stats(lat, errors, wall), "cpu_ms_per_request": _cpu_per_request(before, after, len(lat))}
+    return {**_stats(lat, errors, wall), "cpu_ms_per_request": cpu_per_request(before, after, proc.pid, len(lat)),
+            "client_cpu_ms_per_request": round(1000 * client_cpu / max(1, len(lat)), 2)}
 
 
-def _cpu_ticks() -> dict:
-    """CPU ticks (user + system) of every process by pid, with its name, and the machine's idle ticks
-    (Linux /proc; empty elsewhere)."""
-    out: dict = {}
-    with contextlib.suppress(OSError):
-        out["idle"] = int(open("/proc/stat").readline().split()[4])
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = open(f"/proc/{pid}/stat").read()
-                name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-                out[int(pid)] = (name, int(rest[11]) + int(rest[12]))
-    return out
-
-
-def _cpu_per_request(before: dict, after: dict, requests: int) -> dict:
-    """Milliseconds of CPU per request by process name (replica, HAProxy, ... over the whole run;
-    processes that started during the run count from zero, the client process is not seen), and idle."""
-    if not before or not requests:
+def cpu_per_request(before: MachineCpu, after: MachineCpu, client: int, requests: int) -> dict:
+    """Milliseconds of CPU per request by process name (replica, HAProxy, ... over the whole run; processes
+    that started during the run count from zero, the ``client`` process is left out), and of idle time."""
+    if not requests:
         return {}
-    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
-    by_name: dict[str, float] = {}
-    for pid, entry in after.items():
-        if pid == "idle":
-            continue
-        name, ticks = entry
-        used = ticks - before.get(pid, (name, 0))[1]
-        if used > 0:
-            by_name[name] = by_name.get(name, 0.0) + used * tick_ms / requests
-    top = dict(sorted(by_name.items(), key=lambda kv: -kv[1])[:6])
-    return {**{k: round(v, 2) for k, v in top.items()}, "all": round(sum(by_name.values()), 2),
-            "idle": round((after["idle"] - before["idle"]) * tick_ms / requests, 2)}
+    used = after.used_since(before, exclude={client})
+    top = dict(list(used.items())[:6])
+    return {**{k: round(1000 * v / requests, 2) for k, v in top.items()},
+            "all": round(1000 * sum(used.values()) / requests, 2),
+            "idle": round(1000 * after.idle_since(before) / requests, 2)}
 
 
 def _http_clients(pipe, port: int, mode: str, k: int, queries: list[str], clients: int) -> None:
+    """In the load generator's process: the clients; sends (latencies, errors, wall s, own CPU s) back."""
     import asyncio
 
-    async def one(conn: list, q: str) -> bool:
-        if not conn:
-            conn.extend(await asyncio.open_connection("127.0.0.1", port))
-        reader, writer = conn
-        writer.write(f"GET /search?mode={mode}&k={k}&q={urllib.parse.quote(q)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                     .encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), None)
-        if length is None:
-            raise RuntimeError("response without Content-Length")
-        body = await reader.readexactly(length)
-        if b"connection: close" in head.lower():
-            writer.close()
-            conn.clear()
-        return status == 200 and b'"hits"' in body
+    import aiohttp
 
     async def main() -> tuple[list[float], int, float]:
         lat: list[float] = []
@@ -262,29 +224,30 @@ def _http_clients(pipe, port: int, mode: str, k: int, queries: list[str], client
 
         async def client() -> None:
             nonlocal errors
-            conn: list = []
-            for q in it:
-                t0 = time.perf_counter()
-                try:
-                    ok = await asyncio.wait_for(one(conn, q), 30)
-                except Exception as exc:  # noqa: BLE001 - counted as an error
-                    ok = False
-                    if conn:
-                        conn[1].close()
-                    conn.clear()
-                    print(f"  error: {exc!r}", file=sys.stderr)
-                lat.append(time.perf_counter() - t0)
-                errors += not ok
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=aiohttp.TCPConnector(limit=1),
+                                             timeout=aiohttp.ClientTimeout(total=30)) as http:
+                for q in it:
+                    t0 = time.perf_counter()
+                    try:
+                        async with http.get("/search", params={"mode": mode, "k": str(k), "q": q}) as r:
+                            ok = r.status == 200 and b'"hits"' in await r.read()
+                    except Exception as exc:  # noqa: BLE001 - counted as an error
+                        ok = False
+                        print(f"  error: {exc!r}", file=sys.stderr)
+                    lat.append(time.perf_counter() - t0)
+                    errors += not ok
 
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         return lat, errors, time.perf_counter() - started
 
-    pipe.send(asyncio.run(main()))
+    lat, errors, wall = asyncio.run(main())
+    pipe.send((lat, errors, wall, time.process_time()))
 
 
 def _stats(lat: list[float], errors: int, wall: float) -> dict:
-    return {"p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000, "mean": statistics.fmean(lat) * 1000,
+    p50, p99 = percentiles(lat, 50, 99)
+    return {"p50": p50 * 1000, "p99": p99 * 1000, "mean": statistics.fmean(lat) * 1000,
             "qps": len(lat) / wall, "errors": errors, "n": len(lat)}
 
 
@@ -366,6 +329,8 @@ def main() -> None:
     ap.add_argument("--ingress", choices=["haproxy", "proxy"], default=None,
                     help="Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) or its Python proxy; by default the "
                     "one `vidlake serve` picks here (serve.haproxy=auto: HAProxy where its binary runs).")
+    ap.add_argument("--out", type=Path, default=RESULTS / "search.md",
+                    help="Markdown file the results go to, as its newest section.")
     args = ap.parse_args()
     from vidlake.serve.deployment import _haproxy_side_ports, choose_ingress
 
@@ -420,7 +385,7 @@ def main() -> None:
         results = run_queries(settings, queries, args, work / f"results-{args.ingress}.json")
     report["results"] = results
     print(json.dumps(report, indent=1))
-    print(markdown(report))
+    write_result(args.out, section(report), section=True)
 
 
 def run_queries(settings, queries: list[str], args, partial: Path) -> dict:
@@ -459,6 +424,18 @@ def run_queries(settings, queries: list[str], args, partial: Path) -> dict:
     return out
 
 
+def section(report: dict) -> str:
+    """The run as a Markdown section: what was measured, on which machine, and the table."""
+    return "\n".join([
+        f"## {report['segments']:,} segments x {report['videos']:,} videos, {report['ingress']} ingress, "
+        f"{report['replicas']} replica(s)", "",
+        f"{machine_header(__file__)} {report['queries']:,} queries per mode ({report['distinct_queries']:,} "
+        f"distinct), {report['clients']} closed-loop clients, k = {report['k']}. Index: built in "
+        f"{report.get('index_s', 0):.0f} s, {report['index_bytes'] / 2**20:.0f} MiB.", "",
+        markdown(report),
+    ])
+
+
 def markdown(report: dict) -> str:
     r = report["results"]
     paths = (("http", f"HTTP (Serve, {report.get('ingress', 'proxy')})"), ("lancedb", "LanceDB direct"),
@@ -475,9 +452,11 @@ def markdown(report: dict) -> str:
             lines.append(f"| {mode} | {label} | {x['p50']:.1f} | {x['p99']:.1f} | {x['qps']:.0f} | {x['errors']} "
                          f"| {ratio} |")
     for mode in ("bm25", "semantic", "hybrid"):
-        cpu = (r.get(f"http {mode}") or {}).get("cpu_ms_per_request")
-        if cpu:
-            lines.append(f"\nCPU per {mode} HTTP request, ms: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
+        h = r.get(f"http {mode}") or {}
+        if h.get("cpu_ms_per_request"):
+            lines.append(f"\nCPU per {mode} HTTP request, ms: "
+                         + ", ".join(f"{k} {v}" for k, v in h["cpu_ms_per_request"].items())
+                         + f"; the load generator (aiohttp) {h['client_cpu_ms_per_request']}")
     return "\n".join(lines)
 
 
