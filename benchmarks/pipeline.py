@@ -145,47 +145,38 @@ def video_rows(archive: Path, keys: list[str]) -> list[dict]:
     return rows
 
 
-def decode_stage(spec, rows: list[dict], keep: bool, step: Step) -> list[dict]:
-    from vidlake.operators.plan import PlanWindows
-    from vidlake.operators.sample import SampleConfig, SampleFrames
+def decode_stage(spec, settings, ref, tasks, rows: list[dict], keep: bool, step: Step) -> list[dict]:
+    """The job's own first steps (PlanWindows, SampleFrames) on the LocalExecutor, in this process."""
+    from vidlake.jobs.run import run_steps
+    from vidlake.platform.runtime.executors import LocalExecutor
 
-    plan, sample = PlanWindows(spec.sampling), SampleFrames(SampleConfig(sampling=spec.sampling))
     out = []
     with step:
-        for row in rows:
-            for window in plan(row):
-                sampled = sample(window)
-                assert sampled["status"] == "ok", sampled["error"]
-                step.windows += 1
-                if keep:
-                    out.append(sampled)
+        for sampled in LocalExecutor().run(run_steps(spec, settings, ref, tasks)[:2], rows):
+            assert sampled["status"] == "ok", sampled["error"]
+            step.windows += 1
+            if keep:
+                out.append(sampled)
     return out
 
 
-def model_stage(spec, ref, tasks, sampled: list[dict], step: Step) -> dict:
-    from vidlake.models.prompts import PromptRegistry
-    from vidlake.operators.infer import InferConfig, RunModel
-    from vidlake.operators.prompt import BuildPrompt, PromptConfig
-    from vidlake.operators.tasks import ExpandTasks
+def model_stage(spec, settings, ref, tasks, sampled: list[dict], step: Step) -> dict:
+    """The job's own model steps (ExpandTasks, BuildPrompt, RunModel) on the LocalExecutor, in this process,
+    over the windows ``decode_stage`` sampled; the processor and the model are loaded before the clock starts."""
+    from vidlake.jobs.run import run_steps
+    from vidlake.platform.runtime.executors import LocalExecutor
 
-    registry = PromptRegistry.with_user_templates(spec.model.templates)
-    templates = {t.template: registry.get(t.template) for t in tasks}
-    expand = ExpandTasks(tuple(tasks))
-    prompt = BuildPrompt(PromptConfig(model=ref, templates=templates, settings=spec.model))
-    model = RunModel(InferConfig(model=ref, settings=spec.model, batch_size=spec.resources.batch_size))
-    model.load()
-    prompt(next(iter(expand(dict(sampled[0])))))  # loads the processor: as in the job's actor, not per-window work
-    size = spec.resources.batch_size
+    expand, prompt, model = run_steps(spec, settings, ref, tasks)[2:5]
+    prompt.ensure_setup()  # as in the job's actor: loading is not per-window work
+    model.ensure_setup()
     tokens, prompt_s = 0, 0.0
     with step:
-        for i in range(0, len(sampled), size):
-            batch = [p for row in sampled[i : i + size] for p in map(prompt, expand(dict(row)))]
-            prompt_s += sum(p["prompt_s"] for p in batch)
-            out = model({k: [r[k] for r in batch] for k in batch[0]})
-            assert all(s == "ok" for s in out["status"]), out["error"]
-            tokens += sum(out["generated_tokens"])
-            step.windows += len(batch)
-    return {"tokens": tokens, "prompt_s": prompt_s, "generate_s": model.stats["generate_s"]}
+        for out in LocalExecutor().run([expand, prompt, model], (dict(row) for row in sampled)):
+            assert out["status"] == "ok", out["error"]
+            prompt_s += out["prompt_s"]
+            tokens += out["generated_tokens"]
+            step.windows += 1
+    return {"tokens": tokens, "prompt_s": prompt_s, "generate_s": model.counters["generate_s"]}
 
 
 def job_steps(spec, settings, archive: Path, steps: dict[str, Step]) -> tuple[object, str, dict]:
@@ -193,45 +184,22 @@ def job_steps(spec, settings, archive: Path, steps: dict[str, Step]) -> tuple[ob
     the job's dataset, and when the first and last windows reached the driver."""
     import ray
 
-    import vidlake.jobs.pipeline as pipeline
-    from vidlake.jobs.analyze import run_job
     from vidlake.jobs.ingest import run_ingest
+    from vidlake.jobs.run import run_job
     from vidlake.platform.config import LakeSettings
-
-    built, arrivals = [], []
-    original = pipeline.build_pipeline
-
-    class Timed:  # the job's dataset, noting the time each window reaches the driver
-        def __init__(self, ds):
-            self.ds = ds
-
-        def iter_rows(self):
-            for row in self.ds.iter_rows():
-                arrivals.append(time.perf_counter())
-                yield row
-
-    def keep(*a, **kw):
-        built.append(original(*a, **kw))
-        return Timed(built[-1])
 
     ingest_settings = settings.model_copy(update={"lake": LakeSettings(uri=spec.lake), "model": spec.model,
                                                   "sampling": spec.sampling})
     with steps["ingest"]:
         ingest = run_ingest(ingest_settings, spec.sources, show=False)
     assert ingest.new == len(list(archive.iterdir())), ingest
-    pipeline.build_pipeline = keep
-    try:
-        with steps["job"] as step:
-            result = run_job(spec, settings, show=False)
-            step.windows = result.windows_ok
-    finally:
-        pipeline.build_pipeline = original
-    stats = built[0].stats() if built else ""
+    with steps["job"] as step:
+        result = run_job(spec, settings, show=False)
+        step.windows = result.windows_ok
     timing = overlap(ray.timeline())
     ray.shutdown()
-    began = steps["job"].started
-    timing.update(first_s=arrivals[0] - began, last_s=arrivals[-1] - began)
-    return result, stats, timing
+    timing.update(first_s=result.first_window_s, last_s=result.last_window_s)
+    return result, result.pipeline_stats, timing
 
 
 def overlap(events: list[dict]) -> dict:
@@ -282,7 +250,7 @@ def main() -> None:
 
     import torch
 
-    from vidlake.jobs.analyze import resolve_tasks
+    from vidlake.jobs.spec import resolve_tasks
     from vidlake.models.molmo2 import resolve_model
     from vidlake.models.tiny import ensure_tiny
     from vidlake.platform.config import load_settings
@@ -297,7 +265,7 @@ def main() -> None:
     spec = job_spec(archive, lake, args, tiny_dir)
     settings = load_settings()
     ref = resolve_model(spec.model)
-    tasks = resolve_tasks(spec, ref.model_id, ref.revision)
+    tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
     rows = video_rows(archive, [t.task_key for t in tasks])
     print(f"input ready in {time.perf_counter() - began:.0f} s: {len(rows)} videos, "
           f"{sum(r['duration_s'] for r in rows):.0f} s of video in {archive}", flush=True)
@@ -305,15 +273,15 @@ def main() -> None:
     steps = {name: Step(name) for name in ("decode 1", "model 1", "ingest", "decode 2", "model 2")}
     steps["ingest"].clock = cpu_tree
     steps["job"] = Step("job", clock=cpu_tree)
-    sampled = decode_stage(spec, rows, True, steps["decode 1"])
-    model_info = model_stage(spec, ref, tasks, sampled, steps["model 1"])
+    sampled = decode_stage(spec, settings, ref, tasks, rows, True, steps["decode 1"])
+    model_info = model_stage(spec, settings, ref, tasks, sampled, steps["model 1"])
     probes = [cpu_probe()]
     result, stats, timing = job_steps(spec, settings, archive, steps)
     probes.append(cpu_probe())
     print(f"  CPU probe: one busy process got {probes[0][0]:.2f} / {probes[1][0]:.2f} CPUs, two together "
           f"{probes[0][1]:.2f} / {probes[1][1]:.2f} (before / after the job)", flush=True)
-    decode_stage(spec, rows, False, steps["decode 2"])
-    model_stage(spec, ref, tasks, sampled, steps["model 2"])
+    decode_stage(spec, settings, ref, tasks, rows, False, steps["decode 2"])
+    model_stage(spec, settings, ref, tasks, sampled, steps["model 2"])
     shutil.rmtree(lake, ignore_errors=True)
     (args.workdir / "ray-data-stats.txt").write_text(stats)
     text = report(args, steps, result, model_info, timing, probes, rows, stats, time.perf_counter() - began)

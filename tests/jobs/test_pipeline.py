@@ -10,6 +10,7 @@ from vidlake.operators.plan import PlanWindows
 from vidlake.operators.probe import probe_video
 from vidlake.operators.sample import SampleConfig, SampleFrames
 from vidlake.platform.config import SamplingSettings
+from vidlake.platform.runtime.executors import NicedStep
 from vidlake.platform.storage import LocalStorage
 
 pytestmark = [pytest.mark.ray]
@@ -32,7 +33,7 @@ def test_decode_tasks_lower_their_priority_once_and_sample_the_same_frames(ray_s
         second = sampler(row)
         return before, middle, os.nice(0), first, second
 
-    before, middle, after, first, second = ray.get(decode_twice.remote(SampleFrames(SampleConfig(), niceness=3), row))
+    before, middle, after, first, second = ray.get(decode_twice.remote(NicedStep(SampleFrames(SampleConfig()), 3), row))
     assert middle == min(19, before + 3) and after == middle  # lowered once per process, not per task
     plain = SampleFrames(SampleConfig())(row)
     for out in (first, second):
@@ -50,7 +51,7 @@ def test_niceness_zero_leaves_the_priority_alone(ray_session):
         sampler(row)
         return before, os.nice(0)
 
-    before, after = ray.get(decode.remote(SampleFrames(SampleConfig(), niceness=0), row))
+    before, after = ray.get(decode.remote(NicedStep(SampleFrames(SampleConfig()), 0), row))
     assert after == before
 
 

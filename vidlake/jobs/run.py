@@ -65,8 +65,9 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
     batch = spec.model.batch_size or res.batch_size
     return [
         PlanWindows(spec.sampling, fast=any(t.windows == "fast" for t in tasks)),
-        SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage), niceness=res.decode_niceness,
-                     resources=SampleFrames.default_resources.with_(num_cpus=res.decode_cpus)),
+        SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage),
+                     resources=SampleFrames.default_resources.with_(num_cpus=res.decode_cpus,
+                                                                    niceness=res.decode_niceness)),
         ExpandTasks(tasks),
         BuildPrompt(PromptConfig(model=ref, tasks=tasks, settings=spec.model)),
         RunModel(InferConfig(model=ref, settings=spec.model, batch_size=batch, max_new_tokens=spec.model.max_new_tokens),

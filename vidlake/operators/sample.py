@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from vidlake.platform.config import SamplingSettings, StorageSettings
 from vidlake.platform.media import FrameBatch, read_decord, read_pyav
 from vidlake.platform.storage import Storage, storage_for
 
-__all__ = ["SAMPLE_COLUMNS", "SampleConfig", "SampleFrames", "decoder_order", "lower_priority"]
+__all__ = ["SAMPLE_COLUMNS", "SampleConfig", "SampleFrames", "decoder_order"]
 
 SAMPLE_COLUMNS = (
     "frames", "timestamps_s", "num_frames", "decoder", "decoder_fallback", "partial", "partial_reason", "decode_s",
@@ -48,22 +47,15 @@ class SampleFrames(Step):
     CPU-bound task per window; its peak memory is about two windows of frames (128 x 378 x 378 x 3
     = 55 MB) plus the decoder's reference frames. Raise ``memory`` for ``size: 0`` (source
     resolution: 128 frames of 1080p are 0.8 GB) and ``num_cpus`` with ``sampling.threads``.
-
-    ``niceness``: the worker process's CPU priority is lowered by this much once (``setup``). Where
-    decode tasks and the model share a node's cores, the model, the stage that sets the pace, is
-    then served first and the decoders take what it leaves.
     """
 
     stage = "sample"
     outputs = SAMPLE_COLUMNS
     default_resources = Resources(num_cpus=1.0, memory=float(1024**3))
 
-    def __init__(self, config: SampleConfig = SampleConfig(), niceness: int = 0, resources: Resources | None = None):
+    def __init__(self, config: SampleConfig = SampleConfig(), resources: Resources | None = None):
         super().__init__(resources)
-        self.config, self.niceness = config, niceness
-
-    def setup(self) -> None:
-        lower_priority(self.niceness)
+        self.config = config
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         if row.get("sample_times_s") is None:
@@ -119,16 +111,3 @@ def _describe(failures: list[tuple[str, BaseException | str]]) -> str:
 
     return "; ".join(f"{name}: {one(e)}" for name, e in failures)
 
-
-_lowered = False  # this process is niced already (a Ray worker runs many decode tasks; children inherit it)
-
-
-def lower_priority(niceness: int) -> None:
-    """Lower this process's CPU priority by ``niceness``, once per process (a no-op where not permitted)."""
-    global _lowered
-    if niceness > 0 and not _lowered:
-        _lowered = True
-        try:
-            os.nice(niceness)
-        except OSError:  # not permitted here: decode at the worker's priority
-            pass

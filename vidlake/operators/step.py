@@ -46,7 +46,9 @@ class Resources:
     step's tasks, with its resources: the two are fused). ``actor``: the step holds something heavy
     that ``setup`` loads once, so it runs in a pool of ``concurrency`` long-lived workers (an int, or
     a (min, max) range an autoscaling cluster can grow into). ``batch_size``: rows per call of a
-    ``"batch"`` step.
+    ``"batch"`` step. ``niceness``: how much lower than other work the CPU priority of the cluster
+    workers that run this step is (a Linux nice increment): where decode tasks and the model share a
+    node's cores, the model, the stage that sets the pace, is served first.
     """
 
     num_cpus: float = 1.0
@@ -56,6 +58,7 @@ class Resources:
     actor: bool = False
     concurrency: int | tuple[int, int] = 1
     batch_size: int = 1
+    niceness: int = 0
 
     def with_(self, **changes: Any) -> "Resources":
         return replace(self, **changes)

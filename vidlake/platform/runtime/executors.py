@@ -3,6 +3,9 @@
     LocalExecutor   every step in this process, streaming row by row (ask, frames, tests, benchmarks)
     RayExecutor     the same list on a Ray cluster through Ray Data, with each step's declared resources
 
+Resources the LocalExecutor ignores (everything runs in this one process): CPUs, GPUs, pools, and the
+``niceness`` by which the RayExecutor lowers the priority of the workers that run a step.
+
 Both run the leading ``placement="driver"`` steps in this process first (their output is the plan,
 handed to ``on_planned``), and the RayExecutor the trailing driver steps on the rows as they come back.
 Fusing and placement are the executor's business: a ``placement="previous"`` step runs inside the
@@ -12,6 +15,7 @@ long-lived actors that call its ``setup`` when they start.
 
 from __future__ import annotations
 
+import os
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -22,7 +26,9 @@ from vidlake.platform.runtime.cluster import ensure_ray
 if TYPE_CHECKING:
     from vidlake.operators.step import Resources, Step
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "ray_args", "split_steps"]
+__all__ = [
+    "Executor", "LocalExecutor", "NicedStep", "RayExecutor", "lower_priority", "ray_args", "split_steps",
+]
 
 Planned = Callable[[list[dict[str, Any]]], None]
 
@@ -109,16 +115,45 @@ class RayExecutor(Executor):
                 actor = type(type(step).__name__, (_StepActor,), {})  # named after the step in Ray's stats
                 ds = ds.map_batches(actor, fn_constructor_args=(step,), batch_size=step.resources.batch_size,
                                     batch_format="default", concurrency=step.resources.concurrency, **args)
-            elif step.fanout == "batch":
-                ds = ds.map_batches(step, batch_size=step.resources.batch_size, batch_format="default", **args)
-            elif step.fanout == "flat":
-                ds = ds.flat_map(step, **args)
             else:
-                ds = ds.map(step, **args)
+                fn = NicedStep(step, step.resources.niceness) if step.resources.niceness else step
+                if step.fanout == "batch":
+                    ds = ds.map_batches(fn, batch_size=step.resources.batch_size, batch_format="default", **args)
+                elif step.fanout == "flat":
+                    ds = ds.flat_map(fn, **args)
+                else:
+                    ds = ds.map(fn, **args)
             previous = args
         self.dataset = ds
         for row in ds.iter_rows():
             yield from _chain(tail, [dict(row)])
+
+
+class NicedStep:
+    """A step run by a Ray task whose worker process first lowers its CPU priority by ``niceness``
+    (once per process: a worker runs many tasks, and its children inherit the priority)."""
+
+    def __init__(self, step: "Step", niceness: int):
+        self.step, self.niceness = step, niceness
+        self.__name__ = type(step).__name__  # what Ray Data names the operator after
+
+    def __call__(self, item: Any) -> Any:
+        lower_priority(self.niceness)
+        return self.step(item)
+
+
+_lowered = False  # this process is niced already
+
+
+def lower_priority(niceness: int) -> None:
+    """Lower this process's CPU priority by ``niceness``, once per process (a no-op where not permitted)."""
+    global _lowered
+    if niceness > 0 and not _lowered:
+        _lowered = True
+        try:
+            os.nice(niceness)
+        except OSError:  # not permitted here: run at the worker's priority
+            pass
 
 
 class _StepActor:
@@ -127,6 +162,7 @@ class _StepActor:
 
     def __init__(self, step: "Step"):
         self.step = step
+        lower_priority(step.resources.niceness)
         step.ensure_setup()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
