@@ -75,7 +75,7 @@ def throughput(ref, settings, prepared, new_tokens: int, repeats: int) -> list[d
         for limit in (new_tokens, 1):  # full answer, and prefill + 1 token
             op = RunModel(InferConfig(model=ref, settings=settings, batch_size=batch, max_new_tokens=limit,
                                       ignore_eos=True))
-            op.load()
+            op.ensure_setup()
             run(op, prepared[:batch])  # warm-up
             ops[batch, limit] = op
     best: dict[tuple[int, int], float] = {}
@@ -107,7 +107,7 @@ def token_costs(ref, settings) -> list[dict]:
                            video_processor=Molmo2VideoProcessor(do_rescale=True, do_normalize=True),
                            tokenizer=tiny.tokenizer, chat_template=tiny.chat_template)
     model = RunModel(InferConfig(model=ref, settings=settings, batch_size=1, max_new_tokens=1, ignore_eos=True))
-    model.load()
+    model.ensure_setup()
     template = PromptRegistry().get("caption")
     out = []
     for frames in (16, 64, 128):

@@ -116,7 +116,9 @@ class RayExecutor(Executor):
                 ds = ds.map_batches(actor, fn_constructor_args=(step,), batch_size=step.resources.batch_size,
                                     batch_format="default", concurrency=step.resources.concurrency, **args)
             else:
-                fn = NicedStep(step, step.resources.niceness) if step.resources.niceness else step
+                fn = step
+                if step.resources.niceness:  # the wrapper is named after the step in Ray's stats
+                    fn = type(type(step).__name__, (NicedStep,), {})(step, step.resources.niceness)
                 if step.fanout == "batch":
                     ds = ds.map_batches(fn, batch_size=step.resources.batch_size, batch_format="default", **args)
                 elif step.fanout == "flat":
@@ -135,7 +137,6 @@ class NicedStep:
 
     def __init__(self, step: "Step", niceness: int):
         self.step, self.niceness = step, niceness
-        self.__name__ = type(step).__name__  # what Ray Data names the operator after
 
     def __call__(self, item: Any) -> Any:
         lower_priority(self.niceness)

@@ -23,9 +23,9 @@ console = Console(stderr=True, highlight=False)
 class JobProgress:
     """Counts done items of one job step and shows it."""
 
-    def __init__(self, description: str, total: int | None, plain_every_s: float = 10.0):
+    def __init__(self, description: str, total: int | None, plain_every_s: float = 3.0):
         self.description, self.total, self.done = description, total, 0
-        self._plain_every_s, self._last_plain = plain_every_s, time.monotonic()
+        self._plain_every_s, self._last_plain = plain_every_s, float("-inf")  # the first item prints at once
         self._rich: Progress | None = None
         if sys.stderr.isatty():
             self._rich = Progress(
@@ -57,7 +57,7 @@ class JobProgress:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, plain_every_s: float = 10.0) -> Iterator[JobProgress]:
+def progress_bar(description: str, total: int | None, plain_every_s: float = 3.0) -> Iterator[JobProgress]:
     bar = JobProgress(description, total, plain_every_s)
     if bar._rich is None:
         yield bar
