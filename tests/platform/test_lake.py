@@ -63,3 +63,28 @@ def test_lake_on_s3(s3_endpoint, s3_bucket):
     assert lake.read("errors").num_rows == 1
     opts = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ALLOW_HTTP": "true"}
     assert pl.read_delta(lake.table_uri("videos"), storage_options=opts).height == 1
+
+
+def test_a_read_only_lake_is_one_clear_storage_error(tmp_path):
+    """Mounted read-only in a private mount namespace (root can write anywhere else), as a user's NFS share
+    or a bucket without write permission would be."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("unshare"):
+        pytest.skip("needs unshare (util-linux) for a read-only mount")
+    lake = Lake(str(tmp_path / "lake"))
+    lake.append("runs", [{"run_id": "r1", "job": "ingest", "status": "running"}])
+    code = ("from vidlake.platform.lake import Lake\nfrom vidlake.errors import StorageError\n"
+            f"lake = Lake({lake.uri!r})\n"
+            "for write in (lambda: lake.append('runs', [{'run_id': 'r2', 'job': 'x', 'status': 'running'}]),\n"
+            "              lambda: lake.update_row('runs', {'run_id': 'r1', 'job': 'ingest', 'status': 'x'}, {'seconds': 1.0})):\n"
+            "    try:\n        write()\n    except StorageError as exc:\n        print('ERROR', exc)\n")
+    script = f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path} && exec {sys.executable} -c \"$0\""
+    out = subprocess.run(["unshare", "-m", "sh", "-c", script, code], capture_output=True, text=True, timeout=120)
+    if "mount" in out.stderr and "ERROR" not in out.stdout:
+        pytest.skip(f"read-only mounts are not permitted here: {out.stderr.strip()[:200]}")
+    errors = [line for line in out.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 2 and all("permission denied" in e and lake.uri in e for e in errors), out
+    assert lake.read("runs").num_rows == 1  # nothing half-written

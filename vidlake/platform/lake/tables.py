@@ -15,7 +15,7 @@ from vidlake.platform.config import StorageSettings
 from vidlake.platform.lake.schemas import KEYS, schema_for
 from vidlake.platform.storage import delta_storage_options, is_s3, join_uri
 
-__all__ = ["Lake"]
+__all__ = ["Lake", "write_error"]
 
 
 class Lake:
@@ -86,7 +86,14 @@ class Lake:
         merger = self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
         if update_columns:
             merger = merger.when_matched_update({c: f"s.{c}" for c in update_columns})
-        metrics = merger.when_not_matched_insert_all().execute()
+        try:
+            metrics = merger.when_not_matched_insert_all().execute()
+        except OSError as exc:
+            raise write_error(self.table_uri(table), exc) from exc
+        except Exception as exc:
+            if type(exc).__name__ == "CommitFailedError" or not _is_storage_problem(exc):
+                raise  # a lost commit race is retried by the caller; anything else is not the storage's fault
+            raise write_error(self.table_uri(table), exc) from exc
         return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
 
     def update_row(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
@@ -119,7 +126,35 @@ class Lake:
         try:
             write_deltalake(self.table_uri(table), data, mode=mode, storage_options=self._options)
         except OSError as exc:
-            raise StorageError(f"cannot write lake table {self.table_uri(table)}: {exc}") from exc
+            raise write_error(self.table_uri(table), exc) from exc
+        except Exception as exc:
+            if not _is_storage_problem(exc):
+                raise
+            raise write_error(self.table_uri(table), exc) from exc
+
+
+_FULL = ("no space left", "disk quota exceeded", "enospc")
+_DENIED = ("permission denied", "read-only file system", "access denied", "forbidden", "eacces", "erofs")
+
+
+def _is_storage_problem(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in (*_FULL, *_DENIED, "os error", "i/o error", "input/output error"))
+
+
+def write_error(table_uri: str, exc: BaseException) -> StorageError:
+    """One line that says why a lake write failed and what to do (deltalake reports these as multi-line
+    DeltaErrors with the Rust backtrace; the full text stays on the exception's cause)."""
+    text = str(exc)
+    lower = text.lower()
+    if any(s in lower for s in _FULL):
+        return StorageError(f"cannot write lake table {table_uri}: the disk is full; free space and run again "
+                            "(everything committed so far is kept and will not be redone)")
+    if any(s in lower for s in _DENIED):
+        return StorageError(f"cannot write lake table {table_uri}: permission denied (a read-only lake or wrong "
+                            "credentials); make it writable or choose another --lake")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return StorageError(f"cannot write lake table {table_uri}: {first[:300]}")
 
 
 def _unique_keys(data: pa.Table, keys: tuple[str, ...]) -> pa.Table:
