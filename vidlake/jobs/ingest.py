@@ -34,6 +34,7 @@ class IngestResult:
     found: int = 0
     new: int = 0  # new distinct videos
     known: int = 0  # files whose content was already in the lake (or listed twice in this run)
+    changed: int = 0  # known paths that now hold other content (re-identified; the old content keeps its rows)
     damaged: int = 0  # readable only in part (committed, with an errors row)
     failed: int = 0  # unusable files recorded in errors this run
     skipped_failed: int = 0  # files already recorded as bad, unchanged since
@@ -56,19 +57,25 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
     result = IngestResult(run_id=record.run_id, found=len(files))
     with record:
         known_videos = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
-        todo = _unprocessed(files, known_videos, lake.read("errors", columns=["uri", "stage", "size", "mtime"]), result)
+        seen = {f["uri"]: f for f in lake.read("files").to_pylist()}
+        errors = lake.read("errors", columns=["uri", "stage", "size", "mtime"])
+        todo, unchanged = _unprocessed(files, known_videos, seen, errors, settings.ingest.verify, result)
         probed = _probe(todo, settings, executor or RayExecutor(settings.ray), show)
-        videos, errors = _plan_writes(probed, known_videos, result)
+        videos, errors = _plan_writes(probed, known_videos, seen, result)
         listed = {f["uri"] for f in files}
         uris = {v["video_id"]: v["uris"] for v in [*known_videos, *videos]}  # as they are after this ingest
         result.source_video_ids = {video_id for video_id, found in uris.items() if listed.intersection(found)}
         lake.append("errors", errors)
         lake.upsert("videos", videos, update_columns=["uris"])
+        now = datetime.now(timezone.utc)
+        lake.upsert("files", [{**{k: f[k] for k in ("uri", "size", "mtime", "video_id")}, "run_id": result.run_id,
+                               "seen_at": now} for f in [*unchanged, *probed]],
+                    update_columns=["size", "mtime", "video_id", "run_id", "seen_at"])
         readable = result.new + result.known
         result.seconds = record.seconds
         record.finish("completed" if readable else "failed", None if readable else "no readable video in the sources",
                       metrics={"damaged": result.damaged, "skipped_failed": result.skipped_failed,
-                               "bytes_probed": result.bytes_probed},
+                               "changed": result.changed, "bytes_probed": result.bytes_probed},
                       videos_new=result.new, videos_known=result.known, failed=result.failed)
     if show:
         _print(result, lake)
@@ -77,19 +84,30 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
     return result
 
 
-def _unprocessed(files: list[dict], known_videos: list[dict], errors: Any, result: IngestResult) -> list[dict]:
-    """Files that need probing: new, changed, or never seen; counts the rest."""
-    size_of_uri = {uri: v["size"] for v in known_videos for uri in v["uris"]}
+def _unprocessed(files: list[dict], known_videos: list[dict], seen: dict[str, dict], errors: Any, verify: str,
+                 result: IngestResult) -> tuple[list[dict], list[dict]]:
+    """(files to probe: new, changed, or never seen; known files not read again, with their video_id).
+
+    A path is known when the ``files`` table saw it with the same size and modification time (and
+    ``verify`` is not ``hash``). A lake written before ``files`` existed knows paths by size alone, once:
+    this ingest records their times."""
+    video_of_uri = {uri: v for v in known_videos for uri in v["uris"]}
     bad = {(e["uri"], e["size"], e["mtime"]) for e in errors.to_pylist() if e["stage"] == "probe"}
-    todo = []
+    todo, unchanged = [], []
     for f in files:
-        if size_of_uri.get(f["uri"]) == f["size"]:
+        record, video = seen.get(f["uri"]), video_of_uri.get(f["uri"])
+        if record is not None:
+            same = (record["size"], record["mtime"]) == (f["size"], f["mtime"]) and record["video_id"] is not None
+        else:  # a lake from before the files table
+            same = video is not None and video["size"] == f["size"]
+        if same and verify != "hash" and video is not None:
             result.known += 1
+            unchanged.append({**f, "video_id": video["video_id"]})
         elif (f["uri"], f["size"], f["mtime"]) in bad:
             result.skipped_failed += 1
         else:
             todo.append(f)
-    return todo
+    return todo, unchanged
 
 
 def _probe(files: list[dict], settings: Settings, executor: Executor, show: bool) -> list[dict]:
@@ -107,10 +125,14 @@ def _probe(files: list[dict], settings: Settings, executor: Executor, show: bool
     return out
 
 
-def _plan_writes(probed: list[dict], known_videos: list[dict], result: IngestResult) -> tuple[list[dict], list[dict]]:
-    """Group probe rows by content: new videos, new URIs of known videos, and error rows."""
+def _plan_writes(probed: list[dict], known_videos: list[dict], seen: dict[str, dict],
+                 result: IngestResult) -> tuple[list[dict], list[dict]]:
+    """Group probe rows by content: new videos, new URIs of known videos, and error rows. A known path
+    that now holds other content is counted as ``changed``."""
     now = datetime.now(timezone.utc)
     known = {v["video_id"]: v for v in known_videos}
+    before = {uri: v["video_id"] for v in known_videos for uri in v["uris"]}
+    before.update({uri: f["video_id"] for uri, f in seen.items() if f["video_id"] is not None})
     reprobed = {row["uri"] for row in probed}
     errors: list[dict] = []
     by_id: dict[str, list[dict]] = defaultdict(list)
@@ -121,6 +143,8 @@ def _plan_writes(probed: list[dict], known_videos: list[dict], result: IngestRes
             errors.append(_error_row(row, result.run_id, now, row["error_kind"], row["error"]))
             continue
         by_id[row["video_id"]].append(row)
+        if before.get(row["uri"]) not in (None, row["video_id"]):
+            result.changed += 1
         if row["damage"]:
             result.damaged += 1
             kind = "truncated" if row["damage"].startswith("truncated") else "corrupt"
@@ -162,6 +186,7 @@ def _print(result: IngestResult, lake: Lake) -> None:
             ("files found", result.found),
             ("new videos", result.new),
             ("already known", result.known),
+            ("changed (new content at a known path)", result.changed),
             ("damaged (partly readable)", result.damaged),
             ("failed", result.failed),
             ("skipped (known bad, unchanged)", result.skipped_failed),

@@ -61,6 +61,11 @@ class IngestSettings(_Section):
     extensions: tuple[str, ...] = Field(VIDEO_EXTENSIONS, description="File endings treated as video (any case).")
     probe_cpus: float = Field(1.0, gt=0, description="CPUs reserved per probe task.")
     hash_chunk_mb: int = Field(8, ge=1, le=256, description="Read size while hashing.")
+    verify: Literal["mtime", "hash"] = Field(
+        "mtime", description="When a known path is read again: 'mtime': when its size or modification time "
+                             "changed; 'hash': always (hashes every file; catches content replaced with the same "
+                             "size and time).",
+    )
 
     @field_validator("extensions")
     @classmethod

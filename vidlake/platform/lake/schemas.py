@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
-    "ANSWERS", "CAPTIONS", "COUNTS", "ERRORS", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
+    "ANSWERS", "CAPTIONS", "COUNTS", "ERRORS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
     "WINDOWS", "empty_table", "schema_for",
 ]
 
@@ -32,6 +32,17 @@ VIDEOS = pa.schema(
         pa.field("damage", pa.string()),  # null, or why only part of the file is readable
         pa.field("first_seen", _TS),
         pa.field("run_id", pa.string()),  # run that first saw it
+    ]
+)
+
+FILES = pa.schema(
+    [
+        pa.field("uri", pa.string(), nullable=False),  # one row per path, as last seen
+        pa.field("size", pa.int64()),
+        pa.field("mtime", pa.float64()),
+        pa.field("video_id", pa.string()),  # the content found there (null: the file was not a usable video)
+        pa.field("run_id", pa.string()),  # the ingest that saw it so
+        pa.field("seen_at", _TS),
     ]
 )
 
@@ -162,6 +173,7 @@ COUNTS = pa.schema(
 
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
+    "files": FILES,
     "errors": ERRORS,
     "runs": RUNS,
     "windows": WINDOWS,
@@ -175,6 +187,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 KEYS: dict[str, tuple[str, ...]] = {
     "videos": ("video_id",),
+    "files": ("uri",),
     "errors": ("uri", "stage", "run_id"),
     "runs": ("run_id",),
     "windows": ("window_id",),
