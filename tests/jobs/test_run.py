@@ -1,6 +1,7 @@
 """The main job end to end with the tiny Molmo 2 on CPU, on the shared Ray."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -94,9 +95,11 @@ def test_failure_budget(ray_session, tiny_settings, tmp_path):
     make_video(src / "b.mp4", seconds=1, fps=4)
     lake = tmp_path / "lake"
     run_job(spec_for(lake, [src], tiny_settings), load_settings(), show=False)
-    # same size, other bytes: ingest still knows the file, its frames no longer decode
-    size = (src / "a.mp4").stat().st_size
-    (src / "a.mp4").write_bytes(b"\0" * size)
+    # same size and modification time, other bytes: ingest still knows the file (ingest.verify: mtime),
+    # its frames no longer decode
+    stat = (src / "a.mp4").stat()
+    (src / "a.mp4").write_bytes(b"\0" * stat.st_size)
+    os.utime(src / "a.mp4", (stat.st_atime, stat.st_mtime))
     v2 = {"name": "caption", "version": "2", "task": "caption", "text": "Describe this video.", "max_new_tokens": 4}
     model = tiny_settings.model_copy(update={"templates": (v2,)})
     with pytest.raises(JobFailed, match="failure budget"):
