@@ -280,15 +280,15 @@ def run(args) -> dict:
                 torch.cuda.empty_cache()
             break
         p, f = min(prefill), min(full)
-        decode = max(f - p, 1e-9)
+        decode = f - p if f > p else None  # None: noise (full not slower than prefill: tiny runs only)
         entry.update(
             prefill_s=round(p, 4), prefill_all_s=[round(x, 4) for x in prefill], full_s=round(f, 4),
             full_all_s=[round(x, 4) for x in full], windows_s=round(batch / f, 4),
             windows_s_with_collate=round(batch / (f + entry["collate_s"]), 4),
             prefill_s_per_window=round(p / batch, 4),
             prefill_tflops=round(flops * batch / p / 1e12, 1),
-            decode_tokens_s=round(batch * (args.new_tokens - 1) / decode, 1),
-            decode_ms_per_step=round(1000 * decode / (args.new_tokens - 1), 2),
+            decode_tokens_s=round(batch * (args.new_tokens - 1) / decode, 1) if decode else None,
+            decode_ms_per_step=round(1000 * decode / (args.new_tokens - 1), 2) if decode else None,
             generated_tokens_s=round(batch * args.new_tokens / f, 1),
         )
         if cuda:
@@ -297,6 +297,10 @@ def run(args) -> dict:
         save(res)
         del inputs, out
     return res
+
+
+def num(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def markdown(res: dict) -> str:
@@ -325,7 +329,7 @@ def markdown(res: dict) -> str:
             continue
         lines.append(
             f"| {r['batch']} | {r['windows_s']:.3f} | {r['prefill_s']:.3f} | {r['prefill_s_per_window']:.3f} | "
-            f"{r['prefill_tflops']:.0f} | {r['decode_tokens_s']:.1f} | {r['decode_ms_per_step']:.1f} | "
+            f"{r['prefill_tflops']:.0f} | {num(r['decode_tokens_s'])} | {num(r['decode_ms_per_step'])} | "
             f"{r['full_s']:.2f} | {r['collate_s']:.3f} | {peak} |")
     return "\n".join(lines) + "\n"
 
