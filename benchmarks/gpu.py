@@ -64,7 +64,7 @@ def full_tokenizer():
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=tiny_mod.BASE_VOCAB, special_tokens=tiny_mod.CHAT_TOKENS,
                                   show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    core.train_from_iterator(tiny_mod._corpus(), trainer)
+    core.train_from_iterator(tiny_mod.tokenizer_corpus(), trainer)
     spec = json.loads(core.to_str())
     vocab = spec["model"]["vocab"]
     for i in range(len(vocab), QWEN_VOCAB):  # unreachable by merges: never produced, only pad the id range

@@ -18,7 +18,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["TINY_FORMAT", "TINY_MODEL_ID", "ensure_tiny", "make_tiny", "tiny_chat_template"]
+__all__ = [
+    "BASE_VOCAB", "CHAT_TOKENS", "FRAME_SIZE", "MM_TOKENS", "TINY_FORMAT", "TINY_MODEL_ID", "build_config", "build_tokenizer",
+    "ensure_tiny", "make_tiny", "tiny_chat_template", "tokenizer_corpus",
+]
 
 TINY_FORMAT = 2  # bump when the built checkpoint changes; a cached one of another format is rebuilt
 TINY_MODEL_ID = "vidlake/tiny-molmo2"
@@ -63,7 +66,7 @@ def tiny_chat_template() -> str:
     )
 
 
-def _corpus() -> list[str]:
+def tokenizer_corpus() -> list[str]:
     """Fixed training text: words, numbers, timestamps and Molmo 2's grounding tags."""
     lines = [" ".join(_WORDS[i : i + 8]) for i in range(0, len(_WORDS), 8)]
     for i in range(200):
@@ -88,7 +91,7 @@ def build_tokenizer():
         vocab_size=BASE_VOCAB, special_tokens=CHAT_TOKENS, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    core.train_from_iterator(_corpus(), trainer)
+    core.train_from_iterator(tokenizer_corpus(), trainer)
     base = core.get_vocab_size()
     if base < BASE_VOCAB:  # pad the base table so every config id is in range and fixed
         core.add_tokens([f"<|unused{i}|>" for i in range(BASE_VOCAB - base)])
