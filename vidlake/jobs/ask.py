@@ -33,7 +33,7 @@ def run_ask(
     overlay: Path | None = None, show: bool = True,
 ) -> AskResult:
     """Answer one question about one video; returns the JSON-able result (and prints it when ``show``)."""
-    from vidlake.jobs.run import run_steps, video_item
+    from vidlake.jobs.run import check_prompt_lengths, run_steps, video_item
     from vidlake.jobs.spec import parse_job_spec, resolve_tasks
     from vidlake.models.molmo2 import resolve_model
     from vidlake.models.prompts import PromptRegistry
@@ -56,8 +56,9 @@ def run_ask(
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # keep the terminal for the answer
-    probe = _probe(video, settings)
     (pending,) = tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
+    check_prompt_lengths(spec, ref, tasks)  # before any decoding
+    probe = _probe(video, settings)
     item = video_item({**probe, "uris": [video]}, [pending.task_key])
     rows = sorted((plain(r) for r in LocalExecutor().run(run_steps(spec, settings, ref, tasks), [item])),
                   key=lambda r: r.get("start_s") or 0.0)

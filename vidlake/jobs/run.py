@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from vidlake.errors import JobFailed
+from vidlake.errors import ConfigError, JobFailed
 from vidlake.jobs.ingest import run_ingest
 from vidlake.jobs.spec import JobSpec, resolve_tasks
 from vidlake.models.molmo2 import ModelRef
@@ -33,7 +33,7 @@ from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 
-__all__ = ["JobResult", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
+__all__ = ["JobResult", "check_prompt_lengths", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
 
 
 @dataclass
@@ -77,6 +77,36 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
     ]
 
 
+def check_prompt_lengths(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...]) -> None:
+    """Refuse, before any work, a task whose longest window would not fit the model's context: a full
+    window's visual tokens (measured with the checkpoint's own processor on blank frames) + the task's
+    prompt + its token limit. Raises ``ConfigError`` naming the task and the numbers."""
+    import numpy as np
+
+    from vidlake.models.molmo2 import context_length, load_processor
+    from vidlake.models.molmo2_inputs import prepare_window
+
+    if not tasks:
+        return
+    limit = context_length(ref, spec.model)
+    processor = load_processor(ref, spec.model)
+    s = spec.sampling
+    side = s.size or 378
+    frames = np.zeros((s.max_frames, side, side, 3), np.uint8)
+    times = [i / s.fps for i in range(s.max_frames)]
+    visual = prepare_window(processor, frames, times, 0.0, "")["prompt_tokens"]
+    for t in tasks:
+        text = t.template.render(t.query, 0.0, times[-1])
+        need = visual + len(processor.tokenizer(text)["input_ids"]) + t.token_limit
+        if need > limit:
+            shown = (t.query[:60] + "...") if t.query and len(t.query) > 60 else t.query
+            raise ConfigError(
+                f"task {t.task!r} ({shown!r}) needs {need} tokens per window ({visual} for {s.max_frames} frames, "
+                f"{need - visual - t.token_limit} of prompt, {t.token_limit} to generate), more than "
+                f"{ref.model_id}'s context of {limit}: shorten the question, lower max_new_tokens or "
+                "sampling.max_frames")
+
+
 def model_gpus(spec: JobSpec) -> float:
     """GPUs per model replica: the spec's number, or for "auto" 1 when the cluster has GPUs, else 0."""
     import ray
@@ -100,6 +130,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
     lake = Lake(settings.lake.uri, settings.storage)
     tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
+    check_prompt_lengths(spec, ref, tasks)
     videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
     items = pending_work(videos, tasks, lake)
     gpus = 0.0

@@ -19,7 +19,7 @@ from typing import Any
 from vidlake.errors import ModelLoadError
 from vidlake.platform.config import ModelSettings
 
-__all__ = ["ModelRef", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
+__all__ = ["ModelRef", "context_length", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _HINT_OFFLINE = (
@@ -154,6 +154,18 @@ def _pretrained_kwargs(ref: ModelRef, settings: ModelSettings) -> dict[str, Any]
         return {"local_files_only": True}
     offline = settings.local_files_only or ref.offline
     return {"revision": ref.revision, "cache_dir": settings.hf_cache_dir, "local_files_only": offline}
+
+
+def context_length(ref: ModelRef, settings: ModelSettings) -> int:
+    """The most tokens (prompt and answer) the checkpoint's language model takes, from its config."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(ref.source, **_pretrained_kwargs(ref, settings))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read the config of {ref.model_id}@{ref.revision}: {exc}") from exc
+    text = getattr(config, "text_config", None) or config
+    return int(getattr(text, "max_position_embeddings", None) or getattr(config, "max_position_embeddings"))
 
 
 def load_processor(ref: ModelRef, settings: ModelSettings):
