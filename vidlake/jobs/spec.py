@@ -109,6 +109,10 @@ class JobSpec(_Spec):
     failure_budget: float = Field(
         0.2, ge=0, le=1, description="Largest fraction of windows that may fail before the run is failed."
     )
+    retry_failed: int = Field(
+        2, ge=0, description="How many later runs try a (video, task) again whose windows failed (each replacing "
+                             "its rows); past that it stays as it is, listed by `vidlake status`.",
+    )
     commit_every: int = Field(
         32, ge=1, description="Commit after this many (video, task) pairs are complete (or every 30 s)."
     )

@@ -40,18 +40,18 @@ class PendingTask:
 
 
 class ExpandTasks(Step):
-    """Reads ``pending_task_keys`` (the tasks not yet done for this video), ``kind``,
-    ``window_count``; writes one row per matching task with ``task_key``, ``task``, ``query`` and
-    ``windows_total`` (how many windows the writer must see before it commits this video's rows for
-    the task). Rows in error fan out like the others, so each task records the failure. Runs inside
+    """Reads ``pending_task_keys`` (the tasks not yet done for this video), ``retry_task_keys`` (those
+    of them an earlier run left with failed windows), ``kind``, ``window_count``; writes one row per
+    matching task with ``task_key``, ``task``, ``query``, ``windows_total`` (how many windows the
+    writer must see before it commits this video's rows for the task) and ``retry``. Rows in error fan out like the others, so each task records the failure. Runs inside
     the decode task (``placement="previous"``): it is cheap, and a step of its own would wait for a
     CPU that the decoders and the model hold.
     """
 
     stage = "expand"
     fanout = "flat"
-    outputs = ("task_key", "task", "query", "windows_total")
-    drops = ("pending_task_keys",)
+    outputs = ("task_key", "task", "query", "windows_total", "retry")
+    drops = ("pending_task_keys", "retry_task_keys")
     sees_errors = True
     default_resources = Resources(num_cpus=0.1, placement="previous")
 
@@ -61,12 +61,14 @@ class ExpandTasks(Step):
 
     def process(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         pending = set(row.get("pending_task_keys") or ())
+        retried = set(row.get("retry_task_keys") or ())
         out = []
         for t in self.tasks:
             if t.task_key not in pending or not runs_on(t, row):
                 continue
             total = row.get("window_count") if t.windows == "slow" else 1
-            out.append({**row, "task_key": t.task_key, "task": t.task, "query": t.query, "windows_total": total or 1})
+            out.append({**row, "task_key": t.task_key, "task": t.task, "query": t.query, "windows_total": total or 1,
+                        "retry": t.task_key in retried})
         return out
 
 

@@ -2,7 +2,8 @@
 
 Runs on the driver, fed by the pipeline's output stream. A (video, task_key) is committed only
 when every window it was planned with has come back (ok or failed): its rows of each table land in
-one Delta commit, so they become visible together. Commits are idempotent merges on each table's
+one Delta commit, so they become visible together. A pair that is being retried (``retry``: an
+earlier run left failed windows) replaces its old rows in each table, in that table's one commit. Commits are idempotent merges on each table's
 key (see ``schemas.KEYS``), and the ``outputs`` table, which records the raw model text per window,
 is written last: it is the ledger ``SkipDone`` reads. A driver killed at any point therefore leaves
 either nothing or complete videos, and the next run redoes exactly what is missing.
@@ -22,6 +23,9 @@ from vidlake.platform.lake import Lake
 __all__ = ["WriteTables", "WriteStats", "plain"]
 
 _ORDER = ("windows", "errors", "captions", "answers", "points", "tracks", "counts", "outputs")
+_PAIR_TABLES = ("captions", "answers", "points", "tracks", "counts", "outputs")  # rows owned by a (video, task_key)
+_WINDOW_COLUMNS = ["kind", "window_index", "start_s", "end_s", "timestamps_s", "sampling_json", "decoder", "partial",
+                   "partial_reason", "run_id"]
 
 
 @dataclass
@@ -47,6 +51,8 @@ class WriteTables:
         self.stats = WriteStats()
         self._pending: dict[tuple[str, str], list[dict]] = defaultdict(list)
         self._staged: dict[str, list[dict]] = defaultdict(list)
+        self._retried: dict[str, list[dict]] = defaultdict(list)  # rows of retried pairs: they replace the old ones
+        self._retried_pairs: set[tuple[str, str]] = set()
         self._staged_videos = 0
         self._last_flush = time.monotonic()
 
@@ -65,10 +71,17 @@ class WriteTables:
 
     def flush(self) -> None:
         """Commit every staged (video, task_key): one idempotent merge per table, ``outputs`` last."""
+        pairs, self._retried_pairs = self._retried_pairs, set()
         for table in _ORDER:
             rows = self._staged.pop(table, [])
             if rows:
                 self.stats.rows[table] += self._insert_new(table, rows)
+            retried = self._retried.pop(table, [])
+            if pairs and table in _PAIR_TABLES:
+                self.stats.rows[table] += self.lake.replace_pairs(table, retried, pairs)
+            elif retried:
+                self.stats.rows[table] += (self.lake.append(table, retried) if table == "errors"
+                                           else self.lake.upsert(table, retried, _WINDOW_COLUMNS))
         self.stats.videos_committed += self._staged_videos
         self._staged_videos = 0
         self._last_flush = time.monotonic()
@@ -86,8 +99,11 @@ class WriteTables:
     def _stage(self, rows: list[dict]) -> None:
         rows.sort(key=lambda r: r["start_s"])
         now = datetime.now(timezone.utc)
+        retry = bool(rows[0].get("retry"))
+        if retry:
+            self._retried_pairs.add((rows[0]["video_id"], rows[0]["task_key"]))
         for table, out in merge_windows(rows, self.run_id, now).items():
-            self._staged[table].extend(out)
+            (self._retried if retry else self._staged)[table].extend(out)
         self._staged_videos += 1
 
 

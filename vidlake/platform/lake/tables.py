@@ -6,6 +6,7 @@ visible together or not at all.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 import pyarrow as pa
@@ -96,6 +97,30 @@ class Lake:
             raise write_error(self.table_uri(table), exc) from exc
         return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
 
+    def replace_pairs(self, table: str, rows: pa.Table | Iterable[dict], pairs: Iterable[tuple[str, str]]) -> int:
+        """Make ``rows`` the whole content of ``table`` for the given (video_id, task_key) pairs, in one
+        commit: rows of those pairs that ``rows`` does not hold are deleted (a retried video's old rows)."""
+        pairs = sorted(set(pairs))
+        for value in (v for pair in pairs for v in pair):
+            if not _ID.fullmatch(value):  # ids are our own hex hashes; anything else never reaches SQL text
+                raise ValueError(f"not a vidlake id: {value!r}")
+        data = _unique_keys(self._conform(table, rows), KEYS[table])
+        if not self.exists(table):
+            if data.num_rows:
+                self._write(table, data, mode="append")
+            return data.num_rows
+        predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])
+        owned = " OR ".join(f"(t.video_id = '{v}' AND t.task_key = '{k}')" for v, k in pairs)
+        merger = (self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
+                  .when_matched_update_all().when_not_matched_insert_all())
+        if owned:
+            merger = merger.when_not_matched_by_source_delete(predicate=owned)
+        try:
+            metrics = merger.execute()
+        except OSError as exc:
+            raise write_error(self.table_uri(table), exc) from exc
+        return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
+
     def update_row(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
         """Set ``values`` on the row whose key (``schemas.KEYS``) is in ``key``, in one commit.
 
@@ -133,6 +158,7 @@ class Lake:
             raise write_error(self.table_uri(table), exc) from exc
 
 
+_ID = re.compile(r"[0-9a-f]{8,64}")
 _FULL = ("no space left", "disk quota exceeded", "enospc")
 _DENIED = ("permission denied", "read-only file system", "access denied", "forbidden", "eacces", "erofs")
 

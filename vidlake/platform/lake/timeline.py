@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from vidlake.errors import LakeError
 from vidlake.platform.lake.tables import Lake
 
-__all__ = ["lake_overview", "resolve_video_id", "video_timeline"]
+__all__ = ["failing_pairs", "lake_overview", "resolve_video_id", "video_timeline"]
 
 # table -> (time column used for ordering, columns shown as the event's text)
 _EVENT_TABLES = {
@@ -76,4 +76,22 @@ def lake_overview(lake: Lake) -> dict[str, Any]:
 
     runs = [{**r, "status": run_state(r)} for r in lake.read("runs").to_pylist()]
     runs.sort(key=lambda r: r["run_id"], reverse=True)
-    return {"tables": tables, "runs": runs}
+    return {"tables": tables, "runs": runs, "failing": failing_pairs(lake)}
+
+
+def failing_pairs(lake: Lake) -> list[dict[str, Any]]:
+    """(video, task_key) pairs whose committed windows include failures, with how many and the newest error
+    about the video: what later runs retry (``retry_failed``), and what stays failing after that."""
+    if not lake.exists("outputs"):
+        return []
+    failed = lake.read("outputs", columns=["video_id", "task_key", "parse_status"],
+                       filters=[("parse_status", "=", "error")]).to_pylist()
+    counts: dict[tuple[str, str], int] = {}
+    for row in failed:
+        counts[(row["video_id"], row["task_key"])] = counts.get((row["video_id"], row["task_key"]), 0) + 1
+    last: dict[str, dict] = {}
+    for e in lake.read("errors", columns=["video_id", "stage", "error_kind", "message", "at"]).to_pylist():
+        if e["stage"] != "probe" and e["video_id"] and (e["video_id"] not in last or e["at"] > last[e["video_id"]]["at"]):
+            last[e["video_id"]] = e
+    return [{"video_id": v, "task_key": k, "windows_failed": n, "error_kind": last.get(v, {}).get("error_kind"),
+             "message": last.get(v, {}).get("message")} for (v, k), n in sorted(counts.items())]
