@@ -49,6 +49,8 @@ def test_a_bad_model_fails_before_the_ingest(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         run_job(spec, load_settings(), show=False, executor=LocalExecutor())
     assert not Lake(spec.lake).exists("videos")  # nothing was ingested
+    (run,) = Lake(spec.lake).read("runs").to_pylist()  # but the run says how it ended
+    assert run["status"] == "failed" and run["message"].startswith("ModelLoadError: model folder")
 
 
 def test_a_video_whose_first_path_is_gone_decodes_from_its_other_path(tiny_settings, tmp_path):  # noqa: F811

@@ -32,6 +32,7 @@ from vidlake.platform.lake import Lake
 from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar
 from vidlake.platform.runtime.executors import Executor, RayExecutor
+from vidlake.platform.storage import check_lake_reachable
 
 __all__ = ["JobResult", "check_prompt_lengths", "failed_attempts", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
 
@@ -125,28 +126,27 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     started = time.monotonic()
     settings = settings.model_copy(update={"lake": LakeSettings(uri=spec.lake), "model": spec.model,
                                            "sampling": spec.sampling})
-    ref = resolve_model(spec.model)  # fails fast (ModelLoadError), before the ingest and any cluster work
-    executor = executor or RayExecutor(settings.ray)
-    ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
     lake = Lake(settings.lake.uri, settings.storage)
-    tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
-    check_prompt_lengths(spec, ref, tasks)
-    videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
-    items = pending_work(videos, tasks, lake, spec.retry_failed)
-    gpus = 0.0
-    if isinstance(executor, RayExecutor):
-        ensure_ray(settings.ray)
-        gpus = model_gpus(spec)
-    steps = run_steps(spec, settings, ref, tasks, gpus)
-
-    record = RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json(),
-                       task_keys=[t.task_key for t in tasks], model_id=ref.model_id, model_revision=ref.revision,
-                       files_found=ingest.found)
-    result = JobResult(run_id=record.run_id, videos=len(videos), videos_todo=len(items),
-                       task_keys=[t.task_key for t in tasks], gpus_per_replica=gpus,
-                       video_s=sum(item["duration_s"] or 0.0 for item in items))
-    writer = WriteTables(lake, result.run_id, flush_every=spec.commit_every)
-    with record:
+    check_lake_reachable(lake.uri, settings.storage)
+    record = RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json())
+    result = JobResult(run_id=record.run_id)
+    with record:  # from here on, whatever happens is recorded in the run's row (a bad model too)
+        ref = resolve_model(spec.model)  # fails fast (ModelLoadError), before the ingest and any cluster work
+        tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
+        check_prompt_lengths(spec, ref, tasks)
+        executor = executor or RayExecutor(settings.ray)
+        ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
+        videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
+        items = pending_work(videos, tasks, lake, spec.retry_failed)
+        gpus = 0.0
+        if isinstance(executor, RayExecutor):
+            ensure_ray(settings.ray)
+            gpus = model_gpus(spec)
+        steps = run_steps(spec, settings, ref, tasks, gpus)
+        result.videos, result.videos_todo, result.gpus_per_replica = len(videos), len(items), gpus
+        result.task_keys = [t.task_key for t in tasks]
+        result.video_s = sum(item["duration_s"] or 0.0 for item in items)
+        writer = WriteTables(lake, result.run_id, flush_every=spec.commit_every)
         if items:
             _stream(executor, steps, items, tasks, writer, result, started)
         writer.flush()
@@ -162,8 +162,9 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
         result.seconds = time.monotonic() - started
         result.rows = dict(writer.stats.rows)
         record.finish("failed" if message else "completed", message, metrics=_metrics(result),
-                      videos_new=result.videos_todo, videos_known=result.videos - result.videos_todo,
-                      failed=result.windows_failed)
+                      task_keys=result.task_keys, model_id=ref.model_id, model_revision=ref.revision,
+                      files_found=ingest.found, videos_new=result.videos_todo,
+                      videos_known=result.videos - result.videos_todo, failed=result.windows_failed)
     if show:
         _print(result, lake)
     if message:
