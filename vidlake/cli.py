@@ -186,8 +186,21 @@ def status(
 
 
 @app.command()
+def videos(
+    lake: Annotated[Optional[str], typer.Argument(help="Lake root. [default: ./lake]")] = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per video per line.")] = False,
+) -> None:
+    """List the lake's videos: id, duration, size, frame size, codec, paths, and the tasks done for each."""
+    from vidlake.cli_views import print_videos
+
+    print_videos(settings_from(config, lake, s3_endpoint), as_json)
+
+
+@app.command()
 def show(
-    video_id: Annotated[str, typer.Argument(help="Video id (sha256), or its first 6+ characters.")],
+    video_id: Annotated[str, typer.Argument(help="Video id (or its first 6+ characters), a path, or a file name.")],
     lake: LakeOpt = None,
     config: ConfigOpt = None,
     s3_endpoint: EndpointOpt = None,

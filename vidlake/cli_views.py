@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vidlake.platform.config import Settings
@@ -21,7 +23,7 @@ def _lake(settings: Settings) -> Lake:
 def print_status(settings: Settings, limit: int = 20) -> None:
     lake = _lake(settings)
     overview = lake_overview(lake)
-    out = Console(highlight=False)
+    out = _console()
     if not overview["tables"]:
         out.print(f"{lake.uri}: no lake tables yet (run `vidlake ingest` or `vidlake caption`)")
         return
@@ -58,6 +60,31 @@ def print_status(settings: Settings, limit: int = 20) -> None:
         out.print(failing)
 
 
+def print_videos(settings: Settings, as_json: bool) -> None:
+    """The lake's videos, longest first, with the number of tasks committed for each."""
+    lake = _lake(settings)
+    videos = sorted(lake.read("videos").to_pylist(), key=lambda v: (-(v["duration_s"] or 0.0), v["video_id"]))
+    tasks: dict[str, set] = {}
+    if lake.exists("outputs"):
+        done = lake.read("outputs", columns=["video_id", "task_key"])
+        for video_id, key in zip(done["video_id"].to_pylist(), done["task_key"].to_pylist()):
+            tasks.setdefault(video_id, set()).add(key)
+    if as_json:
+        for v in videos:
+            print(json.dumps({**v, "tasks_done": len(tasks.get(v["video_id"], ()))}, default=str))
+        return
+    table = Table(title=f"videos in {lake.uri} ({len(videos)})", title_justify="left")
+    for col in ("video", "duration s", "MB", "size", "codec", "tasks", "paths"):
+        table.add_column(col, justify="right" if col in ("duration s", "MB", "tasks") else "left",
+                         no_wrap=col != "paths", overflow="fold")
+    for v in videos:
+        paths = v["uris"][0] + (f" (+{len(v['uris']) - 1})" if len(v["uris"]) > 1 else "") if v["uris"] else "(no file)"
+        table.add_row(v["video_id"][:12], f"{v['duration_s'] or 0:.1f}", f"{(v['size'] or 0) / 1e6:.1f}",
+                      f"{v['width']}x{v['height']}", v["codec"] or "-", str(len(tasks.get(v["video_id"], ()))),
+                      escape(paths))
+    _console().print(table)
+
+
 def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to: float | None, as_json: bool) -> None:
     lake = _lake(settings)
     video = resolve_video_id(lake, video_id)
@@ -65,7 +92,7 @@ def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to
     if as_json:
         print(json.dumps({"video": video, "timeline": events}, default=str, indent=2))
         return
-    out = Console(highlight=False)
+    out = _console()
     out.print(
         f"[bold]{video['video_id']}[/]  {video['duration_s']:.1f} s  {video['width']}x{video['height']}"
         f"  {video['fps']:.2f} fps  {video['codec']}  rotation {video['rotation']}"
@@ -86,3 +113,8 @@ def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to
             text = f"Q: {e['question']}  A: {text}"
         table.add_row(span, e["kind"], e["task"], str(e.get("object_id") or ""), xy, text)
     out.print(table)
+
+
+def _console() -> Console:
+    """stdout; off a terminal (a pipe, a log) as wide as the lines need, instead of rich's 80 columns."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)

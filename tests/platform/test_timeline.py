@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from vidlake.cli import main
@@ -40,10 +42,15 @@ def test_resolve_prefix(lake):
     assert resolve_video_id(lake, VID[:8])["uris"] == ["/a.mp4"]
     with pytest.raises(LakeError, match="matches 2"):
         resolve_video_id(lake, VID[:6])
-    with pytest.raises(LakeError, match="at least 6"):
+    with pytest.raises(LakeError, match="no video 'ab'.*6\\+ characters"):
         resolve_video_id(lake, "ab")
     with pytest.raises(LakeError, match="no video"):
         resolve_video_id(lake, "ffffff")
+
+
+def test_resolve_a_path_or_a_file_name(lake):
+    assert resolve_video_id(lake, "/a.mp4")["video_id"] == VID
+    assert resolve_video_id(lake, "a.mp4")["video_id"] == VID  # the file name alone, when one video has it
 
 
 def test_overview_counts_rows(lake):
@@ -62,3 +69,19 @@ def test_show_and_status_commands(lake, capsys):
     assert "no video" in capsys.readouterr().err
     assert main(["status", lake.uri]) == 0
     assert "captions" in capsys.readouterr().out
+
+
+def test_videos_command_lists_the_lake_and_show_takes_a_path(lake, capsys):
+    assert main(["videos", lake.uri]) == 0
+    out = capsys.readouterr().out
+    assert VID[:12] in out and "/a.mp4" in out and "videos in" in out
+    assert main(["videos", lake.uri, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["video_id"] for r in rows} == {VID, VID[:6] + "0" * 58} and all("tasks_done" in r for r in rows)
+    assert main(["show", "/a.mp4", "--lake", lake.uri]) == 0
+    assert "a dog runs" in capsys.readouterr().out
+    message = "the file /archive/site-07/camera-3/2026-11-30T04-00-00.mp4 could not be read: permission denied"
+    lake.append("runs", [{"run_id": "20261130T040000.000000Z-abcdef", "job": "ingest", "status": "failed",
+                          "message": message}])
+    assert main(["status", lake.uri]) == 0
+    assert message in capsys.readouterr().out  # on one line: off a terminal the table is not cut to 80 columns

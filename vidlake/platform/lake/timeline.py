@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
@@ -20,16 +21,28 @@ _EVENT_TABLES = {
 }
 
 
-def resolve_video_id(lake: Lake, prefix: str) -> dict[str, Any]:
-    """The ``videos`` row whose id starts with ``prefix`` (at least 6 characters, like git)."""
-    if len(prefix) < 6:
-        raise LakeError("give at least 6 characters of the video id")
-    videos = lake.read("videos")
-    matches = videos.filter(pc.starts_with(videos["video_id"], prefix.lower())).to_pylist()
-    if not matches:
-        raise LakeError(f"no video {prefix!r} in {lake.uri}")
+def resolve_video_id(lake: Lake, name: str) -> dict[str, Any]:
+    """The ``videos`` row that ``name`` names: its id or the id's first 6+ characters (like git), one of
+    its paths (as given, or made absolute), or a file name that only one of its paths ends with."""
+    videos = lake.read("videos").to_pylist()
+    by_id = [v for v in videos if len(name) >= 6 and v["video_id"].startswith(name.lower())]
+    if by_id:
+        return _one(by_id, name, "give more characters")
+    absolute = str(Path(name).expanduser().absolute()) if "://" not in name else name
+    by_path = [v for v in videos if name in v["uris"] or absolute in v["uris"]]
+    if by_path:
+        return _one(by_path, name, "")
+    tail = name.rstrip("/").rsplit("/", 1)[-1]
+    by_name = [v for v in videos if any(u.rstrip("/").rsplit("/", 1)[-1] == tail for u in v["uris"])]
+    if by_name:
+        return _one(by_name, name, "give the whole path")
+    raise LakeError(f"no video {name!r} in {lake.uri}: give a video id (6+ characters), a path or a file name "
+                    "(`vidlake videos` lists them)")
+
+
+def _one(matches: list[dict[str, Any]], name: str, hint: str) -> dict[str, Any]:
     if len(matches) > 1:
-        raise LakeError(f"{prefix!r} matches {len(matches)} videos; give more characters")
+        raise LakeError(f"{name!r} matches {len(matches)} videos" + (f"; {hint}" if hint else ""))
     return matches[0]
 
 
