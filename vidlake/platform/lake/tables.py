@@ -66,23 +66,27 @@ class Lake:
             self._write(table, data, mode="append")
         return data.num_rows
 
-    def upsert(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str]) -> int:
-        """Insert rows whose key is new and update ``update_columns`` of rows whose key exists: one commit."""
-        return self._merge(table, rows, update_columns)
+    def upsert(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str],
+               retry_conflicts: bool = True) -> int:
+        """Insert rows whose key is new and update ``update_columns`` of rows whose key exists: one commit.
+
+        A commit that loses a race with another writer is merged again against the new state
+        (``retry_conflicts``); a caller whose rows were computed from what it read passes False and
+        handles ``CommitFailedError`` itself (read again, compute again)."""
+        if not retry_conflicts:
+            return self._merge(table, rows, update_columns)
+        return _on_conflict_retry(lambda: self._merge(table, rows, update_columns))
 
     def insert_missing(self, table: str, rows: pa.Table | Iterable[dict]) -> int:
-        """Insert only the rows whose key (``schemas.KEYS``) is not in the table yet: one idempotent commit.
-
-        Returns how many rows were inserted."""
-        return self._merge(table, rows, None)
+        """Insert only the rows whose key (``schemas.KEYS``) is not in the table yet: one idempotent commit
+        (merged again when another writer committed first). Returns how many rows were inserted."""
+        return _on_conflict_retry(lambda: self._merge(table, rows, None))
 
     def _merge(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str] | None) -> int:
         data = _unique_keys(self._conform(table, rows), KEYS[table])
         if not data.num_rows:
             return 0
-        if not self.exists(table):
-            self._write(table, data, mode="append")
-            return data.num_rows
+        self._create(table)  # then merge: two writers that both found no table must not both append a key
         predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])  # null-safe
         merger = self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
         if update_columns:
@@ -105,36 +109,40 @@ class Lake:
             if not _ID.fullmatch(value):  # ids are our own hex hashes; anything else never reaches SQL text
                 raise ValueError(f"not a vidlake id: {value!r}")
         data = _unique_keys(self._conform(table, rows), KEYS[table])
-        if not self.exists(table):
-            if data.num_rows:
-                self._write(table, data, mode="append")
-            return data.num_rows
+        self._create(table)
         predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])
         owned = " OR ".join(f"(t.video_id = '{v}' AND t.task_key = '{k}')" for v, k in pairs)
-        merger = (self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
-                  .when_matched_update_all().when_not_matched_insert_all())
-        if owned:
-            merger = merger.when_not_matched_by_source_delete(predicate=owned)
-        try:
-            metrics = merger.execute()
-        except OSError as exc:
-            raise write_error(self.table_uri(table), exc) from exc
-        return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
+
+        def merge() -> int:
+            merger = (self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
+                      .when_matched_update_all().when_not_matched_insert_all())
+            if owned:
+                merger = merger.when_not_matched_by_source_delete(predicate=owned)
+            try:
+                metrics = merger.execute()
+            except OSError as exc:
+                raise write_error(self.table_uri(table), exc) from exc
+            return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
+
+        return _on_conflict_retry(merge)
 
     def update_row(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
         """Set ``values`` on the row whose key (``schemas.KEYS``) is in ``key``, in one commit.
 
         A one-row merge: the key and the values travel as data, never as SQL text. ``key`` also holds
         the table's non-null columns the merge source needs (a row that is missing is inserted)."""
-        from deltalake.exceptions import CommitFailedError
-        from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+        _on_conflict_retry(lambda: self._merge(table, [{**key, **values}], [c for c in values if c not in KEYS[table]]))
 
-        @retry(retry=retry_if_exception_type(CommitFailedError), stop=stop_after_attempt(8),
-               wait=wait_random_exponential(multiplier=0.05, max=2.0), reraise=True)
-        def merge() -> None:  # another writer committed first (a concurrent run's record): read again, retry
-            self._merge(table, [{**key, **values}], [c for c in values if c not in KEYS[table]])
-
-        merge()
+    def _create(self, table: str) -> None:
+        """Create ``table`` empty, with its schema, unless it exists (another writer may create it at the
+        same moment: whichever commit comes second finds the table there and is dropped)."""
+        if self.exists(table):
+            return
+        try:
+            self._write(table, schema_for(table).empty_table(), mode="append")
+        except Exception:  # noqa: BLE001 - lost the race to create it: fine, unless it still is not there
+            if not self.exists(table):
+                raise
 
     def _conform(self, table: str, rows: pa.Table | Iterable[dict]) -> pa.Table:
         schema = schema_for(table)
@@ -161,6 +169,15 @@ class Lake:
 _ID = re.compile(r"[0-9a-f]{8,64}")
 _FULL = ("no space left", "disk quota exceeded", "enospc")
 _DENIED = ("permission denied", "read-only file system", "access denied", "forbidden", "eacces", "erofs")
+
+
+def _on_conflict_retry(merge):
+    """Run a merge, and run it again (a fresh read of the table) while another writer's commit wins the race."""
+    from deltalake.exceptions import CommitFailedError
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+    return retry(retry=retry_if_exception_type(CommitFailedError), stop=stop_after_attempt(10),
+                 wait=wait_random_exponential(multiplier=0.05, max=3.0), reraise=True)(merge)()
 
 
 def _is_storage_problem(exc: BaseException) -> bool:

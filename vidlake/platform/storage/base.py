@@ -43,5 +43,12 @@ class Storage(Protocol):
     def write_atomic(self, uri: str, data: bytes) -> None:
         """Write ``data`` so that readers see the old content or all of the new, never a part."""
 
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        """Write ``data`` to ``uri`` only if nothing is there yet; False when something was (one winner
+        among writers racing for the same name: what a lease needs)."""
+
+    def delete(self, uri: str) -> None:
+        """Remove ``uri`` (nothing happens when it is already gone)."""
+
     def local_path(self, uri: str) -> str | None:
         """A filesystem path the decoders can open directly, or None when there is none."""

@@ -84,6 +84,20 @@ class LocalStorage:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        path = to_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+
+    def delete(self, uri: str) -> None:
+        to_path(uri).unlink(missing_ok=True)
+
     def local_path(self, uri: str) -> str | None:
         return str(to_path(uri))
 

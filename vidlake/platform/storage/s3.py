@@ -117,6 +117,22 @@ class S3Storage:
         bucket, key = split_s3_uri(uri)
         self.client.put_object(Bucket=bucket, Key=key, Body=data)
 
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        bucket, key = split_s3_uri(uri)
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")  # S3 conditional write
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def delete(self, uri: str) -> None:
+        bucket, key = split_s3_uri(uri)
+        self.client.delete_object(Bucket=bucket, Key=key)
+
     def local_path(self, uri: str) -> str | None:
         return None
 
