@@ -119,3 +119,36 @@ def test_failed_windows_are_retried_by_later_runs_up_to_the_limit(tiny_settings,
     (failing,) = failing_pairs(lake)  # what keeps failing, for `vidlake status`
     assert failing["video_id"] == video["video_id"] and failing["windows_failed"] == first_rows
     assert failing["error_kind"] == "undecodable"
+
+
+def _job_in_a_process(spec_data: dict, start, results) -> None:  # a separate Python process (spawn)
+    start.wait()
+    result = run_job(parse_job_spec(spec_data), load_settings(), show=False, executor=LocalExecutor())
+    results.put((result.run_id, result.windows_ok, result.claimed_elsewhere))
+    results.close()
+    results.join_thread()  # the result is in the pipe before the process ends
+    os._exit(0)  # done: skip interpreter teardown, where native thread pools can abort (delta-rs #2184)
+
+
+def test_two_jobs_at_once_never_do_the_same_work_twice(tiny_settings, tmp_path):  # noqa: F811
+    import multiprocessing
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        make_video(src / f"v{i}.mp4", seconds=2 + i, fps=4, size=(64, 48))
+    spec = _spec(src, tmp_path / "lake", tiny_settings)
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_job_in_a_process, args=(spec.model_dump(), start, results)) for _ in range(2)]
+    [p.start() for p in procs]
+    done = sorted(results.get(timeout=300) for _ in procs)
+    [p.join(60) for p in procs]
+    lake = Lake(spec.lake)
+    outputs = lake.read("outputs").num_rows
+    assert sum(ok for _, ok, _ in done) == outputs == lake.read("windows").num_rows  # each window once
+    claimed = [3 - elsewhere for _, _, elsewhere in done]  # of the 3 pairs, each run did the ones it claimed
+    claims = lake.read("claims").to_pylist()
+    pairs = [(c["video_id"], c["task_key"]) for c in claims]
+    assert len(pairs) == len(set(pairs)) == 3 == sum(claimed)  # every (video, task) claimed by exactly one run
+    assert run_job(spec, load_settings(), show=False, executor=LocalExecutor()).videos_todo == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from vidlake.errors import ConfigError, JobFailed
 from vidlake.jobs.ingest import run_ingest
@@ -29,12 +30,13 @@ from vidlake.operators.tasks import ExpandTasks, PendingTask, runs_on
 from vidlake.operators.write import WriteTables, plain
 from vidlake.platform.config import LakeSettings, Settings
 from vidlake.platform.lake import Lake
+from vidlake.platform.lake.lease import Lease
 from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 from vidlake.platform.storage import check_lake_reachable
 
-__all__ = ["JobResult", "check_prompt_lengths", "failed_attempts", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
+__all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
 
 
 @dataclass
@@ -53,6 +55,7 @@ class JobResult:
     seconds: float = 0.0
     rows: dict[str, int] = field(default_factory=dict)
     task_keys: list[str] = field(default_factory=list)
+    claimed_elsewhere: int = 0  # (video, task) pairs left to another run that is doing them now
     failed_by_stage: dict[str, int] = field(default_factory=dict)  # failed windows x tasks by the step that failed
     first_window_s: float | None = None  # seconds from the start of the run to the first window back
     last_window_s: float | None = None  # ... and to the last
@@ -137,7 +140,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
         executor = executor or RayExecutor(settings.ray)
         ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
         videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
-        items = pending_work(videos, tasks, lake, spec.retry_failed)
+        items = claim_work(lake, record.run_id, pending_work(videos, tasks, lake, spec.retry_failed), result)
         gpus = 0.0
         if isinstance(executor, RayExecutor):
             ensure_ray(settings.ray)
@@ -211,7 +214,7 @@ def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tup
 def _metrics(result: JobResult) -> dict:
     hours = result.video_s / 3600
     return {
-        "videos_todo": result.videos_todo, "windows_planned": result.windows_planned,
+        "videos_todo": result.videos_todo, "claimed_elsewhere": result.claimed_elsewhere, "windows_planned": result.windows_planned,
         "windows_ok": result.windows_ok, "windows_failed": result.windows_failed, "frames": result.frames,
         "generated_tokens": result.generated_tokens, "video_s": result.video_s, "model_s": result.model_s,
         "windows_per_s": result.windows_ok / result.seconds if result.seconds else 0.0,
@@ -249,6 +252,34 @@ def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake,
     return items
 
 
+def claim_work(lake: Lake, run_id: str, items: list[dict], result: JobResult) -> list[dict]:
+    """Claim the pending (video, task_key) pairs for this run, leaving out those a live run (running,
+    still beating) claimed first: two jobs at once on one lake never do the same model work twice. Under
+    the lake's ``claims`` lease, so that two runs starting together see each other's claims."""
+    from vidlake.platform.lake.runs import run_state
+
+    keys = sorted({k for item in items for k in item["pending_task_keys"]})
+    if not keys:
+        return items
+    with Lease(lake.uri, "claims", lake.storage):
+        live = {r["run_id"] for r in lake.read("runs").to_pylist() if r["run_id"] != run_id and run_state(r) == "running"}
+        taken = set()
+        if live and lake.exists("claims"):
+            claims = lake.read("claims", filters=[("task_key", "in", keys)]).to_pylist()
+            taken = {(c["video_id"], c["task_key"]) for c in claims if c["run_id"] in live}
+        kept = []
+        for item in items:
+            mine = [k for k in item["pending_task_keys"] if (item["video_id"], k) not in taken]
+            result.claimed_elsewhere += len(item["pending_task_keys"]) - len(mine)
+            if mine:
+                kept.append({**item, "pending_task_keys": mine,
+                             "retry_task_keys": [k for k in item.get("retry_task_keys") or () if k in mine]})
+        now = datetime.now(timezone.utc)
+        lake.append("claims", [{"run_id": run_id, "video_id": item["video_id"], "task_key": k, "at": now}
+                               for item in kept for k in item["pending_task_keys"]])
+    return kept
+
+
 def failed_attempts(lake: Lake, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """How many runs left failed windows for each (video, task_key): runs with window errors for the video
     (the ``errors`` table) whose task keys include the key (the ``runs`` table)."""
@@ -275,6 +306,7 @@ def _print(result: JobResult, lake: Lake) -> None:
     rows = [
         ("videos under the sources", result.videos),
         ("videos with work to do", result.videos_todo),
+        ("(video, task) pairs another run is doing", result.claimed_elsewhere),
         ("windows x tasks planned", result.windows_planned),
         ("windows ok", result.windows_ok),
         ("windows failed", result.windows_failed),

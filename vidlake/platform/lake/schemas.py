@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
-    "ANSWERS", "CAPTIONS", "COUNTS", "ERRORS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
+    "ANSWERS", "CAPTIONS", "CLAIMS", "COUNTS", "ERRORS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
     "WINDOWS", "empty_table", "schema_for",
 ]
 
@@ -43,6 +43,15 @@ FILES = pa.schema(
         pa.field("video_id", pa.string()),  # the content found there (null: the file was not a usable video)
         pa.field("run_id", pa.string()),  # the ingest that saw it so
         pa.field("seen_at", _TS),
+    ]
+)
+
+CLAIMS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),  # the run that took the work on
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("task_key", pa.string(), nullable=False),
+        pa.field("at", _TS),
     ]
 )
 
@@ -174,6 +183,7 @@ COUNTS = pa.schema(
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
     "files": FILES,
+    "claims": CLAIMS,
     "errors": ERRORS,
     "runs": RUNS,
     "windows": WINDOWS,
@@ -188,6 +198,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 KEYS: dict[str, tuple[str, ...]] = {
     "videos": ("video_id",),
     "files": ("uri",),
+    "claims": ("run_id", "video_id", "task_key"),
     "errors": ("uri", "stage", "run_id"),
     "runs": ("run_id",),
     "windows": ("window_id",),
