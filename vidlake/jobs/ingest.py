@@ -63,15 +63,11 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
         errors = lake.read("errors", columns=["uri", "stage", "size", "mtime"])
         todo, unchanged = _unprocessed(files, known_videos, seen, errors, settings.ingest.verify, result)
         probed = _probe(todo, settings, executor or RayExecutor(settings.ray), show)
-        planned = _commit_videos(lake, probed, result)  # the probes' verdicts, merged with what is there now
+        planned = _commit_videos(lake, probed, unchanged, result)  # merged with what is there now
         result.__dict__.update(planned.__dict__)
         listed = {f["uri"] for f in files}
         result.source_video_ids = {v["video_id"] for v in lake.read("videos", columns=["video_id", "uris"]).to_pylist()
                                    if listed.intersection(v["uris"])}
-        now = datetime.now(timezone.utc)
-        lake.upsert("files", [{**{k: f[k] for k in ("uri", "size", "mtime", "video_id")}, "run_id": result.run_id,
-                               "seen_at": now} for f in [*unchanged, *probed]],
-                    update_columns=["size", "mtime", "video_id", "run_id", "seen_at"])
         readable = result.new + result.known
         result.seconds = record.seconds
         record.finish("completed" if readable else "failed", None if readable else "no readable video in the sources",
@@ -126,9 +122,9 @@ def _probe(files: list[dict], settings: Settings, executor: Executor, show: bool
     return out
 
 
-def _commit_videos(lake: Lake, probed: list[dict], result: IngestResult) -> IngestResult:
-    """Merge the probed files into ``videos`` (then record their ``errors``), against the table as it is at
-    commit time, under the lake's ``videos`` lease (and, should a commit still lose a race, read and merge
+def _commit_videos(lake: Lake, probed: list[dict], unchanged: list[dict], result: IngestResult) -> IngestResult:
+    """Merge the probed files into ``videos`` and record every listed path in ``files`` (then the
+    ``errors``), against the tables as they are at commit time, under the lake's ``videos`` lease (and, should a commit still lose a race, read and merge
     again), so that two ingests at once never lose a path. Returns the result with this ingest's counts."""
     from deltalake.exceptions import CommitFailedError
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -142,6 +138,10 @@ def _commit_videos(lake: Lake, probed: list[dict], result: IngestResult) -> Inge
             seen = {f["uri"]: f for f in lake.read("files").to_pylist()}
             videos, errors = _plan_writes(probed, known, seen, attempt)
             lake.upsert("videos", videos, update_columns=["uris"], retry_conflicts=False)
+            now = datetime.now(timezone.utc)
+            lake.upsert("files", [{**{k: f[k] for k in ("uri", "size", "mtime", "video_id")}, "run_id": result.run_id,
+                                   "seen_at": now} for f in [*unchanged, *probed]],
+                        update_columns=["size", "mtime", "video_id", "run_id", "seen_at"])
         return attempt, errors
 
     attempt, errors = commit()

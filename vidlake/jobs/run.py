@@ -12,9 +12,12 @@ the driver until a video is complete), and ``vidlake ask`` runs the very same li
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Callable
 
 from vidlake.errors import ConfigError, JobFailed
 from vidlake.jobs.ingest import run_ingest
@@ -140,7 +143,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
         executor = executor or RayExecutor(settings.ray)
         ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
         videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
-        items = claim_work(lake, record.run_id, pending_work(videos, tasks, lake, spec.retry_failed), result)
+        items = claim_work(lake, record.run_id, lambda: pending_work(videos, tasks, lake, spec.retry_failed), result)
         gpus = 0.0
         if isinstance(executor, RayExecutor):
             ensure_ray(settings.ray)
@@ -252,21 +255,24 @@ def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake,
     return items
 
 
-def claim_work(lake: Lake, run_id: str, items: list[dict], result: JobResult) -> list[dict]:
+def claim_work(lake: Lake, run_id: str, pending: Callable[[], list[dict]], result: JobResult) -> list[dict]:
     """Claim the pending (video, task_key) pairs for this run, leaving out those a live run (running,
-    still beating) claimed first: two jobs at once on one lake never do the same model work twice. Under
-    the lake's ``claims`` lease, so that two runs starting together see each other's claims."""
+    still beating, and its driver process alive where this host can tell) claimed first: two jobs at once
+    on one lake never do the same model work twice. Under the lake's ``claims`` lease, with ``pending()``
+    (SkipDone) read under it too, so that two runs starting together see each other's claims and a run
+    that has just finished is seen done."""
     from vidlake.platform.lake.runs import run_state
 
-    keys = sorted({k for item in items for k in item["pending_task_keys"]})
-    if not keys:
-        return items
     with Lease(lake.uri, "claims", lake.storage):
+        items = pending()
+        keys = sorted({k for item in items for k in item["pending_task_keys"]})
+        if not keys:
+            return items
         live = {r["run_id"] for r in lake.read("runs").to_pylist() if r["run_id"] != run_id and run_state(r) == "running"}
         taken = set()
         if live and lake.exists("claims"):
             claims = lake.read("claims", filters=[("task_key", "in", keys)]).to_pylist()
-            taken = {(c["video_id"], c["task_key"]) for c in claims if c["run_id"] in live}
+            taken = {(c["video_id"], c["task_key"]) for c in claims if c["run_id"] in live and _alive(c["holder"])}
         kept = []
         for item in items:
             mine = [k for k in item["pending_task_keys"] if (item["video_id"], k) not in taken]
@@ -275,9 +281,25 @@ def claim_work(lake: Lake, run_id: str, items: list[dict], result: JobResult) ->
                 kept.append({**item, "pending_task_keys": mine,
                              "retry_task_keys": [k for k in item.get("retry_task_keys") or () if k in mine]})
         now = datetime.now(timezone.utc)
-        lake.append("claims", [{"run_id": run_id, "video_id": item["video_id"], "task_key": k, "at": now}
-                               for item in kept for k in item["pending_task_keys"]])
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        lake.append("claims", [{"run_id": run_id, "video_id": item["video_id"], "task_key": k, "holder": holder,
+                                "at": now} for item in kept for k in item["pending_task_keys"]])
     return kept
+
+
+def _alive(holder: str | None) -> bool:
+    """Whether a claim's driver may still be at work: a process of this host that is gone is not (a run
+    killed a moment ago, before its heartbeat went stale); elsewhere the heartbeat decides."""
+    host, _, pid = (holder or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def failed_attempts(lake: Lake, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -51,6 +51,7 @@ CLAIMS = pa.schema(
         pa.field("run_id", pa.string(), nullable=False),  # the run that took the work on
         pa.field("video_id", pa.string(), nullable=False),
         pa.field("task_key", pa.string(), nullable=False),
+        pa.field("holder", pa.string()),  # host:pid of the run's driver
         pa.field("at", _TS),
     ]
 )

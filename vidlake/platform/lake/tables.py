@@ -57,7 +57,20 @@ class Lake:
         if not self.exists(table):
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
-        return self.delta(table).to_pyarrow_table(columns=columns, filters=filters)
+        delta = self.delta(table)
+        try:
+            return delta.to_pyarrow_table(columns=columns, filters=filters)
+        except pa.ArrowNotImplementedError:
+            # files written by deltalake's merge hold string_view columns, which pyarrow's filter pushdown
+            # cannot compare with plain strings: read, cast to the table's schema, then filter
+            import pyarrow.dataset as pads
+            import pyarrow.parquet as pq
+
+            needed = None if columns is None else list(dict.fromkeys([*columns, *(f[0] for f in filters or ())]))
+            data = delta.to_pyarrow_table(columns=needed)
+            data = data.cast(pa.schema([schema.field(name) for name in data.column_names]))
+            data = pads.dataset(data).to_table(filter=pq.filters_to_expression(filters)) if filters else data
+            return data.select(columns) if columns else data
 
     def append(self, table: str, rows: pa.Table | Iterable[dict]) -> int:
         """Append rows in one commit (creating the table on first use). Returns the row count."""
@@ -86,7 +99,9 @@ class Lake:
         data = _unique_keys(self._conform(table, rows), KEYS[table])
         if not data.num_rows:
             return 0
-        self._create(table)  # then merge: two writers that both found no table must not both append a key
+        if not self.exists(table):
+            self._write(table, data, mode="append")
+            return data.num_rows
         predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])  # null-safe
         merger = self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
         if update_columns:
@@ -109,7 +124,10 @@ class Lake:
             if not _ID.fullmatch(value):  # ids are our own hex hashes; anything else never reaches SQL text
                 raise ValueError(f"not a vidlake id: {value!r}")
         data = _unique_keys(self._conform(table, rows), KEYS[table])
-        self._create(table)
+        if not self.exists(table):
+            if data.num_rows:
+                self._write(table, data, mode="append")
+            return data.num_rows
         predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])
         owned = " OR ".join(f"(t.video_id = '{v}' AND t.task_key = '{k}')" for v, k in pairs)
 
@@ -132,17 +150,6 @@ class Lake:
         A one-row merge: the key and the values travel as data, never as SQL text. ``key`` also holds
         the table's non-null columns the merge source needs (a row that is missing is inserted)."""
         _on_conflict_retry(lambda: self._merge(table, [{**key, **values}], [c for c in values if c not in KEYS[table]]))
-
-    def _create(self, table: str) -> None:
-        """Create ``table`` empty, with its schema, unless it exists (another writer may create it at the
-        same moment: whichever commit comes second finds the table there and is dropped)."""
-        if self.exists(table):
-            return
-        try:
-            self._write(table, schema_for(table).empty_table(), mode="append")
-        except Exception:  # noqa: BLE001 - lost the race to create it: fine, unless it still is not there
-            if not self.exists(table):
-                raise
 
     def _conform(self, table: str, rows: pa.Table | Iterable[dict]) -> pa.Table:
         schema = schema_for(table)
