@@ -428,10 +428,10 @@ def run_queries(settings, queries: list[str], args, partial: Path) -> dict:
     Each result is printed and saved to ``partial`` as soon as it is measured."""
     from ray import serve
 
+    from vidlake.index.embed import Embedder
+    from vidlake.index.store import IndexStore, index_uri_for
     from vidlake.platform.runtime import ensure_ray
     from vidlake.serve.deployment import build_app
-    from vidlake.serve.embed import Embedder
-    from vidlake.serve.store import IndexStore, index_uri_for
 
     store = IndexStore(index_uri_for(settings))
     seg = store.connect().open_table(store.read_meta().tables["segments"])

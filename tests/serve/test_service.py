@@ -10,8 +10,9 @@ import urllib.parse
 import pytest
 from PIL import Image
 
-from serve.conftest import get_json, http_get, seeded
-from serve.lake_rows import add_kitchen_job
+from index.fixtures import seeded
+from index.lake_rows import add_kitchen_job
+from serve.conftest import get_json, http_get
 from vidlake.jobs.index import run_index
 from vidlake.platform.config import load_settings
 from vidlake.serve.models import SearchResponse
@@ -183,7 +184,7 @@ def test_health_metrics_docs_and_page(serve_url):
 
 
 def test_missing_then_stale_index_is_503_until_indexed(tmp_path, search_clips, embedder, local_server):
-    from serve.lake_rows import seed_lake
+    from index.lake_rows import seed_lake
     from vidlake.platform.lake import Lake
 
     settings = load_settings(lake={"uri": str(tmp_path / "lake")}, serve={"refresh_s": 0.1})

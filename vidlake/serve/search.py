@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from vidlake.index import documents as D
+from vidlake.index.embed import Embedder, QueryBatcher
+from vidlake.index.store import IndexMeta
 from vidlake.platform.config import SearchSettings
-from vidlake.serve import documents as D
-from vidlake.serve.embed import Embedder, QueryBatcher
 from vidlake.serve.ranking import filter_clause, fuse_rrf, highlight, join_evidence, query_terms, samples_clause
-from vidlake.serve.store import IndexMeta
 
 __all__ = ["Searcher"]
 

@@ -12,11 +12,11 @@ import gc
 import logging
 import time
 
+from vidlake.index.embed import Embedder
+from vidlake.index.store import IndexMeta, IndexStore, index_uri_for, lake_versions, staleness
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
-from vidlake.serve.embed import Embedder
 from vidlake.serve.search import Searcher
-from vidlake.serve.store import IndexMeta, IndexStore, index_uri_for, lake_versions, staleness
 
 __all__ = ["IndexUnavailable", "ServiceState"]
 

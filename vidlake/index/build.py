@@ -23,10 +23,10 @@ import pyarrow.compute as pc
 from vidlake import __version__
 from vidlake.platform.config import SearchSettings
 from vidlake.platform.lake import Lake
-from vidlake.serve import documents as D
-from vidlake.serve.changes import LakeSnapshot, VersionGone
-from vidlake.serve.embed import Embedder
-from vidlake.serve.store import FORMAT, IndexMeta, IndexStore, lake_versions
+from vidlake.index import documents as D
+from vidlake.index.changes import LakeSnapshot, VersionGone
+from vidlake.index.embed import Embedder
+from vidlake.index.store import FORMAT, IndexMeta, IndexStore, lake_versions
 
 __all__ = ["BuildIndex", "IndexResult"]
 

