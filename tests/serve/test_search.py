@@ -75,7 +75,7 @@ def test_timeline_tasks_and_counts(searcher, search_lake):
 def test_evidence_kept_from_the_start(searcher):
     # a small evidence table is read whole when the index is opened, so no search waits on an evidence read
     assert searcher.with_samples and set(searcher._samples) == searcher.with_samples
-    assert searcher._cached_rows == searcher.ev_ds.count_rows()
+    assert searcher._samples.currsize == searcher.ev_ds.count_rows()
 
 
 @pytest.mark.parametrize("mode", ["bm25", "semantic", "hybrid"])

@@ -33,9 +33,8 @@ __all__ = ["BuildIndex", "IndexResult"]
 _PAIRED = ("captions", "answers", "points", "tracks")
 _CHUNK = 16_384  # texts embedded per step of a full build (progress)
 _WRITE_ROWS = 262_144  # rows per LanceDB write of a full build (fewer, larger fragments)
-# Lance file format 2.1: fetching a search hit's columns by row id costs ~1.3 ms for 10 rows of 7
-# columns at 1M rows, against ~3.4 ms in 2.0, whose constant-ish string columns (task, task_key)
-# decode a whole page per row (benchmarks/results/search.md). Indexes built by an older vidlake keep
+# Lance file format 2.1: fetching a search hit's columns by row id is cheaper than in 2.0, whose
+# constant-ish string columns (task, task_key) decode a whole page per row (docs/search.md). Indexes built by an older vidlake keep
 # working; `vidlake index --rebuild` moves them to this layout.
 _FILE_VERSION = "2.1"
 

@@ -48,8 +48,8 @@ class Embedder:
 
     ``backend`` is the inference engine (``search.embed_backend``): ``onnx-int8`` (default) and ``onnx``
     run the model's transformer as an ONNX Runtime graph exported from the same weights (fused
-    attention/layer-norm kernels; ``onnx-int8`` with int8 weights, cosine agreement with PyTorch about
-    0.99), ``torch`` runs sentence-transformers itself. The ONNX graph is exported once per model and
+    attention/layer-norm kernels; ``onnx-int8`` with int8 weights, whose vectors agree closely with
+    PyTorch's), ``torch`` runs sentence-transformers itself. The ONNX graph is exported once per model and
     kept under ``$VIDLAKE_CACHE_DIR`` (default ``~/.cache/vidlake``); a model that cannot be exported
     (another pooling, a GPU ``device``) runs on PyTorch. ``threads`` caps the engine's CPU threads
     (0: all cores).

@@ -6,12 +6,12 @@ pool, tests call it directly. Inputs are already validated (ids are hex, tasks a
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from threading import Lock
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from cachetools import LRUCache
 
 from vidlake.index import documents as D
 from vidlake.index.embed import Embedder, QueryBatcher
@@ -27,6 +27,7 @@ _SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id
 _MAX_SAMPLES = 20_000
 _MAX_SAMPLES_PER_VIDEO = 5_000
 _CACHED_SAMPLES = 500_000
+_CACHED_QUERIES = 1024
 
 
 class Searcher:
@@ -43,9 +44,9 @@ class Searcher:
         self.ev_ds = self.evidence.to_lance()
         self.with_samples = set(self.ev_ds.to_table(columns=["video_id"])["video_id"].unique().to_pylist())
         self._queries = QueryBatcher(embedder)
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._samples: OrderedDict[str, list[dict]] = OrderedDict()
-        self._cached_rows, self._big = 0, set()
+        self._vectors: LRUCache[str, np.ndarray] = LRUCache(_CACHED_QUERIES)
+        self._samples: LRUCache[str, list[dict]] = LRUCache(_CACHED_SAMPLES, getsizeof=len)  # size: samples
+        self._big: set[str] = set()
         self._lock = Lock()
         self._hit_ids: np.ndarray | None = None  # sorted row ids of self._hits
         self._hits: pa.Table | None = None
@@ -79,11 +80,10 @@ class Searcher:
         return hits
 
     # Retrieval goes through the Lance dataset of this generation (``self.ds``, one snapshot) rather
-    # than LanceDB's query builder: the same indexes and results for ~2-3 ms less CPU per query at
-    # 1M rows, and row ids that stay valid between retrieval and ``_take_rows``. Retrieval asks for row
-    # ids and scores only; the hit columns of the final k come afterwards (``_rows``: from memory, or
-    # read by id): at 1M rows an FTS query projecting them cost 4.2 ms of CPU, ids alone 2.2 ms plus
-    # 1.2 ms for the read (ANN: 7.0 ms against 4.3 + 1.7; benchmarks/results/search.md).
+    # than LanceDB's query builder: the same indexes and results for less CPU per query, and row ids
+    # that stay valid between retrieval and ``_take_rows``. Retrieval asks for row ids and scores only;
+    # the hit columns of the final k come afterwards (``_rows``: from memory, or read by id), which
+    # costs less than projecting them in the query (docs/search.md, benchmarks/results/search.md).
 
     def _bm25(self, text: str, n: int, where: str | None) -> pa.Table:
         from lance.query import MatchQuery
@@ -131,16 +131,13 @@ class Searcher:
         return rows
 
     def vector(self, text: str) -> np.ndarray:
-        """The query's embedding; the last 1024 distinct queries are kept."""
+        """The query's embedding; the last ``_CACHED_QUERIES`` distinct queries are kept."""
         with self._lock:
-            if text in self._vectors:
-                self._vectors.move_to_end(text)
-                return self._vectors[text]
-        vec = self._queries.embed_query(text)
-        with self._lock:
-            self._vectors[text] = vec
-            while len(self._vectors) > 1024:
-                self._vectors.popitem(last=False)
+            vec = self._vectors.get(text)
+        if vec is None:
+            vec = self._queries.embed_query(text)
+            with self._lock:
+                self._vectors[text] = vec
         return vec
 
     # -- per video ------------------------------------------------------------------------------
@@ -166,9 +163,7 @@ class Searcher:
     def _video_samples(self, videos: list[str]) -> dict[str, list[dict]]:
         """Every sample of each of ``videos`` that is small enough to keep, from the cache or one query."""
         with self._lock:
-            found = {v: self._samples[v] for v in videos if v in self._samples}
-            for v in found:
-                self._samples.move_to_end(v)
+            found = {v: rows for v in videos if (rows := self._samples.get(v)) is not None}
         missing = [v for v in videos if v not in found and v not in self._big]
         if missing:
             where = "video_id IN (" + ", ".join(f"'{v}'" for v in missing) + ")"
@@ -187,9 +182,6 @@ class Searcher:
                     self._big.add(v)
                     continue
                 kept[v] = self._samples[v] = vrows
-                self._cached_rows += len(vrows)
-            while self._cached_rows > _CACHED_SAMPLES and self._samples:
-                self._cached_rows -= len(self._samples.popitem(last=False)[1])
         return kept
 
     def timeline(self, video_id: str, t_from: float | None, t_to: float | None, limit: int) -> tuple[list[dict], bool]:
@@ -253,8 +245,8 @@ def _scores(table: pa.Table) -> list[float]:
 
 def _hit_columns(ds: Any) -> tuple[np.ndarray, pa.Table]:
     """Every row's hit columns, in row-id order, with their sorted row ids: the low-cardinality strings
-    dictionary-encoded (1M caption rows: ~110 MB, read in ~1 s). A hit's columns are then an in-memory
-    take instead of a ~1.2 ms read by row id (benchmarks/results/search.md)."""
+    dictionary-encoded. A hit's columns are then an in-memory take instead of a read by row id (memory
+    and load time per million rows: docs/search.md)."""
     table = ds.to_table(columns=_HIT_COLUMNS, with_row_id=True)
     ids = table["_rowid"].to_numpy().astype(np.uint64)
     order = None if np.all(ids[1:] > ids[:-1]) else np.argsort(ids, kind="stable")  # a scan is in id order
