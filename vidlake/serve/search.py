@@ -6,7 +6,9 @@ pool, tests call it directly. Inputs are already validated (ids are hex, tasks a
 
 from __future__ import annotations
 
-from threading import Lock
+import queue
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -14,12 +16,12 @@ import pyarrow as pa
 from cachetools import LRUCache
 
 from vidlake.index import documents as D
-from vidlake.index.embed import Embedder, QueryBatcher
+from vidlake.index.embed import Embedder
 from vidlake.index.store import IndexMeta
 from vidlake.platform.config import SearchSettings
 from vidlake.serve.ranking import filter_clause, fuse_rrf, highlight, join_evidence, query_terms, samples_clause
 
-__all__ = ["Searcher"]
+__all__ = ["QueryBatcher", "Searcher"]
 
 _HIT_COLUMNS = ["source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
 _SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id", "t", "x", "y", "x_norm", "y_norm",
@@ -47,7 +49,7 @@ class Searcher:
         self._vectors: LRUCache[str, np.ndarray] = LRUCache(_CACHED_QUERIES)
         self._samples: LRUCache[str, list[dict]] = LRUCache(_CACHED_SAMPLES, getsizeof=len)  # size: samples
         self._big: set[str] = set()
-        self._lock = Lock()
+        self._lock = threading.Lock()
         self._hit_ids: np.ndarray | None = None  # sorted row ids of self._hits
         self._hits: pa.Table | None = None
         if self.ds.count_rows() <= settings.hit_cache_rows:
@@ -257,3 +259,41 @@ def _hit_columns(ds: Any) -> tuple[np.ndarray, pa.Table]:
             col = col.dictionary_encode()
         columns[name] = col if order is None else col.take(pa.array(order))
     return (ids if order is None else ids[order]), pa.table(columns)
+
+
+class QueryBatcher:
+    """Embeds concurrent single queries together: callers block on a future while one worker thread
+    embeds everything that queued up meanwhile as one batch (no waiting when only one query is in flight).
+    On a few CPU cores this keeps one model call running at a time instead of many competing ones."""
+
+    def __init__(self, embedder: Embedder, max_batch: int = 64):
+        self.embedder, self.max_batch = embedder, max_batch
+        self._queue: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        future: Future = Future()
+        self._queue.put((text, future))
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="vidlake-query-embed", daemon=True)
+                self._worker.start()
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                vectors = self.embedder.embed([text for text, _ in batch])
+            except BaseException as exc:  # the callers get the error, the worker keeps serving
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors):
+                future.set_result(vector)
