@@ -132,7 +132,12 @@ def _set_niceness(value: int) -> None:
 
 
 def tune_replica(serve: ServeSettings) -> None:
-    """In a replica process, before its app is built: its CPU priority."""
+    """In a replica process, before its app is built: its CPU priority, and one intra-op thread for
+    PyTorch (and the OpenMP runtime it sets), so no library fights this replica's HTTP, LanceDB and
+    query-embedding threads for the CPUs."""
+    import torch
+
+    torch.set_num_threads(QUERY_EMBED_THREADS)
     _set_niceness(serve.niceness)
 
 
