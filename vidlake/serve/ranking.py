@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections import defaultdict
 from functools import lru_cache
 from typing import Hashable, Iterable, Sequence
+
+import snowballstemmer
 
 __all__ = [
     "filter_clause", "fuse_rrf", "highlight", "join_evidence", "overlaps", "query_terms", "samples_clause", "stem",
@@ -25,19 +28,16 @@ STOPWORDS = frozenset(
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
-@lru_cache(maxsize=65536)  # highlighting stems every word of every hit: ~95 calls per query
+_ENGLISH = snowballstemmer.stemmer("english")
+_ENGLISH_LOCK = threading.Lock()  # a stemmer object keeps per-word state: one word at a time
+
+
+@lru_cache(maxsize=65536)  # highlighting stems every word of every hit; the vocabulary repeats
 def stem(word: str) -> str:
-    """A light English stem (what BM25's stemmer would merge, roughly): drops, dropped, dropping -> drop."""
-    w = word.lower()
-    for suffix in ("ing", "ed", "es", "s", "ly"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            break
-    if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "aeiousl":  # dropp -> drop
-        w = w[:-1]
-    if len(w) > 3 and w.endswith("e"):  # bicycle, bicycles -> bicycl; slice, slicing -> slic
-        w = w[:-1]
-    return w
+    """The English Snowball (Porter2) stem of ``word``, lower case: the stemmer of LanceDB's full-text
+    index, so what BM25 matched is what gets marked (drops, dropped, dropping -> drop)."""
+    with _ENGLISH_LOCK:
+        return _ENGLISH.stemWord(word.lower())
 
 
 def query_terms(text: str) -> list[str]:

@@ -6,20 +6,22 @@ pool, tests call it directly. Inputs are already validated (ids are hex, tasks a
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from threading import Lock
+import queue
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from cachetools import LRUCache
 
+from vidlake.index import documents as D
+from vidlake.index.embed import Embedder
+from vidlake.index.store import IndexMeta
 from vidlake.platform.config import SearchSettings
-from vidlake.serve import documents as D
-from vidlake.serve.embed import Embedder, QueryBatcher
 from vidlake.serve.ranking import filter_clause, fuse_rrf, highlight, join_evidence, query_terms, samples_clause
-from vidlake.serve.store import IndexMeta
 
-__all__ = ["Searcher"]
+__all__ = ["QueryBatcher", "Searcher"]
 
 _HIT_COLUMNS = ["source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
 _SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id", "t", "x", "y", "x_norm", "y_norm",
@@ -27,6 +29,7 @@ _SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id
 _MAX_SAMPLES = 20_000
 _MAX_SAMPLES_PER_VIDEO = 5_000
 _CACHED_SAMPLES = 500_000
+_CACHED_QUERIES = 1024
 
 
 class Searcher:
@@ -43,10 +46,10 @@ class Searcher:
         self.ev_ds = self.evidence.to_lance()
         self.with_samples = set(self.ev_ds.to_table(columns=["video_id"])["video_id"].unique().to_pylist())
         self._queries = QueryBatcher(embedder)
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._samples: OrderedDict[str, list[dict]] = OrderedDict()
-        self._cached_rows, self._big = 0, set()
-        self._lock = Lock()
+        self._vectors: LRUCache[str, np.ndarray] = LRUCache(_CACHED_QUERIES)
+        self._samples: LRUCache[str, list[dict]] = LRUCache(_CACHED_SAMPLES, getsizeof=len)  # size: samples
+        self._big: set[str] = set()
+        self._lock = threading.Lock()
         self._hit_ids: np.ndarray | None = None  # sorted row ids of self._hits
         self._hits: pa.Table | None = None
         if self.ds.count_rows() <= settings.hit_cache_rows:
@@ -79,11 +82,10 @@ class Searcher:
         return hits
 
     # Retrieval goes through the Lance dataset of this generation (``self.ds``, one snapshot) rather
-    # than LanceDB's query builder: the same indexes and results for ~2-3 ms less CPU per query at
-    # 1M rows, and row ids that stay valid between retrieval and ``_take_rows``. Retrieval asks for row
-    # ids and scores only; the hit columns of the final k come afterwards (``_rows``: from memory, or
-    # read by id): at 1M rows an FTS query projecting them cost 4.2 ms of CPU, ids alone 2.2 ms plus
-    # 1.2 ms for the read (ANN: 7.0 ms against 4.3 + 1.7; benchmarks/results/search.md).
+    # than LanceDB's query builder: the same indexes and results for less CPU per query, and row ids
+    # that stay valid between retrieval and ``_take_rows``. Retrieval asks for row ids and scores only;
+    # the hit columns of the final k come afterwards (``_rows``: from memory, or read by id), which
+    # costs less than projecting them in the query (docs/search.md, benchmarks/results/search.md).
 
     def _bm25(self, text: str, n: int, where: str | None) -> pa.Table:
         from lance.query import MatchQuery
@@ -131,16 +133,13 @@ class Searcher:
         return rows
 
     def vector(self, text: str) -> np.ndarray:
-        """The query's embedding; the last 1024 distinct queries are kept."""
+        """The query's embedding; the last ``_CACHED_QUERIES`` distinct queries are kept."""
         with self._lock:
-            if text in self._vectors:
-                self._vectors.move_to_end(text)
-                return self._vectors[text]
-        vec = self._queries.embed_query(text)
-        with self._lock:
-            self._vectors[text] = vec
-            while len(self._vectors) > 1024:
-                self._vectors.popitem(last=False)
+            vec = self._vectors.get(text)
+        if vec is None:
+            vec = self._queries.embed_query(text)
+            with self._lock:
+                self._vectors[text] = vec
         return vec
 
     # -- per video ------------------------------------------------------------------------------
@@ -166,9 +165,7 @@ class Searcher:
     def _video_samples(self, videos: list[str]) -> dict[str, list[dict]]:
         """Every sample of each of ``videos`` that is small enough to keep, from the cache or one query."""
         with self._lock:
-            found = {v: self._samples[v] for v in videos if v in self._samples}
-            for v in found:
-                self._samples.move_to_end(v)
+            found = {v: rows for v in videos if (rows := self._samples.get(v)) is not None}
         missing = [v for v in videos if v not in found and v not in self._big]
         if missing:
             where = "video_id IN (" + ", ".join(f"'{v}'" for v in missing) + ")"
@@ -187,9 +184,6 @@ class Searcher:
                     self._big.add(v)
                     continue
                 kept[v] = self._samples[v] = vrows
-                self._cached_rows += len(vrows)
-            while self._cached_rows > _CACHED_SAMPLES and self._samples:
-                self._cached_rows -= len(self._samples.popitem(last=False)[1])
         return kept
 
     def timeline(self, video_id: str, t_from: float | None, t_to: float | None, limit: int) -> tuple[list[dict], bool]:
@@ -253,8 +247,8 @@ def _scores(table: pa.Table) -> list[float]:
 
 def _hit_columns(ds: Any) -> tuple[np.ndarray, pa.Table]:
     """Every row's hit columns, in row-id order, with their sorted row ids: the low-cardinality strings
-    dictionary-encoded (1M caption rows: ~110 MB, read in ~1 s). A hit's columns are then an in-memory
-    take instead of a ~1.2 ms read by row id (benchmarks/results/search.md)."""
+    dictionary-encoded. A hit's columns are then an in-memory take instead of a read by row id (memory
+    and load time per million rows: docs/search.md)."""
     table = ds.to_table(columns=_HIT_COLUMNS, with_row_id=True)
     ids = table["_rowid"].to_numpy().astype(np.uint64)
     order = None if np.all(ids[1:] > ids[:-1]) else np.argsort(ids, kind="stable")  # a scan is in id order
@@ -265,3 +259,41 @@ def _hit_columns(ds: Any) -> tuple[np.ndarray, pa.Table]:
             col = col.dictionary_encode()
         columns[name] = col if order is None else col.take(pa.array(order))
     return (ids if order is None else ids[order]), pa.table(columns)
+
+
+class QueryBatcher:
+    """Embeds concurrent single queries together: callers block on a future while one worker thread
+    embeds everything that queued up meanwhile as one batch (no waiting when only one query is in flight).
+    On a few CPU cores this keeps one model call running at a time instead of many competing ones."""
+
+    def __init__(self, embedder: Embedder, max_batch: int = 64):
+        self.embedder, self.max_batch = embedder, max_batch
+        self._queue: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        future: Future = Future()
+        self._queue.put((text, future))
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="vidlake-query-embed", daemon=True)
+                self._worker.start()
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                vectors = self.embedder.embed([text for text, _ in batch])
+            except BaseException as exc:  # the callers get the error, the worker keeps serving
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors):
+                future.set_result(vector)

@@ -8,15 +8,15 @@ wait for a check except the very first one.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 
+from vidlake.index.embed import Embedder
+from vidlake.index.store import IndexMeta, IndexStore, index_uri_for, lake_versions, staleness
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
-from vidlake.serve.embed import Embedder
 from vidlake.serve.search import Searcher
-from vidlake.serve.store import IndexMeta, IndexStore, index_uri_for, lake_versions, staleness
+from vidlake.serve.tuning import QUERY_EMBED_THREADS, freeze_index
 
 __all__ = ["IndexUnavailable", "ServiceState"]
 
@@ -37,10 +37,8 @@ class ServiceState:
         self.lake = Lake(settings.lake.uri, settings.storage)
         self.store = IndexStore(index_uri_for(settings), settings.storage)
         s = settings.search
-        # one engine thread: queries are embedded one batch at a time (QueryBatcher) next to the HTTP
-        # and LanceDB threads of the same replica
         self.embedder = embedder or Embedder(s.embedding_model, s.device, batch_size=32, backend=s.embed_backend,
-                                             threads=1)
+                                             threads=QUERY_EMBED_THREADS)
         self.searcher: Searcher | None = None
         self.meta: IndexMeta | None = None
         self.stale_reason: str | None = None
@@ -63,12 +61,7 @@ class ServiceState:
                 if self.meta is None or meta.to_json() != self.meta.to_json() or self.searcher is None:
                     self.searcher = Searcher(self.store.connect(), meta, self.embedder, self.settings.search)
                     self.meta = meta
-                    # the opened index (video table, evidence cache) is long-lived: out of the cyclic GC's
-                    # reach, full collections stop walking it (its effect on p99 was not measured apart);
-                    # unfrozen first, so what a replaced generation left in cycles is collected
-                    gc.unfreeze()
-                    gc.collect()
-                    gc.freeze()
+                    freeze_index()
                     log.info("search index opened: %s (generation %s)", self.store.uri, meta.generation)
                 self.stale_reason = staleness(meta, lake_versions(self.lake), self.settings.search.embedding_model)
                 self.missing_reason = None

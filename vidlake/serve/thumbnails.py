@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import threading
-from collections import OrderedDict
 from typing import Any, Sequence
+
+from cachetools import LRUCache
 
 from vidlake.platform.config import StorageSettings
 from vidlake.platform.storage import is_s3, storage_for
@@ -76,8 +77,8 @@ def draw_marks(image: Any, marks: Sequence[dict], width: int, height: int) -> No
 
 class Thumbnails:
     def __init__(self, storage: StorageSettings, cache_size: int = 512, max_decodes: int = 2):
-        self.storage, self.cache_size = storage, cache_size
-        self._cache: OrderedDict[tuple, bytes] = OrderedDict()
+        self.storage = storage
+        self._cache: LRUCache[tuple, bytes] | None = LRUCache(cache_size) if cache_size else None
         self._lock = threading.Lock()
         self._decodes = threading.Semaphore(max_decodes)
 
@@ -85,16 +86,16 @@ class Thumbnails:
         """JPEG bytes of ``video`` (a ``videos`` row) at ``t``, and whether they came from the cache."""
         overlay = tuple(sorted((m["t"], m.get("object_id") or 0, m.get("x"), m.get("y")) for m in marks or ()))
         key = (video["video_id"], round(t * 1000), width, overlay)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key], True
+        if self._cache is not None:
+            with self._lock:
+                data = self._cache.get(key)
+            if data is not None:
+                return data, True
         with self._decodes:
             data = self._render(video, t, width, marks or ())
-        with self._lock:
-            self._cache[key] = data
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        if self._cache is not None:
+            with self._lock:
+                self._cache[key] = data
         return data, False
 
     def _render(self, video: dict, t: float, width: int, marks: Sequence[dict]) -> bytes:

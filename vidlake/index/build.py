@@ -23,19 +23,18 @@ import pyarrow.compute as pc
 from vidlake import __version__
 from vidlake.platform.config import SearchSettings
 from vidlake.platform.lake import Lake
-from vidlake.serve import documents as D
-from vidlake.serve.changes import LakeSnapshot, VersionGone
-from vidlake.serve.embed import Embedder
-from vidlake.serve.store import FORMAT, IndexMeta, IndexStore, lake_versions
+from vidlake.index import documents as D
+from vidlake.index.changes import LakeSnapshot, VersionGone
+from vidlake.index.embed import Embedder
+from vidlake.index.store import FORMAT, IndexMeta, IndexStore, lake_versions
 
 __all__ = ["BuildIndex", "IndexResult"]
 
 _PAIRED = ("captions", "answers", "points", "tracks")
 _CHUNK = 16_384  # texts embedded per step of a full build (progress)
 _WRITE_ROWS = 262_144  # rows per LanceDB write of a full build (fewer, larger fragments)
-# Lance file format 2.1: fetching a search hit's columns by row id costs ~1.3 ms for 10 rows of 7
-# columns at 1M rows, against ~3.4 ms in 2.0, whose constant-ish string columns (task, task_key)
-# decode a whole page per row (benchmarks/results/search.md). Indexes built by an older vidlake keep
+# Lance file format 2.1: fetching a search hit's columns by row id is cheaper than in 2.0, whose
+# constant-ish string columns (task, task_key) decode a whole page per row (docs/search.md). Indexes built by an older vidlake keep
 # working; `vidlake index --rebuild` moves them to this layout.
 _FILE_VERSION = "2.1"
 

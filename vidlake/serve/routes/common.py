@@ -1,0 +1,84 @@
+"""What every router of the search app works with: the ``Service`` (settings, the index state, metrics,
+thumbnails, the thread pool), ``ApiError`` and the parameters several routes share."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from fastapi import Depends, Header, Path, Query, Request
+
+from vidlake.platform.config import Settings
+from vidlake.serve.metrics import Metrics
+from vidlake.serve.models import VIDEO_ID, ErrorBody
+from vidlake.serve.state import ServiceState
+from vidlake.serve.thumbnails import Thumbnails
+
+__all__ = ["ERRORS", "T_FROM", "T_TO", "VID", "ApiError", "Service", "root", "time_range"]
+
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 422, 503)}
+VID = Path(pattern=VIDEO_ID, description="sha256 of the video's bytes (64 hex).")
+T_FROM = Query(None, ge=0, allow_inf_nan=False, description="Range start, seconds.")
+T_TO = Query(None, ge=0, allow_inf_nan=False, description="Range end, seconds.")
+
+
+class ApiError(Exception):
+    """An error answered as JSON ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Service:
+    """One app's parts, shared by its routers."""
+
+    settings: Settings
+    state: ServiceState
+    metrics: Metrics
+    thumbs: Thumbnails
+    pool: ThreadPoolExecutor
+
+    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the app's threads (LanceDB, decoding), awaited."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
+
+    @property
+    def data(self) -> list:
+        """The dependencies of a data route: the API key check when the service has a key (none otherwise,
+        so an open service pays no per-request dependency)."""
+        key = self.settings.serve.api_key
+        if key is None:
+            return []
+
+        async def require_key(x_api_key: str | None = Header(None, description="Needed when the service has a key.")):
+            if not (x_api_key and hmac.compare_digest(x_api_key, key.get_secret_value())):
+                raise ApiError(401, "missing or wrong X-API-Key header")
+
+        return [Depends(require_key)]
+
+    def video_of(self, video_id: str) -> dict:
+        """The ``videos`` row of ``video_id``, or a 404."""
+        video = self.state.ready().videos.get(video_id)
+        if video is None:
+            raise ApiError(404, f"unknown video {video_id}")
+        return video
+
+
+def time_range(t_from: float | None, t_to: float | None, video: dict | None = None) -> None:
+    """422 when ``t_from`` is after ``t_to`` or past the end of ``video``."""
+    if t_from is not None and t_to is not None and t_from > t_to:
+        raise ApiError(422, f"t_from ({t_from}) is after t_to ({t_to})")
+    duration = (video or {}).get("duration_s")
+    if duration is not None and t_from is not None and t_from > duration:
+        raise ApiError(422, f"t_from={t_from} is past the end of the video ({duration:.3f} s)")
+
+
+def root(request: Request) -> str:
+    """The path the app is mounted under (Serve's route prefix), without a trailing slash."""
+    return request.scope.get("root_path", "").rstrip("/")
