@@ -261,7 +261,7 @@ def direct_search(seg, embedder, mode: str, k: int, settings, engine: str = "lan
     from lancedb.query import MatchQuery
 
     from vidlake.serve.ranking import fuse_rrf
-    from vidlake.serve.search import _HIT_COLUMNS as cols
+    from vidlake.serve.search import HIT_COLUMNS as cols
 
     ds = seg.to_lance()
 

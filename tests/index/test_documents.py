@@ -41,3 +41,10 @@ def test_label_docs_span_first_to_last_sample_per_label():
     assert docs["pallet"]["text"] == "pallet" and docs["pallet"]["source"] == "tracks"
     ev = D.evidence_rows(_table(POINTS, [{**pts[3], "task": "point"}]), "points").to_pylist()[0]
     assert (ev["label"], ev["box"], ev["source"]) == ("pallet", None, "points")
+
+
+def test_a_video_left_without_files_keeps_a_row_with_a_null_uri():
+    from vidlake.platform.lake.schemas import VIDEOS
+
+    videos = _table(VIDEOS, [{"video_id": V1, "uris": ["/x.mp4", "/y.mp4"]}, {"video_id": "b" * 64, "uris": []}])
+    assert [(r["video_id"][0], r["uri"]) for r in D.video_rows(videos).to_pylist()] == [("a", "/x.mp4"), ("b", None)]

@@ -191,8 +191,8 @@ def count_rows(counts: pa.Table) -> pa.Table:
 
 
 def video_rows(videos: pa.Table) -> pa.Table:
-    uris = videos["uris"]
-    first = pc.list_element(uris, 0) if videos.num_rows else pa.array([], pa.string())
+    # a video whose files all changed or went away keeps its row with no path: its uri is null
+    first = pa.array([u[0] if u else None for u in videos["uris"].to_pylist()], pa.string())
     table = videos.select([n for n in VIDEOS_SCHEMA.names if n != "uri"]).append_column("uri", first)
     return table.select(VIDEOS_SCHEMA.names).cast(VIDEOS_SCHEMA)
 

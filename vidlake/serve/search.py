@@ -21,9 +21,9 @@ from vidlake.index.store import IndexMeta
 from vidlake.platform.config import SearchSettings
 from vidlake.serve.ranking import filter_clause, fuse_rrf, highlight, join_evidence, query_terms, samples_clause
 
-__all__ = ["QueryBatcher", "Searcher"]
+__all__ = ["HIT_COLUMNS", "QueryBatcher", "Searcher"]
 
-_HIT_COLUMNS = ["source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
+HIT_COLUMNS = ["source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
 _SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id", "t", "x", "y", "x_norm", "y_norm",
                    "box"]
 _MAX_SAMPLES = 20_000
@@ -74,7 +74,7 @@ class Searcher:
         for row in rows:
             marked, spans = highlight(row["text"], terms)
             video = self.videos.get(row["video_id"], {})
-            hits.append({**{c: row[c] for c in _HIT_COLUMNS}, "uri": video.get("uri"),
+            hits.append({**{c: row[c] for c in HIT_COLUMNS}, "uri": video.get("uri"),
                          "score": float(row["_fused"]), "scores": row["_scores"], "highlight": marked, "spans": spans})
         samples = self.samples([(h["video_id"], h["start_s"], h["end_s"]) for h in hits])
         for hit, evidence in zip(hits, join_evidence(hits, samples)):
@@ -127,7 +127,7 @@ class Searcher:
             if np.array_equal(self._hit_ids[pos], wanted):
                 rows = self._hits.take(pos).to_pylist()
         if rows is None:  # not kept in memory (a large index)
-            rows = self.ds._take_rows(ids, columns=_HIT_COLUMNS).to_pylist()  # same order as asked
+            rows = self.ds._take_rows(ids, columns=HIT_COLUMNS).to_pylist()  # same order as asked
         for row, score in zip(rows, scores):
             row["_scores"], row["_fused"] = score, next(iter(score.values()))
         return rows
@@ -189,7 +189,7 @@ class Searcher:
     def timeline(self, video_id: str, t_from: float | None, t_to: float | None, limit: int) -> tuple[list[dict], bool]:
         """Captions, answers, points and tracks of one video overlapping [t_from, t_to], time order."""
         where = filter_clause(video_id, None, None, t_from, t_to, sources=("captions", "answers"))
-        segs = self.segments.search().where(where).select(_HIT_COLUMNS).limit(limit + 1).to_arrow().to_pylist()
+        segs = self.segments.search().where(where).select(HIT_COLUMNS).limit(limit + 1).to_arrow().to_pylist()
         end = self.videos.get(video_id, {}).get("duration_s") or float("inf")
         samples = self.samples([(video_id, t_from or 0.0, end if t_to is None else t_to)], limit + 1)
         events = [{"kind": s["source"], "t": s["start_s"], "end": s["end_s"], "task": s["task"],
@@ -249,11 +249,11 @@ def _hit_columns(ds: Any) -> tuple[np.ndarray, pa.Table]:
     """Every row's hit columns, in row-id order, with their sorted row ids: the low-cardinality strings
     dictionary-encoded. A hit's columns are then an in-memory take instead of a read by row id (memory
     and load time per million rows: docs/search.md)."""
-    table = ds.to_table(columns=_HIT_COLUMNS, with_row_id=True)
+    table = ds.to_table(columns=HIT_COLUMNS, with_row_id=True)
     ids = table["_rowid"].to_numpy().astype(np.uint64)
     order = None if np.all(ids[1:] > ids[:-1]) else np.argsort(ids, kind="stable")  # a scan is in id order
     columns = {}
-    for name in _HIT_COLUMNS:
+    for name in HIT_COLUMNS:
         col = table[name].combine_chunks()
         if name != "text" and pa.types.is_string(col.type):
             col = col.dictionary_encode()
