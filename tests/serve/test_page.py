@@ -71,3 +71,18 @@ def test_search_and_open_a_timeline(page, serve_url, search_lake):
     page.wait_for_selector("#error:not([hidden])")
     assert "after t_to" in page.locator("#error").inner_text()
     assert page.errors == []
+
+
+def test_highlights_stay_on_their_words_after_an_emoji(page, serve_url, search_lake):
+    from vidlake.serve.ranking import highlight
+
+    text = "🐕🐕 a dog 🚲 drops a box"
+    _, spans = highlight(text, ["dog", "box"])  # the server's offsets: code points
+    page.goto(f"{serve_url}/")
+    page.wait_for_selector("#status:has-text('index ready')")
+    marks = page.evaluate("""([text, spans]) => {
+        const p = document.createElement("p");
+        p.append(highlighted(text, spans));
+        return [...p.querySelectorAll("mark")].map((m) => m.textContent).concat([p.textContent]);
+    }""", [text, [list(s) for s in spans]])
+    assert marks == ["dog", "box", text]

@@ -56,13 +56,17 @@ async function imageUrl(path) {
 }
 
 function highlighted(text, spans) {
+  // spans count Unicode code points (the server's string offsets); JavaScript strings index UTF-16
+  // units, where an emoji takes two: slice the code points
+  const chars = Array.from(text);
+  const part = (a, b) => chars.slice(a, b).join("");
   const frag = document.createDocumentFragment();
   let pos = 0;
   for (const [s, e] of spans) {
-    frag.append(text.slice(pos, s), el("mark", {}, text.slice(s, e)));
+    frag.append(part(pos, s), el("mark", {}, part(s, e)));
     pos = e;
   }
-  frag.append(text.slice(pos));
+  frag.append(part(pos));
   return frag;
 }
 
