@@ -177,7 +177,9 @@ def test_health_metrics_docs_and_page(serve_url):
     status, spec = get_json(f"{serve_url}/openapi.json")
     assert status == 200 and {"/search", "/videos/{video_id}/timeline", "/counts"} <= set(spec["paths"])
     status, _, docs = http_get(f"{serve_url}/docs")
-    assert status == 200 and b"swagger" in docs.lower()
+    assert status == 200 and b"swagger" in docs.lower() and b"cdn.jsdelivr" not in docs  # works offline
+    (bundle,) = re.findall(rb'src="([^"]*swagger-ui-bundle\.js)"', docs)
+    assert http_get(f"{serve_url.split('/vl')[0]}{bundle.decode()}")[0] == 200  # served by the app itself
     status, headers, page = http_get(f"{serve_url}/")
     assert status == 200 and b'<base href="/vl/">' in page and headers["content-type"].startswith("text/html")
     assert http_get(f"{serve_url}/static/app.js")[0] == 200

@@ -13,6 +13,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -43,8 +44,10 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
         yield
         service.pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="vidlake search", version=__version__, lifespan=lifespan,
-                  description="Timestamped search over a vidlake lake: captions, answers, points, tracks, counts.")
+    # /docs and /redoc with their Swagger UI and ReDoc assets served by the app itself, not from a CDN
+    app = FastAPIOffline(title="vidlake search", version=__version__, lifespan=lifespan,
+                         description="Timestamped search over a vidlake lake: captions, answers, points, tracks, "
+                                     "counts.")
     app.state.vidlake = service.state
     for module in (search, videos, ops):
         app.include_router(module.router(service))
