@@ -63,8 +63,7 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
         errors = lake.read("errors", columns=["uri", "stage", "size", "mtime"])
         todo, unchanged = _unprocessed(files, known_videos, seen, errors, settings.ingest.verify, result)
         probed = _probe(todo, settings, executor or RayExecutor(settings.ray), show)
-        planned = _commit_videos(lake, probed, unchanged, result)  # merged with what is there now
-        result.__dict__.update(planned.__dict__)
+        result = _commit_videos(lake, probed, unchanged, result)  # merged with what is there now
         listed = {f["uri"] for f in files}
         result.source_video_ids = {v["video_id"] for v in lake.read("videos", columns=["video_id", "uris"]).to_pylist()
                                    if listed.intersection(v["uris"])}

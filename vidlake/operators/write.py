@@ -56,7 +56,8 @@ class WriteTables:
         self._staged_videos = 0
         self._last_flush = time.monotonic()
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Take one parsed window; returns it as plain Python values (what was kept)."""
         row = plain(row)
         key = (row["video_id"], row["task_key"])
         self._pending[key].append(row)
@@ -68,6 +69,7 @@ class WriteTables:
             self._stage(self._pending.pop(key))
         if self._staged_videos >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
             self.flush()
+        return row
 
     def flush(self) -> None:
         """Commit every staged (video, task_key): one idempotent merge per table, ``outputs`` last."""

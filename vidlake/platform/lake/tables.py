@@ -95,19 +95,28 @@ class Lake:
         (merged again when another writer committed first). Returns how many rows were inserted."""
         return _on_conflict_retry(lambda: self._merge(table, rows, None))
 
-    def _merge(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str] | None) -> int:
+    def _merge(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str] | None,
+               owned: str | None = None) -> int:
+        """One merge commit on the table's key. ``owned``: a predicate on the target whose rows ``rows``
+        replace (matched rows updated whole, the others of it deleted)."""
         data = _unique_keys(self._conform(table, rows), KEYS[table])
-        if not data.num_rows:
+        if not data.num_rows and owned is None:
             return 0
         if not self.exists(table):
-            self._write(table, data, mode="append")
+            if data.num_rows:
+                self._write(table, data, mode="append")
             return data.num_rows
         predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])  # null-safe
         merger = self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
-        if update_columns:
+        if owned is not None:
+            merger = merger.when_matched_update_all()
+        elif update_columns:
             merger = merger.when_matched_update({c: f"s.{c}" for c in update_columns})
+        merger = merger.when_not_matched_insert_all()
+        if owned is not None:
+            merger = merger.when_not_matched_by_source_delete(predicate=owned)
         try:
-            metrics = merger.when_not_matched_insert_all().execute()
+            metrics = merger.execute()
         except OSError as exc:
             raise write_error(self.table_uri(table), exc) from exc
         except Exception as exc:
@@ -123,26 +132,8 @@ class Lake:
         for value in (v for pair in pairs for v in pair):
             if not _ID.fullmatch(value):  # ids are our own hex hashes; anything else never reaches SQL text
                 raise ValueError(f"not a vidlake id: {value!r}")
-        data = _unique_keys(self._conform(table, rows), KEYS[table])
-        if not self.exists(table):
-            if data.num_rows:
-                self._write(table, data, mode="append")
-            return data.num_rows
-        predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])
-        owned = " OR ".join(f"(t.video_id = '{v}' AND t.task_key = '{k}')" for v, k in pairs)
-
-        def merge() -> int:
-            merger = (self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
-                      .when_matched_update_all().when_not_matched_insert_all())
-            if owned:
-                merger = merger.when_not_matched_by_source_delete(predicate=owned)
-            try:
-                metrics = merger.execute()
-            except OSError as exc:
-                raise write_error(self.table_uri(table), exc) from exc
-            return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
-
-        return _on_conflict_retry(merge)
+        owned = " OR ".join(f"(t.video_id = '{v}' AND t.task_key = '{k}')" for v, k in pairs) or None
+        return _on_conflict_retry(lambda: self._merge(table, rows, None, owned))
 
     def update_row(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
         """Set ``values`` on the row whose key (``schemas.KEYS``) is in ``key``, in one commit.
