@@ -30,7 +30,7 @@ from vidlake.operators.prompt import BuildPrompt, PromptConfig
 from vidlake.operators.sample import SampleConfig, SampleFrames
 from vidlake.operators.step import Step
 from vidlake.operators.tasks import ExpandTasks, PendingTask, runs_on
-from vidlake.operators.write import WriteTables, plain
+from vidlake.operators.write import WriteTables
 from vidlake.platform.config import LakeSettings, Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.lease import Lease
@@ -192,15 +192,14 @@ def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tup
     with progress_bar("windows", total=None) as bar:
         began = time.monotonic()
         for row in rows:
-            row = plain(row)
             result.last_window_s = time.monotonic() - started
+            row = writer.add(row)  # as plain Python values
             if result.first_window_s is None:
                 result.first_window_s = result.last_window_s
             if row["status"] != "ok":
                 stage = row.get("error_stage") or "unknown"
                 result.failed_by_stage[stage] = result.failed_by_stage.get(stage, 0) + 1
             bar.set_total(result.windows_planned)
-            writer.add(row)
             result.windows_ok, result.windows_failed = writer.stats.windows_ok, writer.stats.windows_failed
             result.frames += len(row.get("timestamps_s") or ())
             result.generated_tokens += row.get("generated_tokens") or 0
@@ -264,11 +263,13 @@ def claim_work(lake: Lake, run_id: str, pending: Callable[[], list[dict]], resul
     from vidlake.platform.lake.runs import run_state
 
     with Lease(lake.uri, "claims", lake.storage):
+        # the live runs first, then what is done: a run that ends between the two reads committed its
+        # outputs before it ended, so its work is seen done; read the other way round, it would be redone
+        live = {r["run_id"] for r in lake.read("runs").to_pylist() if r["run_id"] != run_id and run_state(r) == "running"}
         items = pending()
         keys = sorted({k for item in items for k in item["pending_task_keys"]})
         if not keys:
             return items
-        live = {r["run_id"] for r in lake.read("runs").to_pylist() if r["run_id"] != run_id and run_state(r) == "running"}
         taken = set()
         if live and lake.exists("claims"):
             claims = lake.read("claims", filters=[("task_key", "in", keys)]).to_pylist()
