@@ -326,22 +326,25 @@ def main() -> None:
                     help="flock this file around each build step and the query phase (e.g. /tmp/vidlake-bench.lock).")
     ap.add_argument("--replicas", type=int, default=None,
                     help="Serve replicas of the search app (serve.replicas; by default the service's default).")
-    ap.add_argument("--ingress", choices=["haproxy", "proxy"], default=None,
-                    help="Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1) or its Python proxy; by default the "
-                    "one `vidlake serve` picks here (serve.haproxy=auto: HAProxy where its binary runs).")
+    ap.add_argument("--ingress", choices=["haproxy", "proxy"], default="proxy",
+                    help="Serve's Python proxy (what `vidlake serve` uses on loopback) or its HAProxy ingress "
+                    "(RAY_SERVE_ENABLE_HA_PROXY=1; for the run, HAProxy's stats and metrics ports listen on every "
+                    "interface, which `vidlake serve` refuses for a loopback service).")
     ap.add_argument("--out", type=Path, default=RESULTS / "search.md",
                     help="Markdown file the results go to, as its newest section.")
     args = ap.parse_args()
-    from vidlake.serve.tuning import prepare_ray
+    from vidlake.serve.tuning import _haproxy_side_ports, prepare_ray
 
     work = Path(args.workdir) / f"{args.segments}x{args.videos}"
     settings = load_settings(lake={"uri": str(work / "lake")}, ray={"num_cpus": 2},
                              serve={"port": free_port(), "max_ongoing_requests": 64,
-                                    "haproxy": {"haproxy": True, "proxy": False, None: "auto"}[args.ingress],
                                     **({"replicas": args.replicas} if args.replicas else {})})
     # as run_service does, before Ray starts: the ingress (HAProxy's side ports off busy 9101 / 8404), the
     # proxy's ready check, replicas and HAProxy at serve.niceness
-    args.ingress = prepare_ray(settings.serve, joining=False)
+    prepare_ray(settings.serve, joining=False)
+    if args.ingress == "haproxy":  # measured as a cluster operator would run it; see --ingress
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        _haproxy_side_ports()
     lake = Lake(settings.lake.uri)
     report: dict = {"ingress": args.ingress, "replicas": settings.serve.replicas, "segments": args.segments,
                     "videos": args.videos, "queries": args.queries, "clients": args.clients, "k": args.k,

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from tiny_model import tiny_settings  # noqa: F401 - fixture
 from vidlake.cli import main
 
 VIDLAKE = [sys.executable, "-m", "vidlake.cli"]
@@ -60,3 +61,28 @@ def test_validate_a_job_spec_and_its_one_line_errors(tmp_path, capsys):
     assert main(["validate", str(spec)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "invalid prompt template" in line and "text: Field required" in line
+
+
+@pytest.mark.ray
+def test_caption_run_then_first_index_print_progress_and_no_library_noise(ray_session, tiny_settings, tmp_path):
+    """A caption run prints its progress lines and summary, and none of the lines Ray prints on every run
+    with an actor pool (the spurious "constructor arguments in the object store" error, a list column
+    it cannot convert); the first `vidlake index` prints no LanceDB warnings."""
+    from media import make_video
+
+    src = tmp_path / "src"
+    src.mkdir()
+    make_video(src / "a.mp4", seconds=4, fps=8, size=(48, 32))
+    lake = tmp_path / "lake"
+    env = {**os.environ, "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
+           "VIDLAKE_MODEL__TINY_DIR": tiny_settings.tiny_dir}
+    out = run("caption", str(src), "--lake", str(lake), "--model", "tiny", "--max-frames", "4", env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "windows ok" in out.stdout
+    lines = out.stderr.splitlines()
+    assert any(line.startswith("windows: ") and "/" in line for line in lines), out.stderr
+    noise = [line for line in lines if not line.startswith(("probing: ", "windows: "))]
+    assert noise == [], out.stderr
+    index = run("index", "--lake", str(lake))
+    assert index.returncode == 0 and "texts embedded" in index.stdout, index.stderr
+    assert "WARN" not in index.stderr and "lance" not in index.stderr, index.stderr

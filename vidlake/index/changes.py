@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from vidlake.errors import LakeError
-from vidlake.platform.lake import Lake
+from vidlake.platform.lake import Lake, delta_dataset
 from vidlake.platform.lake.schemas import schema_for
 from vidlake.index.documents import pairs_of
 
@@ -55,7 +55,7 @@ class LakeSnapshot:
         if dt is None:
             empty = schema_for(table).empty_table()
             return empty.select(columns) if columns else empty
-        dataset = dt.to_pyarrow_dataset()
+        dataset = delta_dataset(dt)
         schema = schema_for(table)
         want = pa.schema([schema.field(c) for c in (columns or schema.names)])
         if pairs is None:
@@ -90,7 +90,7 @@ class LakeSnapshot:
         names = {u.rsplit("/", 1)[-1] for u in uris}
         if not names:
             return None
-        dataset = dt.to_pyarrow_dataset()
+        dataset = delta_dataset(dt)
         fragments = [f for f in dataset.get_fragments() if f.path.rsplit("/", 1)[-1] in names]
         try:
             files = pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)

@@ -9,6 +9,7 @@ versions with the lake's current ones to tell whether the index is stale.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -100,8 +101,12 @@ class IndexStore:
         return join_uri(self.uri, META_FILE)
 
     def connect(self, read_consistency_s: float | None = None) -> Any:
-        import lancedb
         from datetime import timedelta
+
+        # LanceDB's Rust log (read once, at import) warns on every table it creates ("No existing dataset
+        # ..., it will be created"): errors only, unless the user set LANCEDB_LOG
+        os.environ.setdefault("LANCEDB_LOG", "error")
+        import lancedb
 
         interval = timedelta(seconds=read_consistency_s) if read_consistency_s is not None else None
         path = self.uri if is_s3(self.uri) else self.uri.removeprefix("file://")

@@ -189,7 +189,7 @@ def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tup
 
     pairs = sum(len(item["pending_task_keys"]) for item in items)
     rows = executor.run(steps, items, on_planned=planned)
-    with progress_bar("windows", total=None) as bar:
+    with progress_bar("windows", total=result.windows_planned) as bar:
         began = time.monotonic()
         for row in rows:
             result.last_window_s = time.monotonic() - started
@@ -206,8 +206,8 @@ def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tup
             if row.get("infer_s") and row.get("infer_batch"):
                 result.model_s += row["infer_s"] / row["infer_batch"]
             elapsed = max(time.monotonic() - began, 1e-9)
-            bar.advance(1, f"videos {writer.stats.videos_committed}/{pairs} "
-                           f"{result.frames / elapsed:.1f} frames/s {result.generated_tokens / elapsed:.1f} tok/s "
+            bar.advance(1, f"(video, task) pairs committed {writer.stats.videos_committed}/{pairs}, "
+                           f"{result.frames / elapsed:.1f} frames/s, {result.generated_tokens / elapsed:.1f} tok/s, "
                            f"{result.windows_failed} failed")
     if isinstance(executor, RayExecutor) and executor.dataset is not None:
         result.pipeline_stats = executor.dataset.stats()

@@ -196,11 +196,15 @@ class Step:
 
 def normalize(row: dict[str, Any]) -> dict[str, Any]:
     """A row as steps expect it: null-like values (NaN floats from Ray's all-null columns) -> None,
-    numpy scalars -> Python scalars, and the four status columns present. Arrays stay arrays."""
+    numpy scalars -> Python scalars, object arrays (Ray's form of a list column, such as ``uris``) -> lists
+    (Ray cannot turn a column of them back into Arrow, and says so), and the four status columns present.
+    Numeric arrays (frames) stay arrays."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, np.generic):
             value = value.item()
+        elif isinstance(value, np.ndarray) and value.dtype == object:
+            value = value.tolist()
         if isinstance(value, float) and math.isnan(value):
             value = None
         out[key] = value

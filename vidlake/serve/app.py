@@ -3,8 +3,10 @@
 Routes (``vidlake.serve.routes``): ``/search``, ``/counts``, ``/videos``, ``/videos/{id}``,
 ``/videos/{id}/timeline``, ``/videos/{id}/thumbnail``, ``/healthz``, ``/metrics``, the web page at ``/``
 and OpenAPI docs at ``/docs``. Every error is JSON ``{"error": ..., "detail"?: [...], "run"?: ...}``:
-4xx for bad input, 503 (with the command to run) when the index is missing or stale. Blocking work
-(LanceDB, decoding) runs on the app's own threads.
+4xx for bad input, 503 (with the command to run) when there is no index. An index older than the lake
+still answers, flagged: the ``X-Vidlake-Index: stale`` header on every answer and ``index.stale`` (with
+the reason) in search answers; ``serve.allow_stale=false`` answers 503 instead. Blocking work (LanceDB,
+decoding) runs on the app's own threads.
 """
 
 from __future__ import annotations
@@ -54,8 +56,33 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
     app.include_router(page.router())
     app.mount("/static", page.PageAssets(), name="static")
     _handle_errors(app)
+    app.add_middleware(_AsgiMiddleware, wrap=_index_state_header(service.state))
     app.add_middleware(_AsgiMiddleware, wrap=service.metrics.middleware)
     return app
+
+
+def _index_state_header(state: ServiceState):
+    """ASGI middleware: every answer says whether it came from a current index, ``X-Vidlake-Index:
+    ready`` or ``stale`` (as ``/healthz`` says), so a client of any route can tell an answer that
+    misses the lake's newest rows."""
+
+    def wrap(app):
+        async def wrapped(scope, receive, send):
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+
+            async def send_with_header(message: dict) -> None:
+                if message["type"] == "http.response.start" and state.meta is not None:
+                    value = b"stale" if state.stale_reason else b"ready"
+                    message["headers"] = [*message.get("headers", ()), (b"x-vidlake-index", value)]
+                await send(message)
+
+            await app(scope, receive, send_with_header)
+
+        return wrapped
+
+    return wrap
 
 
 def _error(status: int, message: str, **extra) -> JSONResponse:

@@ -7,10 +7,13 @@ opened and the embedding model loaded in the replica, not on the driver.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 from typing import Any
 
 from ray import serve
 
+from vidlake.errors import ConfigError
 from vidlake.platform.config import Settings
 from vidlake.serve.app import create_app
 from vidlake.serve.tuning import prepare_ray, tune_replica
@@ -45,7 +48,9 @@ def build_app(settings: Settings) -> Any:
 def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake") -> str:
     """Start Serve's HTTP proxy on ``serve.host:serve.port`` and deploy the app; returns its URL.
 
-    ``blocking`` keeps the call running until Ctrl-C, then shuts Serve down, as ``vidlake serve`` does.
+    ``blocking`` keeps the call running until Ctrl-C or SIGTERM, then stops what it started: in a Ray
+    it started itself, Serve and that Ray; in a cluster it joined, only its own application (the
+    cluster's Serve and other applications keep running).
     """
     import ray
 
@@ -54,12 +59,17 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
     s = settings.serve
     joining = bool(ray.is_initialized() or settings.ray.address or os.environ.get("RAY_ADDRESS"))
     ingress = prepare_ray(s, joining)
+    if not joining:
+        check_port_free(s.host, s.port)
     ensure_ray(settings.ray)
     serve.start(http_options={"host": s.host, "port": s.port}, logging_config={"log_level": "WARNING"})
     url = f"http://{s.host}:{s.port}{s.route_prefix.rstrip('/')}/"
     if not blocking:
         serve.run(build_app(settings), name=name, route_prefix=s.route_prefix)
         return url
+    # SIGTERM (systemd, Kubernetes, kill) stops the service as Ctrl-C does, instead of Ray's handler
+    # printing a C stack dump
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         serve.run(build_app(settings), name=name, route_prefix=s.route_prefix)
         via = {"haproxy": "HAProxy", "proxy": "Serve's Python proxy"}.get(ingress, "the cluster's ingress")
@@ -68,13 +78,38 @@ def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake"
     except KeyboardInterrupt:  # also while the app was still deploying
         pass
     print("stopping vidlake search", flush=True)
-    serve.shutdown()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal does not cut the stop short
+    try:
+        if joining:
+            serve.delete(name)
+        else:  # the Ray is ours: it goes, with Serve's actors and proxies
+            if ingress == "haproxy":
+                serve.shutdown()  # HAProxy is a child of Serve's proxy actor: stopped by Serve, not orphaned
+            ray.shutdown()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return url
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before Ray starts, a ``host:port`` another process listens on (Serve would retry binding
+    it for a while and then fail with a long traceback)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to Serve too
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); another process holds the "
+                              "port: stop it or pick another with --port") from None
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _wait_for_stop() -> None:
-    """Block until Ctrl-C (KeyboardInterrupt). (SIGTERM is Ray's: its handler ends the driver and the
-    local Ray with it.)"""
+    """Block until Ctrl-C or SIGTERM (both raise KeyboardInterrupt here)."""
     import time
 
     while True:

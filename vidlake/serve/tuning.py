@@ -3,9 +3,9 @@
 The app, its state and the deployment call these; none of them sets an environment variable, a
 priority, a thread count or a GC switch itself.
 
-* Ingress (before a Ray that ``vidlake serve`` starts): Serve's HAProxy where its binary runs, else
-  Serve's Python proxy (``serve.haproxy``); HAProxy's side ports moved off busy defaults; a proxy
-  ready-check long enough for a busy few-core machine.
+* Ingress (before a Ray that ``vidlake serve`` starts): Serve's Python proxy, or Serve's HAProxy where
+  asked for and the service is open anyway (``serve.haproxy``); HAProxy's side ports moved off busy
+  defaults; a proxy ready-check long enough for a busy few-core machine.
 * CPU priority: replicas at ``serve.niceness`` instead of Ray's nice 15.
 * Threads: one app thread pool for blocking work; one engine thread for query embeddings.
 * Garbage collection: an opened index generation is frozen out of the cyclic collector's reach.
@@ -14,6 +14,7 @@ priority, a thread count or a GC switch itself.
 from __future__ import annotations
 
 import gc
+import ipaddress
 import logging
 import os
 import shutil
@@ -39,10 +40,13 @@ QUERY_EMBED_THREADS = 1
 def prepare_ray(serve: ServeSettings, joining: bool) -> str:
     """Set up the environment of a Ray about to be started for the service, and say which ingress it
     gets: ``haproxy``, ``proxy`` or ``cluster`` (``joining`` a running Ray, whose own setting decides)."""
-    ingress = choose_ingress(serve.haproxy, joining)
+    ingress = choose_ingress(serve, joining)
     if ingress == "haproxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # read by the Serve controller this Ray starts
         _haproxy_side_ports()
+        print(f"serve.haproxy: HAProxy's stats page (port {os.environ.get('RAY_SERVE_HAPROXY_STATS_PORT', 8404)}) "
+              f"and metrics (port {os.environ.get('RAY_SERVE_HAPROXY_METRICS_PORT', 9101)}) listen on every "
+              "interface without authentication", flush=True)
     elif ingress == "proxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "0"
     elif serve.haproxy is True and os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") != "1":
@@ -56,21 +60,49 @@ def prepare_ray(serve: ServeSettings, joining: bool) -> str:
     return ingress
 
 
-def choose_ingress(setting: bool | str, joining: bool) -> str:
+def choose_ingress(serve: ServeSettings, joining: bool) -> str:
     """``haproxy``, ``proxy`` (Serve's Python proxy) or ``cluster`` (a running Ray already chose) for
-    the ``serve.haproxy`` setting. ``auto`` takes HAProxy where its binary runs and says why when not;
-    ``true`` without a working binary is an error rather than a Serve that retries forever."""
+    ``serve.haproxy``.
+
+    Serve's HAProxy binds its stats page and Prometheus port on every interface, without authentication
+    (Ray's config template has no setting for either), so it cannot follow a loopback-only host or an
+    API key: ``true`` is refused there, and ``auto`` takes HAProxy only where the service is open anyway
+    and the binary runs, saying why when not. ``true`` without a working binary is an error rather than a
+    Serve that retries forever."""
     if joining:
         return "cluster"
-    if setting is False:
+    if serve.haproxy is False:
+        return "proxy"
+    closed = _closed_service(serve)
+    if closed:
+        if serve.haproxy is True:
+            raise ConfigError(f"serve.haproxy=true, but the service {closed} while Serve's HAProxy opens its stats "
+                              "page and metrics on every interface without authentication; set serve.haproxy=false")
+        print(f"serve.haproxy=auto: the service {closed}; Serve's Python proxy serves HTTP (HAProxy would open "
+              "unauthenticated stats and metrics ports on every interface)", flush=True)
         return "proxy"
     path, why = haproxy_binary()
     if path is not None:
         return "haproxy"
-    if setting is True:
+    if serve.haproxy is True:
         raise ConfigError(f"serve.haproxy=true, but {why}; set serve.haproxy=auto or false for Serve's Python proxy")
     print(f"serve.haproxy=auto: {why}; Serve's Python proxy serves HTTP", flush=True)
     return "proxy"
+
+
+def _closed_service(serve: ServeSettings) -> str:
+    """Why the service is meant to be closed (empty when it listens on every interface with no key)."""
+    if serve.api_key is not None:
+        return "has an API key"
+    try:
+        if ipaddress.ip_address(serve.host).is_loopback:
+            return f"listens on loopback only ({serve.host})"
+    except ValueError:  # a host name
+        if serve.host == "localhost":
+            return "listens on loopback only (localhost)"
+    if serve.host not in ("0.0.0.0", "::"):
+        return f"listens on {serve.host} only"
+    return ""
 
 
 def haproxy_binary() -> tuple[str | None, str]:

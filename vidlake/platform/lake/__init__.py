@@ -1,6 +1,6 @@
 """The lake: Arrow schemas, identities and Delta tables."""
 
 from vidlake.platform.lake.schemas import KEYS, SCHEMAS, schema_for
-from vidlake.platform.lake.tables import Lake
+from vidlake.platform.lake.tables import Lake, delta_dataset
 
-__all__ = ["KEYS", "Lake", "SCHEMAS", "schema_for"]
+__all__ = ["KEYS", "Lake", "SCHEMAS", "delta_dataset", "schema_for"]

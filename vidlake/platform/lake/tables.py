@@ -16,7 +16,25 @@ from vidlake.platform.config import StorageSettings
 from vidlake.platform.lake.schemas import KEYS, schema_for
 from vidlake.platform.storage import delta_storage_options, is_s3, join_uri
 
-__all__ = ["Lake", "write_error"]
+__all__ = ["Lake", "delta_dataset", "write_error"]
+
+
+def delta_dataset(delta: Any) -> Any:
+    """``delta.to_pyarrow_dataset()``, with a local table read through Arrow's own file system.
+
+    deltalake's default hands Arrow a Python file system; Arrow's scan threads then hold Python objects,
+    and one released by such a thread while the interpreter exits aborts the process ("terminate called
+    without an active exception", exit 134). Arrow's native file system holds none. S3 tables keep
+    deltalake's handler, which reads the same storage options as the writer."""
+    from urllib.parse import unquote
+
+    import pyarrow.fs as pa_fs
+
+    uri = delta.table_uri
+    if is_s3(uri):
+        return delta.to_pyarrow_dataset()
+    root = unquote(uri.removeprefix("file://")).rstrip("/") or "/"
+    return delta.to_pyarrow_dataset(filesystem=pa_fs.SubTreeFileSystem(root, pa_fs.LocalFileSystem()))
 
 
 class Lake:
@@ -58,8 +76,13 @@ class Lake:
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
         delta = self.delta(table)
+        dataset = delta_dataset(delta)
         try:
-            return delta.to_pyarrow_table(columns=columns, filters=filters)
+            if filters is None:
+                return dataset.to_table(columns=columns)
+            import pyarrow.parquet as pq
+
+            return dataset.to_table(columns=columns, filter=pq.filters_to_expression(filters))
         except pa.ArrowNotImplementedError:
             # files written by deltalake's merge hold string_view columns, which pyarrow's filter pushdown
             # cannot compare with plain strings: read, cast to the table's schema, then filter
@@ -67,7 +90,7 @@ class Lake:
             import pyarrow.parquet as pq
 
             needed = None if columns is None else list(dict.fromkeys([*columns, *(f[0] for f in filters or ())]))
-            data = delta.to_pyarrow_table(columns=needed)
+            data = dataset.to_table(columns=needed)
             data = data.cast(pa.schema([schema.field(name) for name in data.column_names]))
             data = pads.dataset(data).to_table(filter=pq.filters_to_expression(filters)) if filters else data
             return data.select(columns) if columns else data

@@ -32,7 +32,8 @@ def ensure_ray(settings: RaySettings) -> None:
     if address:
         kwargs["address"] = address
     else:
-        kwargs.update(num_cpus=settings.num_cpus, include_dashboard=False)
+        # a Ray of this machine only: its node address is loopback, not the first network interface
+        kwargs.update(num_cpus=settings.num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:

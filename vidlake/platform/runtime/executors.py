@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from vidlake.errors import ConfigError
 from vidlake.platform.config import RaySettings
 from vidlake.platform.runtime.cluster import ensure_ray
+from vidlake.platform.runtime.noise import quiet_known_noise
 
 if TYPE_CHECKING:
     from vidlake.operators.step import Resources, Step
@@ -127,8 +128,9 @@ class RayExecutor(Executor):
                     ds = ds.map(fn, **args)
             previous = args
         self.dataset = ds
-        for row in ds.iter_rows():
-            yield from _chain(tail, [dict(row)])
+        with quiet_known_noise():  # Ray's spurious actor-pool error line (see noise.py)
+            for row in ds.iter_rows():
+                yield from _chain(tail, [dict(row)])
 
 
 class NicedStep:
