@@ -23,7 +23,7 @@ from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.lease import Lease
 from vidlake.platform.lake.runs import RunRecord
-from vidlake.platform.runtime import print_summary, progress_bar
+from vidlake.platform.runtime import check_local_sources, print_summary, progress_bar
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 from vidlake.platform.storage import check_lake_reachable
 
@@ -51,6 +51,8 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
     the sources hold no readable video at all. ``executor``: RayExecutor (default) or LocalExecutor."""
     lake = Lake(settings.lake.uri, settings.storage)
     check_lake_reachable(lake.uri, settings.storage)
+    if executor is None or isinstance(executor, RayExecutor):
+        check_local_sources(sources, settings.ray)
     files = list(ListVideos(settings.ingest, settings.storage)(sources))
     if not files:
         raise JobFailed(f"no video files under {', '.join(sources)} (extensions: {' '.join(settings.ingest.extensions)})")

@@ -115,12 +115,29 @@ def check_prompt_lengths(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask,
 
 
 def model_gpus(spec: JobSpec) -> float:
-    """GPUs per model replica: the spec's number, or for "auto" 1 when the cluster has GPUs, else 0."""
+    """GPUs per model replica (see ``ResourcesSpec.gpus_per_replica``), checked against the cluster before
+    any work: GPUs asked for where the cluster has too few fail, unless the pool is a range (an autoscaling
+    cluster adds GPU nodes while the job waits); "auto" without GPUs is CPU on this machine alone, an error
+    on a cluster."""
     import ray
 
-    if spec.resources.gpus_per_replica != "auto":
-        return float(spec.resources.gpus_per_replica)
-    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+    have = ray.cluster_resources().get("GPU", 0)
+    want = spec.resources.gpus_per_replica
+    growing = isinstance(spec.resources.replicas, tuple)
+    if want == "auto":
+        if have >= 1:
+            return 1.0
+        if len([n for n in ray.nodes() if n.get("Alive")]) > 1 and not growing:
+            raise ConfigError("resources.gpus_per_replica is auto, but the Ray cluster has no GPUs (a GPU worker group "
+                              "scaled to zero?): set it to 0 to run the model on CPU, or give the cluster GPU nodes")
+        print("model on CPU: no GPU in this Ray (resources.gpus_per_replica: 0 says so and silences this line)",
+              flush=True)
+        return 0.0
+    want = float(want)
+    if want > have and not growing:
+        raise ConfigError(f"resources.gpus_per_replica is {want:g}, but the Ray cluster has {have:g} GPUs: add GPU nodes, "
+                          "use a replica range [min, max] on an autoscaling cluster, or set 0 for CPU inference")
+    return want
 
 
 def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Executor | None = None) -> JobResult:
@@ -141,13 +158,13 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
         tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
         check_prompt_lengths(spec, ref, tasks)
         executor = executor or RayExecutor(settings.ray)
+        gpus = 0.0
+        if isinstance(executor, RayExecutor):  # GPUs the cluster cannot give fail here, before the ingest
+            ensure_ray(settings.ray)
+            gpus = model_gpus(spec)
         ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
         videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
         items = claim_work(lake, record.run_id, lambda: pending_work(videos, tasks, lake, spec.retry_failed), result)
-        gpus = 0.0
-        if isinstance(executor, RayExecutor):
-            ensure_ray(settings.ray)
-            gpus = model_gpus(spec)
         steps = run_steps(spec, settings, ref, tasks, gpus)
         result.videos, result.videos_todo, result.gpus_per_replica = len(videos), len(items), gpus
         result.task_keys = [t.task_key for t in tasks]

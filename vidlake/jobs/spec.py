@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vidlake.errors import ConfigError
 from vidlake.models.molmo2 import ModelRef
@@ -52,9 +52,14 @@ class ResourcesSpec(_Spec):
     """How the job uses the cluster. The job applies these; operators only carry defaults."""
 
     gpus_per_replica: float | Literal["auto"] = Field(
-        "auto", description="GPUs per model replica; auto: 1 when the cluster has GPUs, else 0 (CPU)."
+        "auto", description="GPUs per model replica; 0 runs the model on CPU. auto: 1 when the cluster has GPUs; "
+        "on a Ray of this machine alone without GPUs, 0 (said in the output); on a cluster without GPUs an error "
+        "(a GPU worker group scaled to zero would otherwise mean CPU inference nobody asked for).",
     )
-    replicas: int = Field(1, ge=1, description="Model replicas (actors).")
+    replicas: int | tuple[int, int] = Field(
+        1, description="Model replicas (actors): a count, or [min, max] for a pool that grows with the cluster "
+        "(an autoscaling cluster adds the nodes; the job then waits for GPUs instead of failing).",
+    )
     batch_size: int = Field(4, ge=1, description="Windows per generate call.")
     decode_cpus: float = Field(1.0, gt=0, description="CPUs per frame-sampling task.")
     model_cpus: float = Field(1.0, gt=0, description="CPUs per model replica.")
@@ -63,6 +68,15 @@ class ResourcesSpec(_Spec):
         description="How much lower than the model the decode tasks' CPU priority is (a Linux nice increment, "
                     "0 = equal): where they share cores, the model is served first.",
     )
+
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+        low, high = (value, value) if isinstance(value, int) else value
+        if low < 1 or high < low:
+            raise ValueError(f"replicas must be >= 1, or [min, max] with 1 <= min <= max (got {value})")
+        return value
 
 
 class TaskRun(_Spec):

@@ -36,7 +36,6 @@ class ModelRef:
     revision: str  # Hub commit sha, or "local-<content hash>" for a folder (see folder_revision)
     source: str  # what from_pretrained gets: the Hub id or the folder path
     is_local: bool
-    offline: bool = False  # resolved from the local cache only: workers read the cache too (no Hub calls)
 
 
 def resolve_model(settings: ModelSettings) -> ModelRef:
@@ -123,7 +122,7 @@ def _resolve_hub(repo_id: str, settings: ModelSettings) -> ModelRef:
         ) from None
     commit = Path(config_path).parent.name
     _check_molmo2(json.loads(Path(config_path).read_text()), repo_id)
-    return ModelRef(repo_id, commit, repo_id, False, offline)
+    return ModelRef(repo_id, commit, repo_id, False)
 
 
 def _hub_resolvable() -> bool:
@@ -149,10 +148,43 @@ def _check_molmo2(config: dict[str, Any], where: str) -> None:
         )
 
 
+def on_this_node(ref: ModelRef, settings: ModelSettings) -> ModelRef:
+    """``ref`` as this process (a worker, maybe on another node than the driver) loads it, checked to be
+    the revision the driver resolved, or ``ModelLoadError`` naming what differs and the fix.
+
+    The tiny model is built here when this node does not have it (at the same path; it is deterministic,
+    so its content hash matches the driver's). A local folder must exist here with the same content hash.
+    A Hub id is loaded at the driver's exact commit (see ``_pretrained_kwargs``)."""
+    import socket
+
+    if not ref.is_local:
+        return ref
+    node = socket.gethostname()
+    folder = Path(ref.source)
+    if settings.name.strip() == "tiny":
+        from vidlake.models.tiny import ensure_tiny
+
+        try:
+            folder = ensure_tiny(folder, settings.tiny_seed)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot build the tiny model at {folder} on node {node}: {exc}") from exc
+    elif not (folder / "config.json").is_file():
+        raise ModelLoadError(
+            f"model folder {folder} does not exist on node {node}: every node that runs the model needs it at the "
+            "same path (a volume mounted on every node), or name a Hub id")
+    revision = folder_revision(folder)
+    if revision != ref.revision:
+        raise ModelLoadError(
+            f"model folder {folder} on node {node} is revision {revision}, but the driver resolved {ref.revision}: "
+            "the nodes hold different copies of the model; give every node the same files")
+    return ref
+
+
 def _pretrained_kwargs(ref: ModelRef, settings: ModelSettings) -> dict[str, Any]:
     if ref.is_local:
         return {"local_files_only": True}
-    offline = settings.local_files_only or ref.offline
+    # decided where it loads: a worker without a route to the Hub reads its cache at the driver's commit
+    offline = settings.local_files_only or not _hub_resolvable()
     return {"revision": ref.revision, "cache_dir": settings.hf_cache_dir, "local_files_only": offline}
 
 

@@ -60,10 +60,11 @@ class RunModel(Step):
 
     def setup(self) -> None:
         """Load the processor (tokenizer, pixel normalization) and the model, once."""
-        from vidlake.models.molmo2 import load_model, load_processor
+        from vidlake.models.molmo2 import load_model, load_processor, on_this_node
         from vidlake.models.molmo2_inputs import pixel_norm
 
         began = time.perf_counter()
+        on_this_node(self.config.model, self.config.settings)
         self._processor = load_processor(self.config.model, self.config.settings)
         self._model = load_model(self.config.model, self.config.settings)
         gen = self._model.generation_config

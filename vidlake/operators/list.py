@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
 from vidlake.errors import StorageError
 from vidlake.platform.config import IngestSettings, StorageSettings
-from vidlake.platform.storage import storage_for
+from vidlake.platform.storage import is_s3, storage_for
 
 __all__ = ["ListVideos"]
 
@@ -16,7 +17,8 @@ __all__ = ["ListVideos"]
 class ListVideos:
     """Lists video files (recursive, extensions matched case-insensitively) under each source.
 
-    Writes rows ``uri, size, mtime``; a file reachable through two sources is listed once.
+    Writes rows ``uri, size, mtime`` (local paths absolute); a file reachable through two sources is listed
+    once.
     Runs on the driver: a source that does not exist or cannot be listed is fatal (``StorageError``).
     """
 
@@ -33,6 +35,8 @@ class ListVideos:
                 yield {"uri": info.uri, "size": info.size, "mtime": info.mtime}
 
     def _list(self, source: str):
+        if not is_s3(source) and not source.startswith("file://"):
+            source = os.path.abspath(os.path.expanduser(source))  # stored absolute: workers run elsewhere
         storage = storage_for(source, self.storage)
         try:
             yield from storage.list(source, recursive=True)

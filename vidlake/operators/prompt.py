@@ -85,8 +85,9 @@ class BuildPrompt(Step):
         self._processor = None
 
     def setup(self) -> None:
-        from vidlake.models.molmo2 import load_processor
+        from vidlake.models.molmo2 import load_processor, on_this_node
 
+        on_this_node(self.config.model, self.config.settings)
         self._processor = load_processor(self.config.model, self.config.settings)  # fatal if it cannot load
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:

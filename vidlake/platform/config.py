@@ -55,6 +55,12 @@ class RaySettings(_Section):
         None, description="Ray cluster to join ('auto', 'ray://host:10001'); unset: RAY_ADDRESS or a local Ray."
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started in-process.")
+    shared_paths: tuple[str, ...] = Field(
+        (), description="Local folders every node of the cluster sees at the same path (an NFS or other shared "
+        "mount). On a cluster of more than one node, a local source must lie under one of them (else the run "
+        "stops before any work): the files are listed on the driver and opened on the workers. S3 sources "
+        "need nothing.",
+    )
 
 
 class IngestSettings(_Section):

@@ -18,7 +18,7 @@ from vidlake.platform.config import Settings
 from vidlake.serve.app import create_app
 from vidlake.serve.tuning import prepare_ray, tune_replica
 
-__all__ = ["SearchService", "build_app", "run_service"]
+__all__ = ["SearchService", "app_builder", "build_app", "run_service"]
 
 
 @serve.deployment(name="vidlake-search")
@@ -43,6 +43,19 @@ def build_app(settings: Settings) -> Any:
         ray_actor_options={"num_cpus": settings.serve.replica_cpus},
         logging_config={"log_level": "WARNING"},  # per-request access lines: see /metrics instead
     ).bind(plain)
+
+
+def app_builder(args: dict[str, Any]) -> Any:
+    """Serve's application builder, for ``serve run`` and a RayService's ``import_path:
+    vidlake.serve.deployment:app_builder``. ``args`` (the RayService's ``args``) are settings sections as
+    in a settings YAML, plus ``config``: a settings file to start from, for example
+    ``{"lake": {"uri": "s3://bucket/lake"}, "serve": {"replicas": 2}}``. The environment
+    (``VIDLAKE_*``) fills in the rest, as for the command line."""
+    from vidlake.platform.config import load_settings
+
+    args = dict(args or {})
+    config = args.pop("config", None)
+    return build_app(load_settings(config, **args))
 
 
 def run_service(settings: Settings, blocking: bool = True, name: str = "vidlake") -> str:

@@ -9,11 +9,12 @@ from typing import Any
 from vidlake.errors import ConfigError
 from vidlake.platform.config import RaySettings
 
-__all__ = ["ensure_ray"]
+__all__ = ["check_local_sources", "ensure_ray"]
 
 
 def ensure_ray(settings: RaySettings) -> None:
-    """Connect to ``settings.address`` (or ``RAY_ADDRESS``), or start a quiet local Ray.
+    """Connect to ``settings.address`` (or ``RAY_ADDRESS``), or start a quiet local Ray of its own (never
+    attaching to a Ray that happens to run on the machine).
 
     A Ray already initialised in this process (tests, notebooks, ``ray job submit``) is reused.
     """
@@ -32,8 +33,10 @@ def ensure_ray(settings: RaySettings) -> None:
     if address:
         kwargs["address"] = address
     else:
-        # a Ray of this machine only: its node address is loopback, not the first network interface
-        kwargs.update(num_cpus=settings.num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
+        # address="local": a new Ray of this process, never a cluster someone started on the machine
+        # (ray.init() alone attaches to one); its node address is loopback, not a network interface
+        kwargs.update(address="local", num_cpus=settings.num_cpus, include_dashboard=False,
+                      _node_ip_address="127.0.0.1")
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
@@ -50,3 +53,28 @@ def _quiet_ray_data() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.verbose_stats_logs = False
+
+
+def check_local_sources(sources: list[str], settings: RaySettings) -> None:
+    """Before any work: on a Ray cluster of more than one node, every local source must lie under one of
+    ``ray.shared_paths`` (files are listed on the driver and opened by workers on other nodes, which
+    would record them as missing). Raises ``ConfigError`` naming the source and the fix."""
+    import ray
+
+    from vidlake.platform.storage import is_s3
+
+    local = [s for s in sources if not is_s3(s)]
+    if not local:
+        return
+    ensure_ray(settings)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) <= 1:
+        return
+    shared = [os.path.abspath(os.path.expanduser(p)) for p in settings.shared_paths]
+    for source in local:
+        path = os.path.abspath(os.path.expanduser(source.removeprefix("file://")))
+        if not any(path == root or path.startswith(root.rstrip("/") + "/") for root in shared):
+            raise ConfigError(
+                f"source {source} is a local path, but the Ray cluster has {len(nodes)} nodes whose workers open the "
+                "files: put the videos on S3, or, when the folder is on a mount every node sees at the same path, "
+                f"declare it (ray.shared_paths: [{path}], or VIDLAKE_RAY__SHARED_PATHS='[\"{path}\"]')")

@@ -19,7 +19,7 @@ import os
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from vidlake.errors import ConfigError
+from vidlake.errors import ConfigError, VidlakeError
 from vidlake.platform.config import RaySettings
 from vidlake.platform.runtime.cluster import ensure_ray
 from vidlake.platform.runtime.noise import quiet_known_noise
@@ -129,8 +129,14 @@ class RayExecutor(Executor):
             previous = args
         self.dataset = ds
         with quiet_known_noise():  # Ray's spurious actor-pool error line (see noise.py)
-            for row in ds.iter_rows():
-                yield from _chain(tail, [dict(row)])
+            try:
+                for row in ds.iter_rows():
+                    yield from _chain(tail, [dict(row)])
+            except Exception as exc:
+                cause = user_error(exc)
+                if cause is None:
+                    raise
+                raise type(cause)(str(cause)) from None
 
 
 class NicedStep:
@@ -165,11 +171,39 @@ class _StepActor:
 
     def __init__(self, step: "Step"):
         self.step = step
+        if not step.resources.num_gpus:  # Ray gave it no GPU: it must not find (and take) one by itself
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         lower_priority(step.resources.niceness)
-        step.ensure_setup()
+        self.failed: BaseException | None = None
+        try:
+            step.ensure_setup()
+        except Exception as exc:  # noqa: BLE001 - raised with the first batch, where the job sees its cause
+            # (an actor whose constructor raises reaches the driver as a bare "ActorDiedError")
+            self.failed = exc
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if self.failed is not None:
+            raise self.failed
         return self.step(batch)
+
+
+def user_error(exc: BaseException) -> VidlakeError | None:
+    """The vidlake error (a model that cannot load, a bad setting) behind an exception Ray raised on the
+    driver (a task error wrapped in Ray Data's own), or None."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        cause = getattr(e, "cause", None)  # RayTaskError: the exception the task raised
+        if isinstance(cause, VidlakeError):
+            return cause
+        if isinstance(e, VidlakeError) and type(e).__module__.startswith("vidlake"):
+            return e
+        todo.extend([cause if isinstance(cause, BaseException) else None, e.__cause__, e.__context__])
+    return None
 
 
 def ray_args(resources: "Resources") -> dict[str, Any]:
