@@ -221,6 +221,12 @@ def test_what_the_other_node_cannot_see_fails_at_once(cluster, s3_endpoint, s3_b
     assert out.stderr.strip().startswith(f"error: source {local} is a local path, but the Ray cluster has 2 nodes")
     assert "ray.shared_paths" in out.stderr
     assert not lake.exists("errors") and not lake.exists("videos")
+    # with no address, a command starts a Ray of its own even while this cluster runs on the machine (had
+    # it attached, the local source would be refused as above)
+    alone = {k: v for k, v in cluster.env.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run([VIDLAKE, "ingest", str(local), "--lake", str(tmp_path / "lake")], cwd=tmp_path, env=alone,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "new videos" in out.stdout, out.stderr[-3000:]
 
     boto3.client("s3", endpoint_url=s3_endpoint).upload_file(
         str(local / "a.mp4"), s3_bucket, "src/a.mp4")
