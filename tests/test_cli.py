@@ -10,8 +10,8 @@ from vidlake.cli import main
 VIDLAKE = [sys.executable, "-m", "vidlake.cli"]
 
 
-def run(*args, **kw):
-    return subprocess.run([*VIDLAKE, *args], capture_output=True, text=True, timeout=120, **kw)
+def run(*args, timeout: float = 120, **kw):
+    return subprocess.run([*VIDLAKE, *args], capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def test_help_lists_commands():
@@ -76,13 +76,13 @@ def test_caption_run_then_first_index_print_progress_and_no_library_noise(ray_se
     lake = tmp_path / "lake"
     env = {**os.environ, "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address,
            "VIDLAKE_MODEL__TINY_DIR": tiny_settings.tiny_dir}
-    out = run("caption", str(src), "--lake", str(lake), "--model", "tiny", "--max-frames", "4", env=env)
+    out = run("caption", str(src), "--lake", str(lake), "--model", "tiny", "--max-frames", "4", env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "windows ok" in out.stdout
     lines = out.stderr.splitlines()
     assert any(line.startswith("windows: ") and "/" in line for line in lines), out.stderr
     noise = [line for line in lines if not line.startswith(("probing: ", "windows: "))]
     assert noise == [], out.stderr
-    index = run("index", "--lake", str(lake))
+    index = run("index", "--lake", str(lake), timeout=600)
     assert index.returncode == 0 and "texts embedded" in index.stdout, index.stderr
     assert "WARN" not in index.stderr and "lance" not in index.stderr, index.stderr

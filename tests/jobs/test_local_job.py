@@ -11,7 +11,7 @@ from tiny_model import tiny_settings  # noqa: F401 - fixture
 from vidlake.jobs.run import run_job
 from vidlake.jobs.spec import parse_job_spec
 from vidlake.platform.config import load_settings
-from vidlake.platform.lake import Lake
+from vidlake.platform.lake import KEYS, Lake
 from vidlake.platform.runtime.executors import LocalExecutor
 
 
@@ -98,6 +98,10 @@ def test_failed_windows_are_retried_by_later_runs_up_to_the_limit(tiny_settings,
         run_job(spec2, load_settings(), **local)
     key = next(k for k in {o["task_key"] for o in lake.read("outputs").to_pylist()}
                if any(o["parse_status"] == "error" for o in lake.read("outputs").to_pylist() if o["task_key"] == k))
+    # one errors row per failed window, told apart by task_key and window_id (the table's key holds)
+    errors = lake.read("errors").to_pylist()
+    assert first_rows > 1 and len([e for e in errors if e["task_key"] == key]) == first_rows
+    assert len({tuple(e[c] for c in KEYS["errors"]) for e in errors}) == len(errors)
     damage(False)  # the file is back: the next run retries the pair and replaces its rows
     again = run_job(spec2, load_settings(), **local)
     assert again.videos_todo == 1 and again.windows_failed == 0 and again.windows_ok == again.windows_planned

@@ -140,6 +140,7 @@ def merge_windows(rows: list[dict], run_id: str, now: datetime) -> dict[str, lis
         if r["status"] != "ok":
             out["errors"].append({
                 "uri": r.get("uri"), "video_id": r["video_id"], "stage": r.get("error_stage") or "unknown",
+                "task_key": first["task_key"], "window_id": r["window_id"],
                 "error_kind": r.get("error_kind") or "failed", "message": r.get("error"), "run_id": run_id, "at": now,
             })
             grounded.append([])

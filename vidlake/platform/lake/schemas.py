@@ -61,6 +61,8 @@ ERRORS = pa.schema(
         pa.field("uri", pa.string()),
         pa.field("video_id", pa.string()),  # null when the file could not be hashed
         pa.field("stage", pa.string(), nullable=False),  # probe, sample, infer, parse, write
+        pa.field("task_key", pa.string()),  # the job's failed window: its task and window (null for ingest)
+        pa.field("window_id", pa.string()),
         pa.field("error_kind", pa.string(), nullable=False),  # stable slug, see docs/errors.md
         pa.field("message", pa.string()),
         pa.field("size", pa.int64()),  # file size and mtime when it failed: a changed file is retried
@@ -200,7 +202,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "videos": ("video_id",),
     "files": ("uri",),
     "claims": ("run_id", "video_id", "task_key"),
-    "errors": ("uri", "stage", "run_id"),
+    "errors": ("uri", "stage", "run_id", "task_key", "window_id"),
     "runs": ("run_id",),
     "windows": ("window_id",),
     "outputs": ("video_id", "task_key", "window_id"),

@@ -96,10 +96,11 @@ class Lake:
             return data.select(columns) if columns else data
 
     def append(self, table: str, rows: pa.Table | Iterable[dict]) -> int:
-        """Append rows in one commit (creating the table on first use). Returns the row count."""
+        """Append rows in one commit (creating the table on first use; made again when another writer's
+        commit won the race). Returns the row count."""
         data = self._conform(table, rows)
-        if data.num_rows:
-            self._write(table, data, mode="append")
+        if data.num_rows:  # a commit that lost a race wrote nothing: append again
+            _on_conflict_retry(lambda: self._write(table, data, mode="append"))
         return data.num_rows
 
     def upsert(self, table: str, rows: pa.Table | Iterable[dict], update_columns: list[str],
@@ -178,7 +179,9 @@ class Lake:
         from deltalake import write_deltalake
 
         try:
-            write_deltalake(self.table_uri(table), data, mode=mode, storage_options=self._options)
+            # an append adds the columns a newer vidlake declares to a table an older one created
+            write_deltalake(self.table_uri(table), data, mode=mode, storage_options=self._options,
+                            **({"schema_mode": "merge"} if mode == "append" else {}))
         except OSError as exc:
             raise write_error(self.table_uri(table), exc) from exc
         except Exception as exc:
