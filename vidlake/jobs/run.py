@@ -36,6 +36,7 @@ from vidlake.platform.lake import Lake
 from vidlake.platform.lake.lease import Lease
 from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar
+from vidlake.platform.runtime.cluster import alive_nodes
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 from vidlake.platform.storage import check_lake_reachable
 
@@ -127,7 +128,7 @@ def model_gpus(spec: JobSpec) -> float:
     if want == "auto":
         if have >= 1:
             return 1.0
-        if len([n for n in ray.nodes() if n.get("Alive")]) > 1 and not growing:
+        if alive_nodes() > 1 and not growing:
             raise ConfigError("resources.gpus_per_replica is auto, but the Ray cluster has no GPUs (a GPU worker group "
                               "scaled to zero?): set it to 0 to run the model on CPU, or give the cluster GPU nodes")
         print("model on CPU: no GPU in this Ray (resources.gpus_per_replica: 0 says so and silences this line)",

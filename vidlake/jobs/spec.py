@@ -69,7 +69,6 @@ class ResourcesSpec(_Spec):
                     "0 = equal): where they share cores, the model is served first.",
     )
 
-
     @field_validator("replicas")
     @classmethod
     def _replicas(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:

@@ -9,6 +9,7 @@ fails fast with a message that says what to do. Workers then load that pinned re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -125,8 +126,10 @@ def _resolve_hub(repo_id: str, settings: ModelSettings) -> ModelRef:
     return ModelRef(repo_id, commit, repo_id, False)
 
 
+@functools.lru_cache(maxsize=1)
 def _hub_resolvable() -> bool:
-    """Whether the Hub's host name resolves (fails at once offline, where a download would retry ~20 s)."""
+    """Whether the Hub's host name resolves (fails at once offline, where a download would retry ~20 s).
+    Asked once per process: the config, processor and model loads of one worker all need the answer."""
     import socket
     from urllib.parse import urlparse
 
@@ -148,17 +151,22 @@ def _check_molmo2(config: dict[str, Any], where: str) -> None:
         )
 
 
-def on_this_node(ref: ModelRef, settings: ModelSettings) -> ModelRef:
-    """``ref`` as this process (a worker, maybe on another node than the driver) loads it, checked to be
-    the revision the driver resolved, or ``ModelLoadError`` naming what differs and the fix.
+_checked_here: set[tuple[ModelRef, str, int]] = set()  # refs this process checked already (on_this_node)
+
+
+def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
+    """Check that this process (a worker, maybe on another node than the driver) has ``ref`` at the
+    revision the driver resolved, or raise ``ModelLoadError`` naming what differs and the fix. Once per
+    process: the prompt builder and the model, fused in one actor, both call it.
 
     The tiny model is built here when this node does not have it (at the same path; it is deterministic,
     so its content hash matches the driver's). A local folder must exist here with the same content hash.
     A Hub id is loaded at the driver's exact commit (see ``_pretrained_kwargs``)."""
     import socket
 
-    if not ref.is_local:
-        return ref
+    key = (ref, settings.name.strip(), settings.tiny_seed)
+    if not ref.is_local or key in _checked_here:
+        return
     node = socket.gethostname()
     folder = Path(ref.source)
     if settings.name.strip() == "tiny":
@@ -177,7 +185,7 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> ModelRef:
         raise ModelLoadError(
             f"model folder {folder} on node {node} is revision {revision}, but the driver resolved {ref.revision}: "
             "the nodes hold different copies of the model; give every node the same files")
-    return ref
+    _checked_here.add(key)
 
 
 def _pretrained_kwargs(ref: ModelRef, settings: ModelSettings) -> dict[str, Any]:

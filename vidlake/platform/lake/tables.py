@@ -75,24 +75,21 @@ class Lake:
         if not self.exists(table):
             empty = schema.empty_table()
             return empty.select(columns) if columns else empty
-        delta = self.delta(table)
-        dataset = delta_dataset(delta)
-        try:
-            if filters is None:
-                return dataset.to_table(columns=columns)
-            import pyarrow.parquet as pq
+        import pyarrow.parquet as pq
 
-            return dataset.to_table(columns=columns, filter=pq.filters_to_expression(filters))
+        dataset = delta_dataset(self.delta(table))
+        expression = None if filters is None else pq.filters_to_expression(filters)
+        try:
+            return dataset.to_table(columns=columns, filter=expression)
         except pa.ArrowNotImplementedError:
             # files written by deltalake's merge hold string_view columns, which pyarrow's filter pushdown
             # cannot compare with plain strings: read, cast to the table's schema, then filter
             import pyarrow.dataset as pads
-            import pyarrow.parquet as pq
 
             needed = None if columns is None else list(dict.fromkeys([*columns, *(f[0] for f in filters or ())]))
             data = dataset.to_table(columns=needed)
             data = data.cast(pa.schema([schema.field(name) for name in data.column_names]))
-            data = pads.dataset(data).to_table(filter=pq.filters_to_expression(filters)) if filters else data
+            data = pads.dataset(data).to_table(filter=expression) if filters else data
             return data.select(columns) if columns else data
 
     def append(self, table: str, rows: pa.Table | Iterable[dict]) -> int:

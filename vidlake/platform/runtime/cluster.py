@@ -9,7 +9,7 @@ from typing import Any
 from vidlake.errors import ConfigError
 from vidlake.platform.config import RaySettings
 
-__all__ = ["check_local_sources", "ensure_ray"]
+__all__ = ["alive_nodes", "check_local_sources", "ensure_ray"]
 
 
 def ensure_ray(settings: RaySettings) -> None:
@@ -55,26 +55,31 @@ def _quiet_ray_data() -> None:
     ctx.verbose_stats_logs = False
 
 
+def alive_nodes() -> int:
+    """How many nodes of the connected Ray are alive (a head with no CPUs counts)."""
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
 def check_local_sources(sources: list[str], settings: RaySettings) -> None:
     """Before any work: on a Ray cluster of more than one node, every local source must lie under one of
     ``ray.shared_paths`` (files are listed on the driver and opened by workers on other nodes, which
     would record them as missing). Raises ``ConfigError`` naming the source and the fix."""
-    import ray
-
     from vidlake.platform.storage import is_s3
 
     local = [s for s in sources if not is_s3(s)]
     if not local:
         return
     ensure_ray(settings)
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    if len(nodes) <= 1:
+    nodes = alive_nodes()
+    if nodes <= 1:
         return
     shared = [os.path.abspath(os.path.expanduser(p)) for p in settings.shared_paths]
     for source in local:
         path = os.path.abspath(os.path.expanduser(source.removeprefix("file://")))
         if not any(path == root or path.startswith(root.rstrip("/") + "/") for root in shared):
             raise ConfigError(
-                f"source {source} is a local path, but the Ray cluster has {len(nodes)} nodes whose workers open the "
+                f"source {source} is a local path, but the Ray cluster has {nodes} nodes whose workers open the "
                 "files: put the videos on S3, or, when the folder is on a mount every node sees at the same path, "
                 f"declare it (ray.shared_paths: [{path}], or VIDLAKE_RAY__SHARED_PATHS='[\"{path}\"]')")
