@@ -247,3 +247,32 @@ def test_what_the_other_node_cannot_see_fails_at_once(cluster, s3_endpoint, s3_b
     spec.write_text(spec.read_text().replace("gpus_per_replica: 0", "gpus_per_replica: 2"))
     out = _vidlake(cluster, tmp_path, "run", str(spec))
     assert out.returncode == 2 and "gpus_per_replica is 2, but the Ray cluster has 1 GPUs" in out.stderr, out.stderr
+
+
+def test_a_model_folder_on_s3_is_copied_to_the_node_that_runs_it(cluster, s3_endpoint, s3_bucket, tiny_settings,
+                                                                 tmp_path):
+    """``model.name: s3://...``: the driver pins the folder's content hash and reads only its small files; the
+    second node (which cannot see the driver's cache folder) copies the whole folder, checks it, and runs it."""
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    make_video(tmp_path / "a.mp4", seconds=2, fps=8, size=(48, 32))
+    s3.upload_file(str(tmp_path / "a.mp4"), s3_bucket, "src/a.mp4")
+    for f in Path(tiny_settings.tiny_dir).iterdir():
+        if f.is_file():
+            s3.upload_file(str(f), s3_bucket, f"models/my-molmo2/{f.name}")
+    cache, lake_uri, model_uri = tmp_path / "model-cache", f"s3://{s3_bucket}/lake", f"s3://{s3_bucket}/models/my-molmo2"
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "s3-model", "sources": [f"s3://{s3_bucket}/src"], "lake": lake_uri,
+        "model": {"name": model_uri, "cache_dir": str(cache), "local_files_only": True},
+        "tasks": [{"task": "caption", "max_new_tokens": 8}], "sampling": {"fps": 2, "max_frames": 4},
+        "resources": {"gpus_per_replica": 0},
+    }))
+    out = _vidlake(cluster, tmp_path, "run", str(spec))
+    assert out.returncode == 0, out.stderr[-3000:] + cluster.log_tail()
+    assert f"model {model_uri} copied to" in out.stdout + out.stderr  # by the model actor on the second node
+    lake = Lake(lake_uri, StorageSettings(endpoint_url=s3_endpoint))
+    outputs = lake.read("outputs").to_pylist()
+    assert outputs and {o["model_id"] for o in outputs} == {model_uri} and lake.read("errors").num_rows == 0
+    # the driver's own copy holds only what its checks read (config, processor): the weights went to node 2
+    here = [p for p in cache.rglob("*") if p.is_file()]
+    assert here and not [p for p in here if p.suffix == ".safetensors"], here

@@ -51,7 +51,7 @@ def run_ask(
         "tasks": [{"task": chosen.task, "prompt": chosen.name, "queries": [text] if text else [],
                    "max_new_tokens": max_new_tokens}],
     }, "question")
-    ref = resolve_model(spec.model)  # fails fast, before any decoding
+    ref = resolve_model(spec.model, settings.storage)  # fails fast, before any decoding
     if show:
         from transformers.utils import logging as hf_logging
 

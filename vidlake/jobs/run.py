@@ -155,7 +155,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     record = RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json())
     result = JobResult(run_id=record.run_id)
     with record:  # from here on, whatever happens is recorded in the run's row (a bad model too)
-        ref = resolve_model(spec.model)  # fails fast (ModelLoadError), before the ingest and any cluster work
+        ref = resolve_model(spec.model, settings.storage)  # fails fast (ModelLoadError), before the ingest and any cluster work
         tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
         check_prompt_lengths(spec, ref, tasks)
         executor = executor or RayExecutor(settings.ray)

@@ -1,10 +1,12 @@
 """Loading Molmo 2 through transformers' built-in classes (no remote code).
 
-A model is named by a Hugging Face id (``allenai/Molmo2-4B``...), a local checkpoint folder, or
-``tiny`` (built once by :mod:`vidlake.models.tiny`). :func:`resolve_model` runs on the driver: it
-checks the name, pins the exact revision (the Hub commit, or a content hash for a folder) and
-fails fast with a message that says what to do. Workers then load that pinned revision with
-:func:`load_processor` / :func:`load_model`, so every output row names exactly what produced it.
+A model is named by a Hugging Face id (``allenai/Molmo2-4B``...), a local checkpoint folder, a
+folder on S3 (``s3://bucket/prefix``), or ``tiny`` (built once by :mod:`vidlake.models.tiny`).
+:func:`resolve_model` runs on the driver: it checks the name, pins the exact revision (the Hub
+commit, or a content hash for a folder) and fails fast with a message that says what to do.
+Workers check that revision where they run (:func:`on_this_node`: an S3 folder is copied once per
+node into ``model.cache_dir``) and load it with :func:`load_processor` / :func:`load_model`, so
+every output row names exactly what produced it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ import functools
 import hashlib
 import importlib.util
 import json
-from dataclasses import dataclass
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidlake.errors import ModelLoadError
-from vidlake.platform.config import ModelSettings
+from vidlake.platform.config import ModelSettings, StorageSettings
+from vidlake.platform.storage import FileInfo, LocalStorage, Storage, is_s3, split_s3_uri, storage_for
 
-__all__ = ["ModelRef", "context_length", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
+__all__ = ["ModelRef", "content_revision", "context_length", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _HINT_OFFLINE = (
@@ -33,15 +40,19 @@ _HINT_OFFLINE = (
 class ModelRef:
     """What to load and what to record: ``model_id`` + ``revision`` enter every output's ``task_key``."""
 
-    model_id: str  # Hub id, "local:<folder name>", or "vidlake/tiny-molmo2"
-    revision: str  # Hub commit sha, or "local-<content hash>" for a folder (see folder_revision)
-    source: str  # what from_pretrained gets: the Hub id or the folder path
-    is_local: bool
+    model_id: str  # Hub id, "local:<folder name>", the s3:// URI of a folder, or "vidlake/tiny-molmo2-seedN"
+    revision: str  # Hub commit sha, or "local-<content hash>" for a folder (see content_revision)
+    source: str  # the Hub id, the folder path, or the folder's s3:// URI
+    is_local: bool  # a folder (here or on S3), pinned by content, not a Hub id
+    storage: StorageSettings | None = field(default=None, compare=False)  # how an s3:// folder is reached
 
 
-def resolve_model(settings: ModelSettings) -> ModelRef:
-    """Pin ``settings.name`` to an exact revision; raises ``ModelLoadError`` saying what to do."""
+def resolve_model(settings: ModelSettings, storage: StorageSettings | None = None) -> ModelRef:
+    """Pin ``settings.name`` to an exact revision; raises ``ModelLoadError`` saying what to do.
+    ``storage``: how an ``s3://`` model folder is reached (the job's storage settings)."""
     name = settings.name.strip()
+    if is_s3(name):
+        return _resolve_s3(name.rstrip("/"), storage or StorageSettings())
     if name == "tiny":
         from vidlake.models.tiny import TINY_MODEL_ID, ensure_tiny
 
@@ -69,26 +80,108 @@ def _resolve_folder(path: Path) -> ModelRef:
 
 
 def folder_revision(path: Path) -> str:
-    """The Hub commit recorded by ``hf download --local-dir``, else a content hash: every config, tokenizer
-    and template file in full, and each weight file's name, size and first and last MiB (cheap for 35 GB
-    checkpoints; two different fine-tunes of one architecture still differ)."""
+    """The Hub commit recorded by ``hf download --local-dir``, else the folder's :func:`content_revision`."""
     meta = path / ".cache" / "huggingface" / "download" / "config.json.metadata"
     if meta.is_file():
         commit = meta.read_text().splitlines()[0].strip()
         if len(commit) == 40:
             return commit
+    local = LocalStorage()
+    return content_revision(local, list(local.list(str(path), recursive=False)))
+
+
+def _name(info: FileInfo) -> str:
+    return info.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def content_revision(storage: Storage, files: list[FileInfo]) -> str:
+    """A hash of a checkpoint folder's top-level ``files``: every config, tokenizer and template file in full,
+    and each weight file's name, size and first and last MiB (cheap for 35 GB checkpoints, and on S3 two
+    range reads; two different fine-tunes of one architecture still differ). The same bytes give the same
+    revision on a local disk and on S3."""
+    mib = 1 << 20
     digest = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.is_file() and p.name != "vidlake-tiny.json"):
-        if f.name.endswith(_WEIGHT_SUFFIXES):
-            size = f.stat().st_size
-            with f.open("rb") as handle:
-                head = handle.read(1 << 20)
-                handle.seek(max(0, size - (1 << 20)))
-                tail = handle.read()
-            digest.update(f"{f.name}:{size}:".encode() + hashlib.sha256(head + tail).digest())
-        elif f.suffix in (".json", ".jinja", ".txt", ".model"):
-            digest.update(f"{f.name}:".encode() + hashlib.sha256(f.read_bytes()).digest())
+    for f in sorted(files, key=_name):
+        name = _name(f)
+        if name == "vidlake-tiny.json":
+            continue
+        if name.endswith(_WEIGHT_SUFFIXES):
+            tail_at = max(0, f.size - mib)
+            ends = storage.read_range(f.uri, 0, mib) + storage.read_range(f.uri, tail_at, f.size - tail_at)
+            digest.update(f"{name}:{f.size}:".encode() + hashlib.sha256(ends).digest())
+        elif Path(name).suffix in (".json", ".jinja", ".txt", ".model"):
+            digest.update(f"{name}:".encode() + hashlib.sha256(storage.read_range(f.uri, 0, f.size)).digest())
     return f"local-{digest.hexdigest()[:16]}"
+
+
+def _s3_files(uri: str, storage: Storage) -> list[FileInfo]:
+    """The top-level files of the model folder at ``uri``, or ``ModelLoadError`` saying why not."""
+    try:
+        return list(storage.list(uri + "/", recursive=False))
+    except FileNotFoundError:
+        raise ModelLoadError(f"no model folder at {uri}: nothing is stored under that prefix") from None
+    except Exception as exc:  # botocore: no credentials, no bucket, access denied, endpoint down
+        raise ModelLoadError(f"cannot list the model folder {uri}: {exc}") from exc
+
+
+def _resolve_s3(uri: str, settings: StorageSettings) -> ModelRef:
+    storage = storage_for(uri, settings)
+    files = {_name(f): f for f in _s3_files(uri, storage)}
+    if "config.json" not in files:
+        raise ModelLoadError(f"{uri} has no config.json: point model.name at the prefix that holds a folder "
+                             "written by save_pretrained (config.json and the weights side by side)")
+    config = files["config.json"]
+    _check_molmo2(json.loads(storage.read_range(config.uri, 0, config.size)), uri)
+    if not any(name.endswith(_WEIGHT_SUFFIXES) for name in files):
+        raise ModelLoadError(f"{uri} holds no weight files (*.safetensors): the upload is incomplete")
+    return ModelRef(uri, content_revision(storage, list(files.values())), uri, True, settings)
+
+
+def _copy_here(ref: ModelRef, settings: ModelSettings, weights: bool = True) -> Path:
+    """The node-local copy of the S3 model folder ``ref``: made once per node (a file lock keeps the actors of
+    one node from copying it twice) under ``model.cache_dir`` and checked against ``ref.revision``; a copy
+    that no longer matches is made again. ``weights=False`` (the driver reading the config and processor)
+    copies only the small files, unless the full copy is here already."""
+    bucket, key = split_s3_uri(ref.source)
+    full = Path(settings.cache_dir).expanduser() / "s3" / bucket / f"{key}@{ref.revision}"
+    if (full / _COPIED).is_file() and (not weights or folder_revision(full) == ref.revision):
+        return full
+    dest = full if weights else full.with_name(full.name + ".config")
+    if not weights and (dest / _COPIED).is_file():
+        return dest
+    from filelock import FileLock
+
+    node, began = socket.gethostname(), time.monotonic()
+    storage = storage_for(ref.source, ref.storage)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{dest}.lock"):
+            if (dest / _COPIED).is_file() and (not weights or folder_revision(dest) == ref.revision):
+                return dest  # another actor of this node copied it while this one waited
+            part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
+            shutil.rmtree(part, ignore_errors=True)
+            part.mkdir()
+            files = [f for f in _s3_files(ref.source, storage) if weights or not _name(f).endswith(_WEIGHT_SUFFIXES)]
+            for f in files:
+                storage.download(f.uri, part / _name(f))
+            got = folder_revision(part) if weights else ref.revision
+            if got != ref.revision:
+                shutil.rmtree(part, ignore_errors=True)
+                raise ModelLoadError(
+                    f"the model folder {ref.source} changed on S3 after the job started (the driver resolved "
+                    f"{ref.revision}, node {node} copied {got}): run the job again so that every node loads one "
+                    "revision, and replace a model under a new prefix rather than in place")
+            (part / _COPIED).write_text(json.dumps({"source": ref.source, "revision": ref.revision}))
+            shutil.rmtree(dest, ignore_errors=True)
+            os.replace(part, dest)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot copy the model folder {ref.source} to {dest} on node {node}: {exc} "
+                             "(model.cache_dir names where models are copied)") from exc
+    if weights:
+        size = sum(f.size for f in files) / 1e6
+        print(f"model {ref.source} copied to {dest} on node {node}: {len(files)} files, {size:,.1f} MB in "
+              f"{time.monotonic() - began:.1f} s", flush=True)
+    return dest
 
 
 def _resolve_hub(repo_id: str, settings: ModelSettings) -> ModelRef:
@@ -130,7 +223,6 @@ def _resolve_hub(repo_id: str, settings: ModelSettings) -> ModelRef:
 def _hub_resolvable() -> bool:
     """Whether the Hub's host name resolves (fails at once offline, where a download would retry ~20 s).
     Asked once per process: the config, processor and model loads of one worker all need the answer."""
-    import socket
     from urllib.parse import urlparse
 
     from huggingface_hub import constants
@@ -151,6 +243,7 @@ def _check_molmo2(config: dict[str, Any], where: str) -> None:
         )
 
 
+_COPIED = ".vidlake-copied"  # written last into a node's copy of an S3 model folder: the copy is complete
 _checked_here: set[tuple[ModelRef, str, int]] = set()  # refs this process checked already (on_this_node)
 
 
@@ -161,11 +254,14 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
 
     The tiny model is built here when this node does not have it (at the same path; it is deterministic,
     so its content hash matches the driver's). A local folder must exist here with the same content hash.
-    A Hub id is loaded at the driver's exact commit (see ``_pretrained_kwargs``)."""
-    import socket
-
+    An S3 folder is copied to this node's ``model.cache_dir`` (once) and checked. A Hub id is loaded at the
+    driver's exact commit (see ``_pretrained_kwargs``)."""
     key = (ref, settings.name.strip(), settings.tiny_seed)
     if not ref.is_local or key in _checked_here:
+        return
+    if is_s3(ref.source):
+        _copy_here(ref, settings)
+        _checked_here.add(key)
         return
     node = socket.gethostname()
     folder = Path(ref.source)
@@ -188,6 +284,11 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
     _checked_here.add(key)
 
 
+def _load_from(ref: ModelRef, settings: ModelSettings, weights: bool = True) -> str:
+    """What ``from_pretrained`` opens: the Hub id, the folder, or this node's copy of an S3 folder."""
+    return str(_copy_here(ref, settings, weights)) if is_s3(ref.source) else ref.source
+
+
 def _pretrained_kwargs(ref: ModelRef, settings: ModelSettings) -> dict[str, Any]:
     if ref.is_local:
         return {"local_files_only": True}
@@ -201,7 +302,7 @@ def context_length(ref: ModelRef, settings: ModelSettings) -> int:
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(ref.source, **_pretrained_kwargs(ref, settings))
+        config = AutoConfig.from_pretrained(_load_from(ref, settings, weights=False), **_pretrained_kwargs(ref, settings))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot read the config of {ref.model_id}@{ref.revision}: {exc}") from exc
     text = getattr(config, "text_config", None) or config
@@ -213,7 +314,7 @@ def load_processor(ref: ModelRef, settings: ModelSettings):
     from transformers import AutoProcessor
 
     try:
-        return AutoProcessor.from_pretrained(ref.source, **_pretrained_kwargs(ref, settings))
+        return AutoProcessor.from_pretrained(_load_from(ref, settings, weights=False), **_pretrained_kwargs(ref, settings))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the processor of {ref.model_id}@{ref.revision}: {exc}") from exc
 
@@ -259,7 +360,7 @@ def load_model(ref: ModelRef, settings: ModelSettings):
     if has_accelerate and device != "cpu":
         kwargs["device_map"] = "auto" if device == "shard" else device
     try:
-        model = AutoModelForImageTextToText.from_pretrained(ref.source, **kwargs)
+        model = AutoModelForImageTextToText.from_pretrained(_load_from(ref, settings), **kwargs)
         if "device_map" not in kwargs and device != "cpu":
             model = model.to(device)
     except torch.cuda.OutOfMemoryError as exc:

@@ -85,7 +85,8 @@ class ModelSettings(_Section):
     name: str = Field(
         "allenai/Molmo2-4B",
         description="Hugging Face id (allenai/Molmo2-4B, allenai/Molmo2-8B, allenai/Molmo2-O-7B, a fine-tune), "
-        "a local checkpoint folder, or 'tiny' (random-weight tiny Molmo 2, built once into tiny_dir).",
+        "a local checkpoint folder, a folder on S3 (s3://bucket/prefix: copied once per node into cache_dir), or "
+        "'tiny' (random-weight tiny Molmo 2, built once into tiny_dir).",
     )
     revision: str | None = Field(None, description="Hub branch, tag or commit; unset: main. Ignored for folders.")
     dtype: str = Field("auto", pattern="^(auto|bf16|fp16|fp32)$", description="auto: bf16 on CUDA, fp32 on CPU.")
@@ -98,6 +99,10 @@ class ModelSettings(_Section):
     hf_cache_dir: str | None = Field(None, description="Hugging Face cache folder; unset: HF_HOME's.")
     tiny_dir: str = Field(
         "~/.cache/vidlake/models/tiny-molmo2-seed0", description="Where '--model tiny' is built (once) and loaded."
+    )
+    cache_dir: str = Field(
+        "~/.cache/vidlake/models", description="Where each node keeps its copy of an s3:// model folder (one per "
+        "revision, checked against the content hash the driver resolved)."
     )
     tiny_seed: int = Field(0, ge=0, description="Seed of the tiny checkpoint's random weights.")
     batch_size: int | None = Field(None, ge=1, description="Windows per generate call; unset: the operator's default.")

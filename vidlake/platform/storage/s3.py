@@ -8,6 +8,7 @@ the object instead of downloading it whole. Single-object PUTs are atomic in S3.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from vidlake.platform.storage.base import FileInfo
@@ -112,6 +113,11 @@ class S3Storage:
     def open(self, uri: str) -> BinaryIO:
         size = self.stat(uri).size
         return io.BufferedReader(_RangeReader(self, uri, size), buffer_size=_READ_BUFFER)  # type: ignore[return-value]
+
+    def download(self, uri: str, path: Path) -> None:
+        """Copy one object to a local file (multipart, several connections: model weights are large)."""
+        bucket, key = split_s3_uri(uri)
+        self.client.download_file(bucket, key, str(path))
 
     def write_atomic(self, uri: str, data: bytes) -> None:
         bucket, key = split_s3_uri(uri)
