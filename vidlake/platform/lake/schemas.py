@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
-    "ANSWERS", "CAPTIONS", "CLAIMS", "COUNTS", "ERRORS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
+    "ANSWERS", "CAPTIONS", "CLAIMS", "COUNTS", "ERRORS", "EVALS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
     "WINDOWS", "empty_table", "schema_for",
 ]
 
@@ -183,6 +183,24 @@ COUNTS = pa.schema(
     + _PROVENANCE
 )
 
+EVALS = pa.schema(  # vidlake eval: one row per (evaluation run, task_key, query, metric)
+    [
+        pa.field("run_id", pa.string(), nullable=False),  # the evaluation's own run
+        pa.field("evaluated_run_id", pa.string()),  # the run it was restricted to (--run), else null
+        pa.field("task_key", pa.string(), nullable=False),
+        pa.field("task", pa.string()),
+        pa.field("query", pa.string(), nullable=False),  # "" for all queries of the task together
+        pa.field("metric", pa.string(), nullable=False),  # count_exact, point_f1, hota, idf1, search_mrr, ...
+        pa.field("value", pa.float64()),
+        pa.field("n", pa.int64()),  # what the metric is over: videos x queries, true points, queries...
+        pa.field("model_id", pa.string()),
+        pa.field("model_revision", pa.string()),
+        pa.field("truth", pa.string()),  # the truth folder as given
+        pa.field("truth_fingerprint", pa.string()),  # sha256 of the truth files: which truth this was
+        pa.field("at", _TS),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
     "files": FILES,
@@ -196,6 +214,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "points": POINTS,
     "tracks": TRACKS,
     "counts": COUNTS,
+    "evals": EVALS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -211,6 +230,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "points": ("video_id", "task_key", "t", "object_id"),
     "tracks": ("video_id", "task_key", "object_id", "t"),
     "counts": ("video_id", "task_key", "query"),
+    "evals": ("run_id", "task_key", "query", "metric"),
 }
 
 
