@@ -118,3 +118,30 @@ def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to
 def _console() -> Console:
     """stdout; off a terminal (a pipe, a log) as wide as the lines need, instead of rich's 80 columns."""
     return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+
+
+_SHARES = ("exact", "off_by_one", "precision", "recall", "f1", "hota", "deta", "assa", "loca", "idf1", "mota",
+           "recall_at_k", "occurrences_at_k", "mrr")  # metrics shown with 3 decimals even when whole
+
+
+def print_eval(result, as_json: bool) -> None:
+    """``vidlake eval``'s report: one table row per task, query and metric, then the notes."""
+    if as_json:
+        print(result.to_json())
+        return
+    out = _console()
+    table = Table(title=f"evaluation {result.run_id} against {result.truth} (truth {result.fingerprint[:12]}; "
+                        f"{result.videos_matched} of {result.videos_in_truth} videos in the lake)", title_justify="left")
+    for name, justify in (("task", "left"), ("task_key", "left"), ("query", "left"), ("metric", "left"),
+                          ("value", "right"), ("n", "right"), ("model", "left")):
+        table.add_column(name, justify=justify)
+    for r in result.rows:
+        value = r["value"]
+        share = r["metric"].removesuffix("_all_frames").endswith(_SHARES)
+        shown = f"{value:.0f}" if value == int(value) and not share else f"{value:.3f}"
+        table.add_row(r["task"] or "", (r["task_key"] or "")[:10], escape(r["query"] or "(all)"), r["metric"], shown,
+                      str(r["n"]), escape(r["model_id"] or ""))
+    out.print(table)
+    for note in result.notes:
+        out.print(f"- {escape(note)}")
+    out.print(f"{len(result.rows)} metrics appended to the lake's `evals` table in {result.seconds:.1f} s")

@@ -26,7 +26,7 @@ class AnswerFromTruth(Step):
     Writes BuildPrompt's text columns (``task``, ``template``, ``query``, ``prompt``, ``time_offset_s``,
     ``max_new_tokens``, ``model_id``, ``model_revision``, ``prompt_tokens`` 0, ``visual_tokens`` 0,
     ``prompt_s``) and RunModel's ``OUTPUT_COLUMNS`` (``device`` "oracle"); drops ``frames``. A video the
-    truth does not know becomes an error row (``not_in_truth``). Loads the truth once per worker.
+    truth does not know becomes an error row (``not_in_truth``). Loads the truth once per worker process.
     """
 
     stage = "infer"
@@ -34,7 +34,7 @@ class AnswerFromTruth(Step):
                "prompt_tokens", "visual_tokens", "prompt_s", *OUTPUT_COLUMNS)
     drops = ("frames",)
     sees_errors = True
-    default_resources = Resources(num_cpus=0.5, actor=True)
+    default_resources = Resources(num_cpus=0.5)
     _loaded = ("_truth",)
 
     def __init__(self, config: PromptConfig, resources: Resources | None = None):
