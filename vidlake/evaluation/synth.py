@@ -32,10 +32,11 @@ _TONES = ((118, 116, 112), (126, 112, 94), (112, 104, 98))  # muted grey / brown
 
 
 def make_synthetic(dir: Path, videos: int = 6, seed: int = 0, max_seconds: float = 240,
-                   echo: Callable[[str], None] | None = print) -> list[Path]:
+                   echo: Callable[[str], None] | None = print, short_seconds: tuple[float, float] = (8, 30)) -> list[Path]:
     """Write ``videos`` videos of the world ``seed`` and their truth files into ``dir``; return the videos.
 
-    Every 4th video (index 0, 4, ...) lasts ``max_seconds``, the others 8-30 s (at most ``max_seconds``).
+    Every 4th video (index 0, 4, ...) lasts ``max_seconds``, the others a length drawn from ``short_seconds``
+    (8-30 s by default; at most ``max_seconds``).
     ``dir`` must be empty, new, or an earlier output of this function (whose files are replaced).
     """
     if videos < 1:
@@ -49,7 +50,7 @@ def make_synthetic(dir: Path, videos: int = 6, seed: int = 0, max_seconds: float
     specs, paths = [], []
     for index in range(videos):
         began = time.perf_counter()
-        video = plan_video(seed, index, max_seconds)
+        video = plan_video(seed, index, max_seconds, short_seconds)
         xs, ys, visible = visibility(video)
         path = out / "videos" / video.file
         _encode(path, video, _render(video, xs, ys, _background(seed, video)))

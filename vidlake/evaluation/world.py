@@ -129,11 +129,12 @@ class VideoSpec:
         return f"s{self.index:03d}-{self.kind.tag}{self.kind.suffix}"
 
 
-def plan_video(seed: int, index: int, max_seconds: float) -> VideoSpec:
-    """Video ``index`` of the world ``seed``: the same arguments always give the same video."""
+def plan_video(seed: int, index: int, max_seconds: float, short_seconds: tuple[float, float] = (8, 30)) -> VideoSpec:
+    """Video ``index`` of the world ``seed``: the same arguments always give the same video. Every 4th lasts
+    ``max_seconds``, the others a length drawn from ``short_seconds`` (at most ``max_seconds``)."""
     rng = np.random.default_rng([seed, index])
     kind = KINDS[index % len(KINDS)]
-    seconds = max_seconds if index % 4 == 0 else min(max_seconds, round(float(rng.uniform(8, 30)), 1))
+    seconds = max_seconds if index % 4 == 0 else min(max_seconds, round(float(rng.uniform(*short_seconds)), 1))
     if kind.fps:
         times = [Fraction(i, kind.fps) for i in range(max(1, round(seconds * kind.fps)))]
         duration = len(times) * Fraction(1, kind.fps)
