@@ -132,14 +132,14 @@ def print_eval(result, as_json: bool) -> None:
     out = _console()
     table = Table(title=f"evaluation {result.run_id} against {result.truth} (truth {result.fingerprint[:12]}; "
                         f"{result.videos_matched} of {result.videos_in_truth} videos in the lake)", title_justify="left")
-    for name, justify in (("task", "left"), ("task_key", "left"), ("query", "left"), ("metric", "left"),
+    for name, justify in (("task", "left"), ("windows", "left"), ("task_key", "left"), ("query", "left"), ("metric", "left"),
                           ("value", "right"), ("n", "right"), ("model", "left")):
         table.add_column(name, justify=justify)
     for r in result.rows:
         value = r["value"]
         share = r["metric"].removesuffix("_all_frames").endswith(_SHARES)
         shown = f"{value:.0f}" if value == int(value) and not share else f"{value:.3f}"
-        table.add_row(r["task"] or "", (r["task_key"] or "")[:10], escape(r["query"] or "(all)"), r["metric"], shown,
+        table.add_row(r["task"] or "", r["windows"] or "", (r["task_key"] or "")[:10], escape(r["query"] or "(all)"), r["metric"], shown,
                       str(r["n"]), escape(r["model_id"] or ""))
     out.print(table)
     for note in result.notes:

@@ -35,10 +35,11 @@ def lake(world, tmp_path_factory) -> Lake:
     tasks = [{"task": "caption"}]
     for kind in ("count", "point", "track"):
         tasks += [{"task": kind, "queries": list(QUERIES)}]
+    tasks += [{"task": "count", "queries": list(QUERIES), "windows": "fast"}]  # one answer per video
     spec = parse_job_spec({
         "name": "oracle", "sources": [str(world / "videos")], "lake": str(lake_dir),
         "model": {"name": f"oracle:{world}"}, "tasks": tasks,
-        "sampling": {"fps": 2, "max_frames": 8, "overlap_s": 1.0, "size": 126},
+        "sampling": {"fps": 2, "max_frames": 8, "overlap_s": 1.0, "size": 126, "fast_pass": True},
     })
     result = run_job(spec, load_settings(), show=False, executor=LocalExecutor())
     assert result.windows_failed == 0 and result.windows_ok > 0

@@ -33,14 +33,20 @@ def _names(lake: Lake) -> dict[str, str]:
     return {v["video_id"]: Path(v["uris"][0]).name for v in lake.read("videos").to_pylist()}
 
 
-def _sampled(lake: Lake, task: str) -> dict[str, list[float]]:
-    """Every sampled frame time per video (the windows of one task: each window's timestamps)."""
-    keys = {o["window_id"] for o in lake.read("outputs").to_pylist()}
+def _sampled(lake: Lake, task_key: str) -> dict[str, list[float]]:
+    """Every frame time the model saw per video for one task_key (its windows' timestamps)."""
+    keys = {o["window_id"] for o in lake.read("outputs").to_pylist() if o["task_key"] == task_key}
     out: dict[str, set] = defaultdict(set)
     for w in lake.read("windows").to_pylist():
         if w["window_id"] in keys:
             out[w["video_id"]].update(w["timestamps_s"])
     return {k: sorted(v) for k, v in out.items()}
+
+
+def _fast_keys(lake: Lake) -> set[str]:
+    """The task keys that ran on the fast pass (one sparse sweep per video)."""
+    fast = {w["window_id"] for w in lake.read("windows").to_pylist() if w["kind"] == "fast"}
+    return {o["task_key"] for o in lake.read("outputs").to_pylist() if o["window_id"] in fast}
 
 
 def _runs(truth: dict[int, list], sampled: list[float], query: str) -> dict[int, int]:
@@ -61,17 +67,29 @@ def test_counts_are_exact_unless_an_object_came_back_unseen_across_a_window_boun
     next cannot be joined by position, so it may be counted again: the count lies between the objects the
     sampled frames show and their visible runs, and equals the first where every object shows once."""
     frames, _ = _truth(world)
-    names, sampled = _names(lake), _sampled(lake, "count")
-    counts = lake.read("counts").to_pylist()
+    names, fast = _names(lake), _fast_keys(lake)
+    counts = [c for c in lake.read("counts").to_pylist() if c["task_key"] not in fast]
     assert len(counts) == len(names) * len(queries)
     exact = 0
     for c in counts:
-        runs = _runs(frames[names[c["video_id"]]], sampled[c["video_id"]], c["query"])
+        runs = _runs(frames[names[c["video_id"]]], _sampled(lake, c["task_key"])[c["video_id"]], c["query"])
         assert len(runs) <= c["count"] <= sum(runs.values()), (names[c["video_id"]], c["query"], runs)
         if all(n == 1 for n in runs.values()):
             assert c["count"] == len(runs), (names[c["video_id"]], c["query"])
             exact += 1
     assert exact >= len(counts) // 3  # the check above ran on a fair share of the rows
+
+
+def test_counts_on_the_fast_pass_are_exact(world, lake):
+    """One answer over a sparse sweep of the whole video keeps every object's id: its count is exactly the
+    objects its frames show."""
+    frames, _ = _truth(world)
+    names, fast = _names(lake), _fast_keys(lake)
+    counts = [c for c in lake.read("counts").to_pylist() if c["task_key"] in fast]
+    assert len({c["video_id"] for c in counts}) >= 3  # the videos longer than one window
+    for c in counts:
+        runs = _runs(frames[names[c["video_id"]]], _sampled(lake, c["task_key"])[c["video_id"]], c["query"])
+        assert c["count"] == len(runs), (names[c["video_id"]], c["query"])
 
 
 def test_points_lie_on_the_truth_at_the_frames_pts(world, lake):
@@ -95,7 +113,7 @@ def test_track_ids_hold_across_window_boundaries_while_the_object_stays_visible(
     """Within a run of consecutive sampled frames that show an object (across window boundaries too),
     its track keeps one id; no id is given to two objects at once."""
     frames, _ = _truth(world)
-    names, sampled = _names(lake), _sampled(lake, "track")
+    names = _names(lake)
     tracks = lake.read("tracks").to_pylist()
     assert tracks
     by_seq: dict[tuple, list] = defaultdict(list)
@@ -114,7 +132,7 @@ def test_track_ids_hold_across_window_boundaries_while_the_object_stays_visible(
                        key=lambda o: math.dist((o[2], o[3]), (r["x"], r["y"])))
             assert best[0] not in ids_at[ms], "one object, two ids at one time"
             ids_at[ms][best[0]] = r["object_id"]
-        times = [round(t * 1000) for t in sampled[video_id]]
+        times = [round(t * 1000) for t in _sampled(lake, rows[0]["task_key"])[video_id]]
         for a, b in zip(times, times[1:]):
             for obj, lake_id in ids_at.get(a, {}).items():
                 if obj in ids_at.get(b, {}):  # visible on two consecutive sampled frames: one id

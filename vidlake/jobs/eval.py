@@ -55,7 +55,7 @@ class EvalResult:
         return json.dumps({
             "run_id": self.run_id, "truth": self.truth, "truth_fingerprint": self.fingerprint,
             "videos_matched": self.videos_matched, "videos_in_truth": self.videos_in_truth, "notes": self.notes,
-            "metrics": [{k: r[k] for k in ("task_key", "task", "query", "metric", "value", "n", "model_id")}
+            "metrics": [{k: r[k] for k in ("task_key", "task", "windows", "query", "metric", "value", "n", "model_id")}
                         for r in self.rows],
         }, indent=2, default=str)
 
@@ -92,7 +92,8 @@ def run_eval(lake_uri: str, truth_dir: str, settings: Settings, run: str | None 
                               + (f" for task_key {task_key}" if task_key else "") + ": nothing to evaluate")
         frames = _truth_frames(truth)
         for key, (task, model_id, revision) in sorted(data.task_keys.items()):
-            base = {"task_key": key, "task": task, "model_id": model_id, "model_revision": revision}
+            base = {"task_key": key, "task": task, "windows": data.kinds.get(key), "model_id": model_id,
+                    "model_revision": revision}
             if task == "count":
                 rows = _counts(data, key, truth, frames, videos, result)
             elif task in ("point", "ground"):
@@ -107,7 +108,7 @@ def run_eval(lake_uri: str, truth_dir: str, settings: Settings, run: str | None 
         now = datetime.now(timezone.utc)
         result.rows = [{"run_id": result.run_id, "evaluated_run_id": run, "truth": str(truth_dir),
                         "truth_fingerprint": truth.fingerprint, "at": now, "model_id": None, "model_revision": None,
-                        "task_key": "", "task": None, **r} for r in result.rows]
+                        "task_key": "", "task": None, "windows": None, **r} for r in result.rows]
         if result.rows:
             lake.append("evals", result.rows)
         result.seconds = time.monotonic() - began
@@ -171,6 +172,10 @@ class _LakeRows:
             if o["parse_status"] != "error":
                 seen_windows[(o["video_id"], o["task_key"])].add(o["window_id"])
         windows = {w["window_id"]: w for w in lake.read("windows").to_pylist() if w["video_id"] in videos}
+        self.kinds: dict[str, str] = {}  # task_key -> the kind of window it ran on (slow | fast)
+        for o in outputs:
+            if o["window_id"] in windows:
+                self.kinds.setdefault(o["task_key"], windows[o["window_id"]]["kind"] or "slow")
         self.sampled: dict[tuple[str, str], list[float]] = {
             k: sorted({t for w in ids if w in windows for t in windows[w]["timestamps_s"] or ()})
             for k, ids in seen_windows.items()}

@@ -189,6 +189,7 @@ EVALS = pa.schema(  # vidlake eval: one row per (evaluation run, task_key, query
         pa.field("evaluated_run_id", pa.string()),  # the run it was restricted to (--run), else null
         pa.field("task_key", pa.string(), nullable=False),
         pa.field("task", pa.string()),
+        pa.field("windows", pa.string()),  # slow (the dense windows) | fast (one sparse sweep per video)
         pa.field("query", pa.string(), nullable=False),  # "" for all queries of the task together
         pa.field("metric", pa.string(), nullable=False),  # count_exact, point_f1, hota, idf1, search_mrr, ...
         pa.field("value", pa.float64()),
