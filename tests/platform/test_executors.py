@@ -120,3 +120,41 @@ def test_ray_executor_gives_the_local_executor_rows(ray_session):
     assert all(r["tag_pid"] == r["pid"] for r in ok)  # placement="previous": in the same task, fused
     assert len({r["setup_pid"] for r in ok}) == 1  # one actor, set up once
     assert "Map" in executor.dataset.stats() or "map" in executor.dataset.stats()
+
+
+def test_a_pipeline_starved_of_cpus_says_so_and_finishes_when_they_are_free(ray_session, capsys):
+    """Another holder of every CPU on the Ray (a search service, another job): the job waits, says what it
+    lacks once no row has come back for ``ray.stall_warning_s``, and ends normally once the CPUs are free."""
+    import threading
+    import time
+
+    import ray
+    from ray import cloudpickle
+
+    from vidlake.platform.config import RaySettings
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+    @ray.remote
+    class Holder:
+        def ready(self):
+            return True
+
+    free = ray.available_resources().get("CPU", 0.0)
+    holder = Holder.options(num_cpus=free).remote() if free else None
+    if holder is not None:
+        ray.get(holder.ready.remote())
+    out: list = []
+    job = threading.Thread(target=lambda: out.extend(RayExecutor(RaySettings(stall_warning_s=2)).run(
+        [Plan(), Work()], [{"name": "a", "n": 2}])))
+    job.start()
+    deadline, said = time.monotonic() + 60, ""
+    while "no result for" not in said and time.monotonic() < deadline:
+        time.sleep(1)
+        said += capsys.readouterr().err
+    assert "Work needs 0.5 CPU (0 of" in said and "the job waits" in said, said
+    assert job.is_alive() and not out  # waiting, not failed
+    if holder is not None:
+        ray.kill(holder)
+    job.join(120)
+    assert not job.is_alive() and sorted(r["square"] for r in out) == [0, 1]

@@ -55,6 +55,10 @@ class RaySettings(_Section):
         None, description="Ray cluster to join ('auto', 'ray://host:10001'); unset: RAY_ADDRESS or a local Ray."
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started in-process.")
+    stall_warning_s: float = Field(
+        60.0, gt=0, description="When no row has come back for this long, a job says what the cluster is short of "
+        "(CPUs or GPUs held by other work on the same Ray, a GPU group scaled to zero) and keeps waiting.",
+    )
     shared_paths: tuple[str, ...] = Field(
         (), description="Local folders every node of the cluster sees at the same path (an NFS or other shared "
         "mount). On a cluster of more than one node, a local source must lie under one of them (else the run "

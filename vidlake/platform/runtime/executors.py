@@ -16,6 +16,8 @@ long-lived actors that call its ``setup`` when they start.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -128,15 +130,77 @@ class RayExecutor(Executor):
                     ds = ds.map(fn, **args)
             previous = args
         self.dataset = ds
-        with quiet_known_noise():  # Ray's spurious actor-pool error line (see noise.py)
+        watch = StallWatch(middle, self.settings.stall_warning_s)
+        with quiet_known_noise(), watch:  # Ray's spurious actor-pool error line (see noise.py)
             try:
                 for row in ds.iter_rows():
+                    watch.beat()
                     yield from _chain(tail, [dict(row)])
             except Exception as exc:
                 cause = user_error(exc)
                 if cause is None:
                     raise
                 raise type(cause)(str(cause)) from None
+
+
+class StallWatch:
+    """While a pipeline runs, a thread that notices when no row has come back for ``after_s`` seconds and
+    then says, on stderr, which resources the cluster lacks for the steps (a job on a Ray whose CPUs a search
+    service holds otherwise waits without a word); it says it again at most once a minute."""
+
+    def __init__(self, steps: list["Step"], after_s: float):
+        import threading
+
+        self.steps, self.after_s = steps, after_s
+        self.last = self.said = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vidlake-stall-watch", daemon=True)
+
+    def __enter__(self) -> "StallWatch":
+        self.last = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(5.0, self.after_s / 2)):
+            now = time.monotonic()
+            if now - self.last >= self.after_s and now - max(self.said, self.last) >= min(60.0, self.after_s):
+                line = self.shortage(now - self.last)
+                if line:
+                    print(line, file=sys.stderr, flush=True)
+                    self.said = now
+
+    def shortage(self, idle_s: float) -> str | None:
+        """What the steps ask that the cluster has not free now, as one line; None when nothing is short."""
+        import ray
+
+        try:
+            free, total = ray.available_resources(), ray.cluster_resources()
+        except Exception:  # noqa: BLE001 - a monitoring thread must never take the job down
+            return None
+        short = []
+        for step in self.steps:
+            res = step.resources
+            if res.placement != "cluster":
+                continue
+            for kind, want in (("CPU", res.num_cpus), ("GPU", res.num_gpus)):
+                # a started actor holds its share already: it is short only where the cluster has too little
+                have = total.get(kind, 0.0) if res.actor else free.get(kind, 0.0)
+                if want and have < want:
+                    short.append(f"{type(step).__name__} needs {want:g} {kind} ({free.get(kind, 0.0):g} of "
+                                 f"{total.get(kind, 0.0):g} free)")
+        if not short:
+            return None
+        return (f"no result for {idle_s:.0f} s: {'; '.join(short)}. Other work on this Ray (a search service, "
+                "another job) may hold them, or a worker group is scaled to zero: the job waits until they are "
+                "free; stop it with Ctrl-C")
 
 
 class NicedStep:
