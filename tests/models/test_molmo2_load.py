@@ -11,7 +11,8 @@ import torch
 from tiny_model import tiny_ref, tiny_settings  # noqa: F401 - fixtures
 
 from vidlake.errors import ModelLoadError
-from vidlake.models.molmo2 import folder_revision, load_model, pick_device, pick_dtype, resolve_model
+from vidlake.models.checkpoints import folder_revision
+from vidlake.models.molmo2 import load_model, pick_device, pick_dtype, resolve_model
 from vidlake.models.tiny import make_tiny
 from vidlake.platform.config import ModelSettings
 

@@ -11,7 +11,7 @@ import pytest
 from tiny_model import tiny_ref, tiny_settings  # noqa: F401 - fixtures
 
 from vidlake.errors import ModelLoadError
-from vidlake.models import molmo2
+from vidlake.models import checkpoints, molmo2
 from vidlake.models.molmo2 import load_model, load_processor, on_this_node, resolve_model
 from vidlake.platform.config import ModelSettings, StorageSettings
 
@@ -34,7 +34,7 @@ def on_s3(tiny_ref, s3_endpoint, s3_bucket, tmp_path):  # noqa: F811
 
 
 def _copies(settings: ModelSettings) -> list[Path]:
-    return sorted(p.parent for p in Path(settings.cache_dir).rglob(molmo2._COPIED))
+    return sorted(p.parent for p in Path(settings.cache_dir).rglob(checkpoints.COPIED))
 
 
 def test_s3_folder_has_the_same_revision_as_its_bytes_on_disk(on_s3, tiny_ref):  # noqa: F811
@@ -55,14 +55,14 @@ def test_the_driver_copies_the_small_files_and_a_worker_the_whole_folder_once(on
     assert "copied to" in capsys.readouterr().out
     full = next(p for p in _copies(settings) if not p.name.endswith(".config"))
     assert full.name == f"tiny-molmo2@{ref.revision}" and list(full.glob("*.safetensors"))
-    assert molmo2.folder_revision(full) == ref.revision
+    assert checkpoints.folder_revision(full) == ref.revision
     model = load_model(ref, settings)  # loads the node's copy
     assert model.config.model_type == "molmo2"
 
     molmo2._checked_here.clear()  # another process on the same node: the copy is reused, not made again
-    stamp = (full / molmo2._COPIED).stat().st_mtime_ns
+    stamp = (full / checkpoints.COPIED).stat().st_mtime_ns
     on_this_node(ref, settings)
-    assert "copied to" not in capsys.readouterr().out and (full / molmo2._COPIED).stat().st_mtime_ns == stamp
+    assert "copied to" not in capsys.readouterr().out and (full / checkpoints.COPIED).stat().st_mtime_ns == stamp
 
 
 def test_a_damaged_copy_is_made_again(on_s3, capsys):
@@ -75,7 +75,7 @@ def test_a_damaged_copy_is_made_again(on_s3, capsys):
     capsys.readouterr()
     molmo2._checked_here.clear()
     on_this_node(ref, settings)
-    assert "copied to" in capsys.readouterr().out and molmo2.folder_revision(full) == ref.revision
+    assert "copied to" in capsys.readouterr().out and checkpoints.folder_revision(full) == ref.revision
 
 
 def test_a_folder_replaced_on_s3_after_the_driver_resolved_it_fails_by_name(on_s3, s3_endpoint, tmp_path):

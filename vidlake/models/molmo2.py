@@ -12,25 +12,21 @@ every output row names exactly what produced it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
-import os
-import shutil
 import socket
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidlake.errors import ModelLoadError
+from vidlake.models.checkpoints import WEIGHT_SUFFIXES, copy_here, folder_revision, resolve_s3
 from vidlake.models.oracle import oracle_folder, truth_revision
 from vidlake.platform.config import ModelSettings, StorageSettings
-from vidlake.platform.storage import FileInfo, LocalStorage, Storage, is_s3, split_s3_uri, storage_for
+from vidlake.platform.storage import is_s3
 
-__all__ = ["ModelRef", "content_revision", "context_length", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
+__all__ = ["ModelRef", "context_length", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _HINT_OFFLINE = (
     "download it on a machine with network access (`hf download {id}` then copy the Hugging Face cache, "
     "or `hf download {id} --local-dir DIR` and pass DIR as the model), or use `--model tiny` offline"
@@ -42,7 +38,7 @@ class ModelRef:
     """What to load and what to record: ``model_id`` + ``revision`` enter every output's ``task_key``."""
 
     model_id: str  # Hub id, "local:<folder name>", the s3:// URI of a folder, or "vidlake/tiny-molmo2-seedN"
-    revision: str  # Hub commit sha, or "local-<content hash>" for a folder (see content_revision)
+    revision: str  # Hub commit sha, or "local-<content hash>" for a folder (see checkpoints.content_revision)
     source: str  # the Hub id, the folder path, or the folder's s3:// URI
     is_local: bool  # a folder (here or on S3), pinned by content, not a Hub id
     storage: StorageSettings | None = field(default=None, compare=False)  # how an s3:// folder is reached
@@ -59,7 +55,9 @@ def resolve_model(settings: ModelSettings, storage: StorageSettings | None = Non
                                  "`vidlake synth` or holding your annotations (points.csv), as oracle:DIR")
         return ModelRef(f"oracle:{truth.name}", truth_revision(truth), str(truth), True, engine="oracle")
     if is_s3(name):
-        return _resolve_s3(name.rstrip("/"), storage or StorageSettings())
+        storage = storage or StorageSettings()
+        model_id, revision = resolve_s3(name.rstrip("/"), storage, _check_molmo2)
+        return ModelRef(model_id, revision, model_id, True, storage)
     if name == "tiny":
         from vidlake.models.tiny import TINY_MODEL_ID, ensure_tiny
 
@@ -81,114 +79,9 @@ def _resolve_folder(path: Path) -> ModelRef:
     if not config.is_file():
         raise ModelLoadError(f"{path} has no config.json: point --model at a folder written by save_pretrained")
     _check_molmo2(json.loads(config.read_text()), str(path))
-    if not any(f.name.endswith(_WEIGHT_SUFFIXES) for f in path.iterdir()):
+    if not any(f.name.endswith(WEIGHT_SUFFIXES) for f in path.iterdir()):
         raise ModelLoadError(f"{path} holds no weight files (*.safetensors): the download is incomplete")
     return ModelRef(f"local:{path.resolve().name}", folder_revision(path), str(path.resolve()), True)
-
-
-def folder_revision(path: Path) -> str:
-    """The Hub commit recorded by ``hf download --local-dir``, else the folder's :func:`content_revision`."""
-    meta = path / ".cache" / "huggingface" / "download" / "config.json.metadata"
-    if meta.is_file():
-        commit = meta.read_text().splitlines()[0].strip()
-        if len(commit) == 40:
-            return commit
-    local = LocalStorage()
-    return content_revision(local, list(local.list(str(path), recursive=False)))
-
-
-def _name(info: FileInfo) -> str:
-    return info.uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def content_revision(storage: Storage, files: list[FileInfo]) -> str:
-    """A hash of a checkpoint folder's top-level ``files``: every config, tokenizer and template file in full,
-    and each weight file's name, size and first and last MiB (cheap for 35 GB checkpoints, and on S3 two
-    range reads; two different fine-tunes of one architecture still differ). The same bytes give the same
-    revision on a local disk and on S3."""
-    mib = 1 << 20
-    digest = hashlib.sha256()
-    for f in sorted(files, key=_name):
-        name = _name(f)
-        if name == "vidlake-tiny.json":
-            continue
-        if name.endswith(_WEIGHT_SUFFIXES):
-            tail_at = max(0, f.size - mib)
-            ends = storage.read_range(f.uri, 0, mib) + storage.read_range(f.uri, tail_at, f.size - tail_at)
-            digest.update(f"{name}:{f.size}:".encode() + hashlib.sha256(ends).digest())
-        elif Path(name).suffix in (".json", ".jinja", ".txt", ".model"):
-            digest.update(f"{name}:".encode() + hashlib.sha256(storage.read_range(f.uri, 0, f.size)).digest())
-    return f"local-{digest.hexdigest()[:16]}"
-
-
-def _s3_files(uri: str, storage: Storage) -> list[FileInfo]:
-    """The top-level files of the model folder at ``uri``, or ``ModelLoadError`` saying why not."""
-    try:
-        return list(storage.list(uri + "/", recursive=False))
-    except FileNotFoundError:
-        raise ModelLoadError(f"no model folder at {uri}: nothing is stored under that prefix") from None
-    except Exception as exc:  # botocore: no credentials, no bucket, access denied, endpoint down
-        raise ModelLoadError(f"cannot list the model folder {uri}: {exc}") from exc
-
-
-def _resolve_s3(uri: str, settings: StorageSettings) -> ModelRef:
-    storage = storage_for(uri, settings)
-    files = {_name(f): f for f in _s3_files(uri, storage)}
-    if "config.json" not in files:
-        raise ModelLoadError(f"{uri} has no config.json: point model.name at the prefix that holds a folder "
-                             "written by save_pretrained (config.json and the weights side by side)")
-    config = files["config.json"]
-    _check_molmo2(json.loads(storage.read_range(config.uri, 0, config.size)), uri)
-    if not any(name.endswith(_WEIGHT_SUFFIXES) for name in files):
-        raise ModelLoadError(f"{uri} holds no weight files (*.safetensors): the upload is incomplete")
-    return ModelRef(uri, content_revision(storage, list(files.values())), uri, True, settings)
-
-
-def _copy_here(ref: ModelRef, settings: ModelSettings, weights: bool = True) -> Path:
-    """The node-local copy of the S3 model folder ``ref``: made once per node (a file lock keeps the actors of
-    one node from copying it twice) under ``model.cache_dir`` and checked against ``ref.revision``; a copy
-    that no longer matches is made again. ``weights=False`` (the driver reading the config and processor)
-    copies only the small files, unless the full copy is here already."""
-    bucket, key = split_s3_uri(ref.source)
-    full = Path(settings.cache_dir).expanduser() / "s3" / bucket / f"{key}@{ref.revision}"
-    if (full / _COPIED).is_file() and (not weights or folder_revision(full) == ref.revision):
-        return full
-    dest = full if weights else full.with_name(full.name + ".config")
-    if not weights and (dest / _COPIED).is_file():
-        return dest
-    from filelock import FileLock
-
-    node, began = socket.gethostname(), time.monotonic()
-    storage = storage_for(ref.source, ref.storage)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{dest}.lock"):
-            if (dest / _COPIED).is_file() and (not weights or folder_revision(dest) == ref.revision):
-                return dest  # another actor of this node copied it while this one waited
-            part = dest.with_name(f"{dest.name}.part-{os.getpid()}")
-            shutil.rmtree(part, ignore_errors=True)
-            part.mkdir()
-            files = [f for f in _s3_files(ref.source, storage) if weights or not _name(f).endswith(_WEIGHT_SUFFIXES)]
-            for f in files:
-                storage.download(f.uri, part / _name(f))
-            got = folder_revision(part) if weights else ref.revision
-            if got != ref.revision:
-                shutil.rmtree(part, ignore_errors=True)
-                raise ModelLoadError(
-                    f"the model folder {ref.source} changed on S3 after the job started (the driver resolved "
-                    f"{ref.revision}, node {node} copied {got}): run the job again so that every node loads one "
-                    "revision, and replace a model under a new prefix rather than in place")
-            (part / _COPIED).write_text(json.dumps({"source": ref.source, "revision": ref.revision}))
-            shutil.rmtree(dest, ignore_errors=True)
-            os.replace(part, dest)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot copy the model folder {ref.source} to {dest} on node {node}: {exc} "
-                             "(model.cache_dir names where models are copied)") from exc
-    if weights:
-        size = sum(f.size for f in files) / 1e6
-        print(f"model {ref.source} copied to {dest} on node {node}: {len(files)} files, {size:,.1f} MB in "
-              f"{time.monotonic() - began:.1f} s", flush=True)
-    return dest
 
 
 def _resolve_hub(repo_id: str, settings: ModelSettings) -> ModelRef:
@@ -250,7 +143,6 @@ def _check_molmo2(config: dict[str, Any], where: str) -> None:
         )
 
 
-_COPIED = ".vidlake-copied"  # written last into a node's copy of an S3 model folder: the copy is complete
 _checked_here: set[tuple[ModelRef, str, int]] = set()  # refs this process checked already (on_this_node)
 
 
@@ -268,7 +160,7 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
         return
     node = socket.gethostname()
     if is_s3(ref.source):
-        _copy_here(ref, settings)
+        copy_here(ref, settings)
         _checked_here.add(key)
         return
     if ref.engine == "oracle":
@@ -299,7 +191,7 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
 
 def _load_from(ref: ModelRef, settings: ModelSettings, weights: bool = True) -> str:
     """What ``from_pretrained`` opens: the Hub id, the folder, or this node's copy of an S3 folder."""
-    return str(_copy_here(ref, settings, weights)) if is_s3(ref.source) else ref.source
+    return str(copy_here(ref, settings, weights)) if is_s3(ref.source) else ref.source
 
 
 def _pretrained_kwargs(ref: ModelRef, settings: ModelSettings) -> dict[str, Any]:
