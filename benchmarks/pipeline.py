@@ -442,16 +442,13 @@ class TwoNodes:
 
 
 def emulated_main(args) -> None:
-    import ray
+    import torch
 
     import vidlake.jobs.run as job_module
-    from vidlake.jobs.ingest import run_ingest
     from vidlake.jobs.spec import resolve_tasks
     from vidlake.models.molmo2 import resolve_model
     from vidlake.models.tiny import ensure_tiny
-    from vidlake.platform.config import LakeSettings, RaySettings, load_settings
-
-    import torch
+    from vidlake.platform.config import RaySettings, load_settings
 
     torch.set_num_threads(1)
     began = time.perf_counter()

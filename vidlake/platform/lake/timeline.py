@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 
 from vidlake.errors import LakeError
 from vidlake.platform.lake.tables import Lake
