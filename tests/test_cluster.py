@@ -167,10 +167,10 @@ def test_ingest_run_index_serve_on_two_nodes(cluster, s3_endpoint, s3_bucket, ti
     assert len({c["video_id"] for c in captions}) == 2 and lake.read("errors").num_rows == 0
 
     # where the work ran: probes, decodes and the model actor on the second node (the head has no CPUs)
-    kinds = ("ProbeVideo", "SampleFrames", "RunModel")
+    kinds = ("ProbeMedia", "SampleFrames", "RunModel")
     tasks = cluster.state("tasks", lambda r: any(k in (r["name"] or "") for k in kinds))
     ran = {(k, t["node_id"]) for t in tasks for k in kinds if k in t["name"] and t["node_id"]}  # None: never scheduled
-    assert {k for k, _ in ran} == {"ProbeVideo", "SampleFrames", "RunModel"}, tasks
+    assert {k for k, _ in ran} == {"ProbeMedia", "SampleFrames", "RunModel"}, tasks
     assert {node for _, node in ran} == {cluster.worker_node_id}, ran
     actors = cluster.state("actors", lambda r: "RunModel" in (r["class_name"] or ""))
     assert actors and {a["node_id"] for a in actors} == {cluster.worker_node_id}

@@ -87,7 +87,7 @@ def test_nothing_readable_fails_loudly(ray_session, media_dir, tmp_path):
     lake = Lake(settings.lake.uri)
     assert lake.read("errors").num_rows == 5  # the bad files are still recorded
     assert lake.read("runs", columns=["status"]).to_pylist() == [{"status": "failed"}]
-    with pytest.raises(JobFailed, match="no video files"):
+    with pytest.raises(JobFailed, match="no video or image files"):
         run_ingest(settings, [str(tmp_path / "lake")], show=False)
     with pytest.raises(StorageError, match="does not exist"):
         run_ingest(settings, [str(tmp_path / "missing")], show=False)

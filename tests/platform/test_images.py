@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image
+from PIL import Image
 
+from media import exif
 from vidlake.errors import RowError
 from vidlake.platform.config import StorageSettings
 from vidlake.platform.media.images import HEIF_SUPPORTED, IMAGE_SUFFIXES, load_image, probe_image
@@ -16,21 +17,6 @@ from vidlake.platform.storage import LocalStorage, storage_for
 
 LOCAL = LocalStorage()
 RED, BLUE = (230, 20, 20), (20, 20, 230)
-
-
-def exif(orientation=None, taken=None, offset=None, subsec=None) -> Image.Exif:
-    """EXIF as a camera writes it: orientation in IFD0, the capture time in the EXIF IFD (0x8769)."""
-    e = Image.Exif()
-    if orientation:
-        e[274] = orientation
-    ifd = e.get_ifd(ExifTags.IFD.Exif)
-    if taken:
-        ifd[36867] = taken
-    if offset:
-        ifd[36881] = offset
-    if subsec:
-        ifd[37521] = subsec
-    return e
 
 
 def marked(width=60, height=40) -> Image.Image:

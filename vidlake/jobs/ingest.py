@@ -1,9 +1,10 @@
-"""Ingest: list the video files under some sources, probe new ones on Ray, commit them to the lake.
+"""Ingest: list the video and image files under some sources, probe new ones on Ray, commit them to the lake.
 
-    ListVideos (driver) -> skip known files -> ProbeVideo (Ray Data tasks) -> videos / errors / runs
+    ListMedia (driver) -> skip known files -> ProbeMedia (Ray Data tasks) -> videos / images / errors / runs
+    -> image sets (bursts of each folder's images: vidlake.jobs.image_sets)
 
-One ``videos`` row per distinct content (sha256); the same bytes under two names are one video with
-both URIs. A file already in the lake with the same size, or already recorded as bad with the same
+One ``videos`` (or ``images``) row per distinct content (sha256); the same bytes under two names are one
+video with both URIs. A file already in the lake with the same size, or already recorded as bad with the same
 size and mtime, is not read again, so a re-run over the same sources writes nothing new.
 """
 
@@ -16,8 +17,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vidlake.errors import JobFailed
-from vidlake.operators.list import ListVideos
-from vidlake.operators.probe import ProbeVideo
+from vidlake.jobs.image_sets import commit_sets
+from vidlake.operators.list import ListMedia
+from vidlake.operators.probe import ProbeMedia
 from vidlake.operators.step import Resources
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
@@ -44,6 +46,9 @@ class IngestResult:
     bytes_probed: int = 0
     video_ids: list[str] = field(default_factory=list)  # new videos
     source_video_ids: set[str] = field(default_factory=set)  # every readable video under the sources
+    images_new: int = 0  # new distinct images
+    images_known: int = 0  # image files whose content was already in the lake
+    sets_new: int = 0  # image sets not in the lake before
 
 
 def run_ingest(settings: Settings, sources: list[str], show: bool = True, executor: Executor | None = None) -> IngestResult:
@@ -53,33 +58,48 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
     check_lake_reachable(lake.uri, settings.storage)
     if executor is None or isinstance(executor, RayExecutor):
         check_local_sources(sources, settings.ray)
-    files = list(ListVideos(settings.ingest, settings.storage)(sources))
+    files = list(ListMedia(settings.ingest, settings.storage)(sources))
     if not files:
-        raise JobFailed(f"no video files under {', '.join(sources)} (extensions: {' '.join(settings.ingest.extensions)})")
+        endings = " ".join((*settings.ingest.extensions, *settings.ingest.image_extensions))
+        raise JobFailed(f"no video or image files under {', '.join(sources)} (extensions: {endings})")
 
     record = RunRecord(lake, "ingest", sources=list(sources), spec_json=settings.model_dump_json(), files_found=len(files))
     result = IngestResult(run_id=record.run_id, found=len(files))
     with record:
-        known_videos = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
+        known = _known_content(lake)
         seen = {f["uri"]: f for f in lake.read("files").to_pylist()}
         errors = lake.read("errors", columns=["uri", "stage", "size", "mtime"])
-        todo, unchanged = _unprocessed(files, known_videos, seen, errors, settings.ingest.verify, result)
+        todo, unchanged = _unprocessed(files, known, seen, errors, settings.ingest.verify, result)
         probed = _probe(todo, settings, executor or RayExecutor(settings.ray), show)
         result = _commit_videos(lake, probed, unchanged, result)  # merged with what is there now
         listed = {f["uri"] for f in files}
         result.source_video_ids = {v["video_id"] for v in lake.read("videos", columns=["video_id", "uris"]).to_pylist()
                                    if listed.intersection(v["uris"])}
-        readable = result.new + result.known
+        result.sets_new = commit_sets(lake, settings.ingest, listed, result.run_id)
+        readable = result.new + result.known + result.images_new + result.images_known
         result.seconds = record.seconds
-        record.finish("completed" if readable else "failed", None if readable else "no readable video in the sources",
+        record.finish("completed" if readable else "failed",
+                      None if readable else "no readable video or image in the sources",
                       metrics={"damaged": result.damaged, "skipped_failed": result.skipped_failed,
-                               "changed": result.changed, "bytes_probed": result.bytes_probed},
+                               "changed": result.changed, "bytes_probed": result.bytes_probed,
+                               "images_new": result.images_new, "images_known": result.images_known,
+                               "sets_new": result.sets_new},
                       videos_new=result.new, videos_known=result.known, failed=result.failed)
     if show:
         _print(result, lake)
     if not readable:
-        raise JobFailed(f"no readable video among {result.found} files ({result.failed} failed); see `errors` in {lake.uri}")
+        raise JobFailed(f"no readable video or image among {result.found} files ({result.failed} failed); see `errors` "
+                        f"in {lake.uri}")
     return result
+
+
+def _known_content(lake: Lake) -> list[dict]:
+    """Every known content with its paths and size: videos, and images (their id as ``video_id``)."""
+    known = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
+    if lake.exists("images"):
+        known += [{"video_id": i["image_id"], "uris": i["uris"], "size": i["size"]}
+                  for i in lake.read("images", columns=["image_id", "uris", "size"]).to_pylist()]
+    return known
 
 
 def _unprocessed(files: list[dict], known_videos: list[dict], seen: dict[str, dict], errors: Any, verify: str,
@@ -99,7 +119,10 @@ def _unprocessed(files: list[dict], known_videos: list[dict], seen: dict[str, di
         else:  # a lake from before the files table
             same = video is not None and video["size"] == f["size"]
         if same and verify != "hash" and video is not None:
-            result.known += 1
+            if f.get("kind") == "image":
+                result.images_known += 1
+            else:
+                result.known += 1
             unchanged.append({**f, "video_id": video["video_id"]})
         elif (f["uri"], f["size"], f["mtime"]) in bad:
             result.skipped_failed += 1
@@ -109,10 +132,10 @@ def _unprocessed(files: list[dict], known_videos: list[dict], seen: dict[str, di
 
 
 def _probe(files: list[dict], settings: Settings, executor: Executor, show: bool) -> list[dict]:
-    """The ingest's step list, ``[ProbeVideo]``, over ``files``, streamed back to the driver."""
+    """The ingest's step list, ``[ProbeMedia]``, over ``files``, streamed back to the driver."""
     if not files:
         return []
-    probe = ProbeVideo(settings.storage, settings.ingest, Resources(num_cpus=settings.ingest.probe_cpus))
+    probe = ProbeMedia(settings.storage, settings.ingest, Resources(num_cpus=settings.ingest.probe_cpus))
     out: list[dict] = []
     with progress_bar("probing", total=len(files)) as bar:
         failed = 0
@@ -137,8 +160,13 @@ def _commit_videos(lake: Lake, probed: list[dict], unchanged: list[dict], result
         with Lease(lake.uri, "videos", lake.storage):  # one ingest at a time reads, merges and commits paths
             known = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
             seen = {f["uri"]: f for f in lake.read("files").to_pylist()}
-            videos, errors = _plan_writes(probed, known, seen, attempt)
+            videos, errors = _plan_writes([r for r in probed if r.get("kind") != "image"], known, seen, attempt)
             lake.upsert("videos", videos, update_columns=["uris"], retry_conflicts=False)
+            stills = [r for r in probed if r.get("kind") == "image"]
+            if stills:
+                images, image_errors = _plan_image_writes(stills, lake, seen, attempt)
+                lake.upsert("images", images, update_columns=["uris"], retry_conflicts=False)
+                errors += image_errors
             now = datetime.now(timezone.utc)
             lake.upsert("files", [{**{k: f[k] for k in ("uri", "size", "mtime", "video_id")}, "run_id": result.run_id,
                                    "seen_at": now} for f in [*unchanged, *probed]],
@@ -150,10 +178,34 @@ def _commit_videos(lake: Lake, probed: list[dict], unchanged: list[dict], result
     return attempt
 
 
+_FACTS = {  # what a new row of each table takes from its first probe row
+    "videos": ("size", "duration_s", "fps", "frames", "width", "height", "codec", "rotation", "has_audio", "damage"),
+    "images": ("size", "format", "width", "height", "orientation", "mode", "bit_depth", "has_alpha", "captured_at",
+               "captured_local", "utc_offset", "captured_at_source"),
+}
+
+
+def _plan_image_writes(probed: list[dict], lake: Lake, seen: dict[str, dict],
+                       result: IngestResult) -> tuple[list[dict], list[dict]]:
+    """``_plan_writes`` for the probed images, against the ``images`` table; counts go to ``images_*``."""
+    known = [{"video_id": i["image_id"], "uris": i["uris"], "size": i["size"]}
+             for i in lake.read("images", columns=["image_id", "uris", "size"]).to_pylist()] \
+        if lake.exists("images") else []
+    counts = IngestResult(run_id=result.run_id)
+    rows, errors = _plan_writes(probed, known, seen, counts, table="images")
+    result.images_new += counts.new
+    result.images_known += counts.known
+    result.changed += counts.changed
+    result.failed += counts.failed
+    result.bytes_probed += counts.bytes_probed
+    return rows, errors
+
+
 def _plan_writes(probed: list[dict], known_videos: list[dict], seen: dict[str, dict],
-                 result: IngestResult) -> tuple[list[dict], list[dict]]:
-    """Group probe rows by content: new videos, new URIs of known videos, and error rows. A known path
-    that now holds other content is counted as ``changed``."""
+                 result: IngestResult, table: str = "videos") -> tuple[list[dict], list[dict]]:
+    """Group probe rows by content: new videos (or images), new URIs of known ones, and error rows. A known
+    path that now holds other content is counted as ``changed``. Rows of ``images`` name the content
+    ``image_id``."""
     now = datetime.now(timezone.utc)
     known = {v["video_id"]: v for v in known_videos}
     before = {uri: v["video_id"] for v in known_videos for uri in v["uris"]}
@@ -170,29 +222,29 @@ def _plan_writes(probed: list[dict], known_videos: list[dict], seen: dict[str, d
         by_id[row["video_id"]].append(row)
         if before.get(row["uri"]) not in (None, row["video_id"]):
             result.changed += 1
-        if row["damage"]:
+        if row.get("damage"):
             result.damaged += 1
             kind = "truncated" if row["damage"].startswith("truncated") else "corrupt"
             errors.append(_error_row(row, result.run_id, now, kind, row["damage"]))
 
+    key = "video_id" if table == "videos" else "image_id"
     videos: list[dict] = []
     for video_id, rows in by_id.items():
         uris = sorted({r["uri"] for r in rows})
         if video_id in known:
             result.known += len(uris)
             old = [u for u in known[video_id]["uris"] if u not in reprobed]
-            videos.append({"video_id": video_id, "uris": sorted(set(old) | set(uris))})
+            videos.append({key: video_id, "uris": sorted(set(old) | set(uris))})
             continue
         result.new += 1
         result.known += len(uris) - 1
         result.video_ids.append(video_id)
-        facts = {k: rows[0][k] for k in ("size", "duration_s", "fps", "frames", "width", "height", "codec",
-                                        "rotation", "has_audio", "damage")}
-        videos.append({"video_id": video_id, "uris": uris, **facts, "first_seen": now, "run_id": result.run_id})
+        facts = {k: rows[0][k] for k in _FACTS[table]}
+        videos.append({key: video_id, "uris": uris, **facts, "first_seen": now, "run_id": result.run_id})
     # a URI whose bytes changed no longer belongs to the video it used to show
     for video_id, video in known.items():
         if video_id not in by_id and reprobed.intersection(video["uris"]):
-            videos.append({"video_id": video_id, "uris": sorted(set(video["uris"]) - reprobed)})
+            videos.append({key: video_id, "uris": sorted(set(video["uris"]) - reprobed)})
     return videos, errors
 
 
@@ -211,6 +263,8 @@ def _print(result: IngestResult, lake: Lake) -> None:
             ("files found", result.found),
             ("new videos", result.new),
             ("already known", result.known),
+            *((("new images", result.images_new), ("images already known", result.images_known),
+               ("new image sets", result.sets_new)) if result.images_new or result.images_known else ()),
             ("changed (new content at a known path)", result.changed),
             ("damaged (partly readable)", result.damaged),
             ("failed", result.failed),

@@ -179,6 +179,9 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
             ensure_ray(settings.ray)
             gpus = model_gpus(spec) if ref.engine != "oracle" else 0.0
         ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
+        if ingest.images_new + ingest.images_known and show:
+            print(f"{ingest.images_new + ingest.images_known} images are in the lake (`images`, `sets`); this job "
+                  "runs on the videos only: Molmo 2 on images and image sets comes next (docs/images.md)", flush=True)
         videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
         items = claim_work(lake, record.run_id, lambda: pending_work(videos, tasks, lake, spec.retry_failed), result)
         steps = run_steps(spec, settings, ref, tasks, gpus)

@@ -1,4 +1,4 @@
-"""ListVideos: the video files under some sources (driver-side, cheap: listing only)."""
+"""ListMedia: the video and image files under some sources (driver-side, cheap: listing only)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from vidlake.errors import StorageError
 from vidlake.platform.config import IngestSettings, StorageSettings
 from vidlake.platform.storage import is_s3, storage_for
 
-__all__ = ["ListVideos"]
+__all__ = ["ListMedia"]
 
 
 @dataclass(frozen=True)
-class ListVideos:
-    """Lists video files (recursive, extensions matched case-insensitively) under each source.
+class ListMedia:
+    """Lists video and image files (recursive, extensions matched case-insensitively) under each source.
 
-    Writes rows ``uri, size, mtime`` (local paths absolute); a file reachable through two sources is listed
-    once.
+    Writes rows ``uri, size, mtime, kind`` (``video`` | ``image``; local paths absolute); a file reachable
+    through two sources is listed once.
     Runs on the driver: a source that does not exist or cannot be listed is fatal (``StorageError``).
     """
 
@@ -29,10 +29,13 @@ class ListVideos:
         seen: set[str] = set()
         for source in sources:
             for info in self._list(source):
-                if info.uri in seen or not info.uri.lower().endswith(self.ingest.extensions):
+                name = info.uri.lower()
+                kind = "video" if name.endswith(self.ingest.extensions) else \
+                    "image" if self.ingest.image_extensions and name.endswith(self.ingest.image_extensions) else None
+                if info.uri in seen or kind is None:
                     continue
                 seen.add(info.uri)
-                yield {"uri": info.uri, "size": info.size, "mtime": info.mtime}
+                yield {"uri": info.uri, "size": info.size, "mtime": info.mtime, "kind": kind}
 
     def _list(self, source: str):
         if not is_s3(source) and not source.startswith("file://"):

@@ -1,4 +1,4 @@
-"""ProbeVideo: content hash and stream facts of one video file; a bad file becomes an error row."""
+"""ProbeMedia: content hash and facts of one video or image file; a bad file becomes an error row."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from vidlake.platform.config import IngestSettings, StorageSettings
 from vidlake.platform.lake.ids import hash_stream
 from vidlake.platform.storage import Storage, storage_for
 
-__all__ = ["ProbeVideo", "probe_video"]
+__all__ = ["IMAGE_COLUMNS", "ProbeMedia", "probe_video"]
 
 PROBE_COLUMNS = (
     "video_id", "duration_s", "fps", "frames", "width", "height", "codec", "rotation", "has_audio", "damage",
+)
+IMAGE_COLUMNS = (  # an image's facts besides its id (in ``video_id``: the content id) and upright width, height
+    "format", "orientation", "mode", "bit_depth", "has_alpha", "captured_at", "captured_local", "utc_offset",
+    "captured_at_source", "captured_at_problem",
 )
 
 
@@ -135,16 +139,21 @@ def _first_frame_rotation(container: Any, stream: Any) -> int:
     raise RowError("undecodable", "no frame decodes")
 
 
-class ProbeVideo(Step):
-    """Reads ``uri`` (plus ``size``, ``mtime``); writes the video facts or an error (1:1).
+class ProbeMedia(Step):
+    """Reads ``uri``, ``kind`` (``video`` | ``image``; plus ``size``, ``mtime``); writes the file's facts or an
+    error (1:1).
 
-    Columns written: ``video_id`` (sha256), ``duration_s``, ``fps``, ``frames``, ``width``, ``height``,
-    ``codec``, ``rotation``, ``has_audio``, ``damage`` (null, or why only part of the file is
-    readable); an unusable file becomes an error row (stage ``probe``). CPU-bound, one task per file.
+    Columns written: ``video_id`` (sha256 of the bytes: the content id, an image's too), ``width``,
+    ``height``; for a video ``duration_s``, ``fps``, ``frames``, ``codec``, ``rotation``, ``has_audio``,
+    ``damage`` (null, or why only part of the file is readable); for an image ``IMAGE_COLUMNS``
+    (vidlake/platform/media/images.py: upright size, EXIF orientation, ``captured_at`` (UTC, when the
+    instant is known), ``captured_local`` (the camera's wall-clock time, when EXIF gives one),
+    ``utc_offset``, ``captured_at_source``). An unusable file becomes an error row (stage ``probe``).
+    CPU-bound, one task per file.
     """
 
     stage = "probe"
-    outputs = PROBE_COLUMNS
+    outputs = PROBE_COLUMNS + IMAGE_COLUMNS
 
     def __init__(self, storage: StorageSettings = StorageSettings(), ingest: IngestSettings = IngestSettings(),
                  resources: Resources | None = None):
@@ -153,4 +162,24 @@ class ProbeVideo(Step):
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         storage = storage_for(row["uri"], self.storage)
+        if row.get("kind") == "image":
+            return {**row, **image_facts(row["uri"], storage)}
         return {**row, **probe_video(row["uri"], storage, self.ingest.hash_chunk_mb * 1024 * 1024)}
+
+
+def image_facts(uri: str, storage: Storage) -> dict[str, Any]:
+    """``probe_image`` as probe columns: the content id in ``video_id``, and the capture time split into the
+    instant (UTC, or null) and the camera's wall-clock time (or null), so every row has the same types."""
+    from datetime import timezone
+
+    from vidlake.platform.media.images import probe_image
+
+    facts = probe_image(uri, storage)
+    when, source = facts["captured_at"], facts["captured_at_source"]
+    return {
+        "video_id": facts["media_id"], "width": facts["width"], "height": facts["height"],
+        **{k: facts[k] for k in ("format", "orientation", "mode", "bit_depth", "has_alpha", "utc_offset",
+                                 "captured_at_source", "captured_at_problem")},
+        "captured_at": when.astimezone(timezone.utc) if when.tzinfo is not None else None,
+        "captured_local": when.replace(tzinfo=None) if source != "file_mtime" else None,
+    }

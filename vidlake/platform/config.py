@@ -34,6 +34,9 @@ VIDEO_EXTENSIONS = (
 )
 
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif")  # HEIC/HEIF: pillow-heif
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -69,6 +72,12 @@ class RaySettings(_Section):
 
 class IngestSettings(_Section):
     extensions: tuple[str, ...] = Field(VIDEO_EXTENSIONS, description="File endings treated as video (any case).")
+    image_extensions: tuple[str, ...] = Field(
+        IMAGE_EXTENSIONS, description="File endings treated as still images (any case); () ingests videos only.")
+    burst_gap_s: float = Field(
+        10.0, ge=0, description="Images of one folder closer in capture time than this form one burst (an image set).")
+    set_max_images: int = Field(5, ge=1, le=5, description="The most images per set (Molmo 2 takes up to 5 at once); "
+                                "longer bursts are split evenly.")
     probe_cpus: float = Field(1.0, gt=0, description="CPUs reserved per probe task.")
     hash_chunk_mb: int = Field(8, ge=1, le=256, description="Read size while hashing.")
     verify: Literal["mtime", "hash"] = Field(
@@ -77,7 +86,7 @@ class IngestSettings(_Section):
                              "size and time).",
     )
 
-    @field_validator("extensions")
+    @field_validator("extensions", "image_extensions")
     @classmethod
     def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in value)

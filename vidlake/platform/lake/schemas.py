@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
-    "ANSWERS", "CAPTIONS", "CLAIMS", "COUNTS", "ERRORS", "EVALS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
+    "ANSWERS", "CAPTIONS", "CLAIMS", "COUNTS", "ERRORS", "EVALS", "IMAGES", "SETS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
     "WINDOWS", "empty_table", "schema_for",
 ]
 
@@ -35,12 +35,48 @@ VIDEOS = pa.schema(
     ]
 )
 
+IMAGES = pa.schema(  # still images, one row per distinct content (docs/images.md)
+    [
+        pa.field("image_id", pa.string(), nullable=False),  # sha256 of the bytes
+        pa.field("uris", pa.list_(pa.string()), nullable=False),  # every place this content was seen
+        pa.field("size", pa.int64()),
+        pa.field("format", pa.string()),  # JPEG, PNG, TIFF, WEBP, HEIF
+        pa.field("width", pa.int32()),  # upright, as a viewer shows it (EXIF orientation applied)
+        pa.field("height", pa.int32()),
+        pa.field("orientation", pa.int32()),  # the EXIF orientation tag (1: none)
+        pa.field("mode", pa.string()),  # Pillow's pixel mode: RGB, RGBA, L, I;16, ...
+        pa.field("bit_depth", pa.int32()),
+        pa.field("has_alpha", pa.bool_()),
+        pa.field("captured_at", _TS),  # the capture instant (UTC) when known: EXIF with offset, or the file time
+        pa.field("captured_local", pa.timestamp("us")),  # the camera's wall-clock time (EXIF), zone unknown or not
+        pa.field("utc_offset", pa.string()),  # "+02:00" when EXIF gives it
+        pa.field("captured_at_source", pa.string()),  # exif_offset | exif_local | file_mtime
+        pa.field("first_seen", _TS),
+        pa.field("run_id", pa.string()),  # run that first saw it
+    ]
+)
+
+SETS = pa.schema(  # image sets: what the pipeline treats like one video window (docs/images.md)
+    [
+        pa.field("set_id", pa.string(), nullable=False),  # stable hash of kind, members and grouping parameters
+        pa.field("kind", pa.string()),  # burst | timelapse | manifest
+        pa.field("image_ids", pa.list_(pa.string()), nullable=False),  # members in capture order
+        pa.field("uris", pa.list_(pa.string())),  # one path per member, in the same order
+        pa.field("folder", pa.string()),
+        pa.field("start_local", pa.timestamp("us")),  # first and last capture, as wall-clock times
+        pa.field("end_local", pa.timestamp("us")),
+        pa.field("params_json", pa.string()),  # the grouping parameters (gap, size limit)
+        pa.field("first_seen", _TS),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
 FILES = pa.schema(
     [
         pa.field("uri", pa.string(), nullable=False),  # one row per path, as last seen
         pa.field("size", pa.int64()),
         pa.field("mtime", pa.float64()),
-        pa.field("video_id", pa.string()),  # the content found there (null: the file was not a usable video)
+        pa.field("video_id", pa.string()),  # the content found there: a video's id, or an image's (null: unusable)
         pa.field("run_id", pa.string()),  # the ingest that saw it so
         pa.field("seen_at", _TS),
     ]
@@ -204,6 +240,8 @@ EVALS = pa.schema(  # vidlake eval: one row per (evaluation run, task_key, query
 
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
+    "images": IMAGES,
+    "sets": SETS,
     "files": FILES,
     "claims": CLAIMS,
     "errors": ERRORS,
@@ -220,6 +258,8 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 KEYS: dict[str, tuple[str, ...]] = {
     "videos": ("video_id",),
+    "images": ("image_id",),
+    "sets": ("set_id",),
     "files": ("uri",),
     "claims": ("run_id", "video_id", "task_key"),
     "errors": ("uri", "stage", "run_id", "task_key", "window_id"),

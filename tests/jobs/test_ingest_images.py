@@ -1,0 +1,88 @@
+"""Ingest of still images beside videos: identity by content, upright size, capture times, bursts as sets."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from media import exif, make_video
+from vidlake.jobs.ingest import run_ingest
+from vidlake.platform.config import LakeSettings, load_settings
+from vidlake.platform.lake import Lake
+from vidlake.platform.runtime.executors import LocalExecutor
+
+
+def _photo(path: Path, taken: str | None = None, offset: str | None = None, orientation: int | None = None,
+           size=(64, 48), seed: int = 0) -> Path:
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, "JPEG", exif=exif(orientation, taken, offset))
+    return path
+
+
+def _trap_folder(root: Path) -> Path:
+    """Three bursts of a camera trap (EXIF times, with offset), a photo without EXIF, one rotated by EXIF,
+    a corrupt JPEG, a PNG with alpha, a 16-bit TIFF, and a video."""
+    cam = root / "cam01"
+    cam.mkdir(parents=True)
+    seed = 0
+    for burst, (hour, shots) in enumerate([(8, 3), (9, 4), (14, 2)]):
+        for shot in range(shots):
+            seed += 1
+            _photo(cam / f"IMG_{burst}{shot}.JPG", f"2026:06:01 {hour:02d}:00:{shot * 2:02d}", "+02:00", seed=seed)
+    _photo(root / "no-exif.jpg", seed=100)
+    _photo(root / "rotated.jpg", "2026:06:02 10:00:00", None, orientation=6, size=(80, 40), seed=101)
+    good = io.BytesIO()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(good, "JPEG")
+    (root / "corrupt.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    Image.new("RGBA", (30, 20), (255, 0, 0, 0)).save(root / "alpha.png")
+    Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)).save(root / "deep.tif")
+    make_video(root / "clip.mp4", seconds=1, fps=4, size=(48, 32))
+    return root
+
+
+def test_images_are_ingested_with_upright_sizes_times_and_bursts(tmp_path):
+    src = _trap_folder(tmp_path / "src")
+    settings = load_settings().model_copy(update={"lake": LakeSettings(uri=str(tmp_path / "lake"))})
+    result = run_ingest(settings, [str(src)], show=False, executor=LocalExecutor())
+    assert (result.new, result.images_new, result.failed) == (1, 13, 1)  # the video, 13 images, the corrupt JPEG
+    lake = Lake(settings.lake.uri)
+    images = {Path(i["uris"][0]).name: i for i in lake.read("images").to_pylist()}
+    assert len(images) == 13 and "corrupt.jpg" not in images
+    rotated = images["rotated.jpg"]
+    assert (rotated["width"], rotated["height"], rotated["orientation"]) == (40, 80, 6)  # upright: sides swapped
+    assert rotated["captured_at_source"] == "exif_local" and rotated["captured_at"] is None  # never guessed as UTC
+    assert rotated["captured_local"] == datetime(2026, 6, 2, 10, 0, 0)
+    first = images["IMG_00.JPG"]
+    assert first["captured_at"] == datetime(2026, 6, 1, 6, 0, 0, tzinfo=timezone.utc) and first["utc_offset"] == "+02:00"
+    assert images["no-exif.jpg"]["captured_at_source"] == "file_mtime"
+    assert images["alpha.png"]["has_alpha"] and images["deep.tif"]["bit_depth"] == 16
+    (error,) = lake.read("errors").to_pylist()
+    assert error["uri"].endswith("corrupt.jpg") and error["error_kind"] == "bad_image"
+
+    sets = lake.read("sets").to_pylist()
+    bursts = sorted((len(s["image_ids"]), s["start_local"]) for s in sets if s["folder"].endswith("cam01"))
+    assert bursts == [(2, datetime(2026, 6, 1, 14, 0, 0)), (3, datetime(2026, 6, 1, 8, 0, 0)),
+                      (4, datetime(2026, 6, 1, 9, 0, 0))]
+    assert result.sets_new == len(sets)
+
+    versions = {t: lake.version(t) for t in ("videos", "images", "sets", "files", "errors")}
+    again = run_ingest(settings, [str(src)], show=False, executor=LocalExecutor())  # a re-run writes nothing
+    assert (again.images_new, again.images_known, again.sets_new, again.skipped_failed) == (0, 13, 0, 1)
+    assert {t: lake.version(t) for t in versions} == {**versions, "files": lake.version("files")}
+    assert lake.read("images").num_rows == 13 and lake.read("sets").num_rows == len(sets)
+
+
+def test_a_burst_longer_than_a_set_is_split_evenly(tmp_path):
+    cam = tmp_path / "cam"
+    cam.mkdir()
+    for shot in range(7):
+        _photo(cam / f"{shot}.jpg", f"2026:06:01 08:00:{shot:02d}", "+00:00", seed=shot)
+    settings = load_settings(ingest={"set_max_images": 5}).model_copy(
+        update={"lake": LakeSettings(uri=str(tmp_path / "lake"))})
+    run_ingest(settings, [str(cam)], show=False, executor=LocalExecutor())
+    sizes = sorted(len(s["image_ids"]) for s in Lake(settings.lake.uri).read("sets").to_pylist())
+    assert sizes == [3, 4]
