@@ -269,10 +269,12 @@ def job_steps(spec, settings, archive: Path, steps: dict[str, Step]) -> tuple[ob
     with steps["ingest"]:
         ingest = run_ingest(ingest_settings, spec.sources, show=False)
     assert ingest.new == len(list(archive.iterdir())), ingest
+    began = time.time()
     with steps["job"] as step:
         result = run_job(spec, settings, show=False)
         step.windows = result.windows_ok
-    timing = overlap(ray.timeline())
+    # this job's events only: a cluster that outlives the job (--accelerator emulated) keeps earlier ones
+    timing = overlap([e for e in ray.timeline() if e.get("ts", 0) / 1e6 >= began - 1])
     ray.shutdown()
     timing.update(first_s=result.first_window_s, last_s=result.last_window_s)
     return result, result.pipeline_stats, timing
