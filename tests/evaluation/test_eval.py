@@ -105,3 +105,18 @@ def test_the_command_prints_a_table_and_json(world, lake):
     bad = subprocess.run([VIDLAKE, "eval", "--lake", lake.uri, "--truth", str(world / "nope")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_search_is_measured_through_the_index(world, lake):
+    """Labels ("red circle") and their appearances ("a red circle appears") searched in the index built from the
+    oracle's captions: recall@10 and MRR, each over every label the truth shows."""
+    from vidlake.jobs.index import run_index
+    from vidlake.platform.config import LakeSettings
+
+    settings = load_settings().model_copy(update={"lake": LakeSettings(uri=lake.uri)})
+    run_index(settings)
+    result = run_eval(lake.uri, str(world), settings)
+    search = {r["metric"]: r["value"] for r in result.rows if r["task"] == "search"}
+    assert search["search_queries"] == search["search_appears_queries"] >= 3
+    assert search["search_recall_at_k"] > 0.5 and 0 < search["search_mrr"] <= 1  # the captions name the objects
+    assert 0 <= search["search_appears_recall_at_k"] <= 1

@@ -26,6 +26,7 @@ __all__ = ["LakeRows", "count_rows", "match_videos", "matches", "point_rows", "s
            "truth_frames"]
 
 _SAME_FRAME_S = 0.0015  # a truth time and a sampled PTS name one frame when this close (ms rounding)
+_ENTER_S = 1.0  # a hit about "a red circle appears" is relevant when it overlaps the appearance +- this
 
 
 def matches(query: str | None, label: str) -> bool:
@@ -207,8 +208,10 @@ def track_rows(data: LakeRows, key: str, frames, videos, threshold: float) -> li
 
 
 def search_rows(settings: Settings, lake: Lake, frames, videos, notes: list[str]) -> list[dict]:
-    """recall@10 and MRR of the index's hits for each label the truth shows (hits overlapping a time the
-    object is visible count), through the search index; skipped, with a note, when there is no index."""
+    """recall@10 and MRR of the index's hits, through the search index, for each label the truth shows
+    ("red circle": a hit overlapping a run of frames where such an object is visible counts) and for its
+    appearances ("a red circle appears": a hit within ``_ENTER_S`` of a run's first frame counts);
+    skipped, with a note, when there is no index."""
     from vidlake.serve.state import ServiceState
 
     if frames is None:
@@ -218,7 +221,7 @@ def search_rows(settings: Settings, lake: Lake, frames, videos, notes: list[str]
     if state.searcher is None:
         notes.append(f"search not measured: {state.missing_reason} (run `vidlake index --lake {lake.uri}`)")
         return []
-    occurrences: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    visible: dict[str, list[tuple[str, float, float]]] = defaultdict(list)  # label -> (video, run start, end)
     names = {v["name"]: video_id for video_id, v in videos.items()}
     for name, rows in frames.items():
         if name not in names:
@@ -227,14 +230,29 @@ def search_rows(settings: Settings, lake: Lake, frames, videos, notes: list[str]
         for r in rows:
             by_object[(r["object_id"], r["label"])].append(r["time_s"])
         for (_, label), times in by_object.items():
-            occurrences[label].append((names[name], min(times), max(times)))
-    results = []
-    for label, spans in sorted(occurrences.items()):
-        hits = state.searcher.search(label, k=10, mode="hybrid")
-        results.append(([M.Span(h["video_id"], h["start_s"], h["end_s"]) for h in hits], [M.Span(*s) for s in spans]))
+            for start, end in _runs(sorted(times)):
+                visible[label].append((names[name], start, end))
+    kinds, enters = [], []
+    for label, spans in sorted(visible.items()):
+        for query, truth, out in ((label, spans, kinds),
+                                  (f"a {label} appears", [(v, s - _ENTER_S, s + _ENTER_S) for v, s, _ in spans], enters)):
+            hits = state.searcher.search(query, k=10, mode="hybrid")
+            out.append(([M.Span(h["video_id"], h["start_s"], h["end_s"]) for h in hits], [M.Span(*t) for t in truth]))
     if state.stale_reason:
         notes.append(f"search: the index is stale ({state.stale_reason})")
-    return metric_rows("", "search", M.search_metrics(results, k=10), task="search")
+    return (metric_rows("", "search", M.search_metrics(kinds, k=10), task="search")
+            + metric_rows("", "search_appears", M.search_metrics(enters, k=10), task="search"))
+
+
+def _runs(times: list[float], gap_s: float = 0.5) -> list[tuple[float, float]]:
+    """The spans of consecutive frame times no more than ``gap_s`` apart: the runs an object is visible."""
+    runs = [[times[0], times[0]]]
+    for t in times[1:]:
+        if t - runs[-1][1] > gap_s:
+            runs.append([t, t])
+        else:
+            runs[-1][1] = t
+    return [(a, b) for a, b in runs]
 
 
 def with_all(queries: list[str]) -> list[str]:
