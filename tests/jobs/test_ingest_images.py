@@ -86,3 +86,35 @@ def test_a_burst_longer_than_a_set_is_split_evenly(tmp_path):
     run_ingest(settings, [str(cam)], show=False, executor=LocalExecutor())
     sizes = sorted(len(s["image_ids"]) for s in Lake(settings.lake.uri).read("sets").to_pylist())
     assert sizes == [3, 4]
+
+
+def test_time_lapse_and_manifest_sets(tmp_path):
+    import pytest
+
+    from vidlake.errors import ConfigError
+
+    cam = tmp_path / "tl"
+    cam.mkdir()
+    for shot in range(7):  # one frame a minute
+        _photo(cam / f"{shot}.jpg", f"2026:06:01 08:{shot:02d}:00", "+00:00", seed=shot)
+    lapse = load_settings(ingest={"image_sets": "timelapse", "timelapse_every": 3}).model_copy(
+        update={"lake": LakeSettings(uri=str(tmp_path / "lake1"))})
+    run_ingest(lapse, [str(cam)], show=False, executor=LocalExecutor())
+    sets = Lake(lapse.lake.uri).read("sets").to_pylist()
+    assert sorted(len(s["image_ids"]) for s in sets) == [1, 3, 3] and {s["kind"] for s in sets} == {"timelapse"}
+
+    (tmp_path / "sets.csv").write_text("set_id,image\nmorning,tl/0.jpg\nmorning,tl/1.jpg\nlater,tl/6.jpg\n")
+    named = load_settings(ingest={"image_sets": "manifest", "set_manifest": str(tmp_path / "sets.csv")}).model_copy(
+        update={"lake": LakeSettings(uri=str(tmp_path / "lake2"))})
+    run_ingest(named, [str(cam)], show=False, executor=LocalExecutor())
+    sets = {s["label"]: s for s in Lake(named.lake.uri).read("sets").to_pylist()}
+    assert sorted(sets) == ["later", "morning"] and [Path(u).name for u in sets["morning"]["uris"]] == ["0.jpg", "1.jpg"]
+
+    (tmp_path / "sets.csv").write_text("set_id,image\nmorning,tl/nope.jpg\n")
+    with pytest.raises(ConfigError, match="line 2: unknown image"):
+        run_ingest(named, [str(cam)], show=False, executor=LocalExecutor())
+    missing = load_settings(ingest={"image_sets": "manifest", "set_manifest": str(tmp_path / "none.csv")}).model_copy(
+        update={"lake": LakeSettings(uri=str(tmp_path / "lake3"))})
+    with pytest.raises(ConfigError, match="manifest .* does not exist"):
+        run_ingest(missing, [str(cam)], show=False, executor=LocalExecutor())
+    assert not Lake(missing.lake.uri).exists("images")  # refused before any work

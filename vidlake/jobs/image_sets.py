@@ -1,8 +1,9 @@
 """The ingest's last step for stills: the images under the sources grouped into sets, committed to ``sets``.
 
-A set is the image analogue of a video window (docs/images.md): camera-trap bursts (each folder's images
-closer in capture time than ``ingest.burst_gap_s``, at most ``ingest.set_max_images`` per set, longer
-runs split evenly; vidlake.platform.media.sets). Set ids hash their members and the grouping
+A set is the image analogue of a video window (docs/images.md), made as ``ingest.image_sets`` says:
+camera-trap bursts (each folder's images closer in capture time than ``ingest.burst_gap_s``, at most
+``ingest.set_max_images`` per set, longer runs split evenly), time-lapse groups of
+``ingest.timelapse_every``, or the sets a CSV manifest names (vidlake.platform.media.sets). Set ids hash their members and the grouping
 parameters, so a re-run finds every set in the lake and writes nothing; a burst that gains an image is
 a new set beside the old one.
 """
@@ -12,16 +13,18 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from vidlake.platform.config import IngestSettings
+from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
-from vidlake.platform.media.sets import burst_sets
+from vidlake.platform.media.sets import burst_sets, manifest_sets, timelapse_sets
+from vidlake.platform.storage import storage_for
 
 __all__ = ["commit_sets"]
 
 
-def commit_sets(lake: Lake, ingest: IngestSettings, listed: set[str], run_id: str) -> int:
-    """Group the lake's images that lie under this ingest's files (``listed`` paths) into bursts and add
-    the sets the lake does not have yet; returns how many were new."""
+def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -> int:
+    """Group the lake's images that lie under this ingest's files (``listed`` paths) into sets and add the
+    sets the lake does not have yet; returns how many were new. A bad manifest raises ``ConfigError``."""
+    ingest = settings.ingest
     if not lake.exists("images"):
         return 0
     images = []
@@ -32,11 +35,19 @@ def commit_sets(lake: Lake, ingest: IngestSettings, listed: set[str], run_id: st
         images.append({"uri": uri, "media_id": image["image_id"], "captured_at": _capture_time(image)})
     if not images:
         return 0
-    sets = burst_sets(images, gap_s=ingest.burst_gap_s, max_per_set=ingest.set_max_images)
-    params = json.dumps({"gap_s": ingest.burst_gap_s, "max_per_set": ingest.set_max_images})
+    if ingest.image_sets == "timelapse":
+        sets, params = timelapse_sets(images, ingest.timelapse_every), {"every": ingest.timelapse_every}
+    elif ingest.image_sets == "manifest":
+        manifest = ingest.set_manifest
+        sets = manifest_sets(manifest, images, ingest.set_max_images, storage=storage_for(manifest, settings.storage))
+        params = {"manifest": manifest}
+    else:
+        sets = burst_sets(images, gap_s=ingest.burst_gap_s, max_per_set=ingest.set_max_images)
+        params = {"gap_s": ingest.burst_gap_s, "max_per_set": ingest.set_max_images}
+    params = json.dumps(params)
     now = datetime.now(timezone.utc)
     rows = [{
-        "set_id": s["set_id"], "kind": s["kind"], "image_ids": list(s["members"]), "uris": list(s["uris"]),
+        "set_id": s["set_id"], "kind": s["kind"], "label": s.get("label"), "image_ids": list(s["members"]), "uris": list(s["uris"]),
         "folder": s["folder"], "start_local": _wall_clock(s["start"]), "end_local": _wall_clock(s["end"]),
         "params_json": params, "first_seen": now, "run_id": run_id,
     } for s in sets]

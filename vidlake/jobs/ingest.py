@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from vidlake.errors import JobFailed
+from vidlake.errors import ConfigError, JobFailed
 from vidlake.jobs.image_sets import commit_sets
 from vidlake.operators.list import ListMedia
 from vidlake.operators.probe import ProbeMedia
@@ -27,7 +27,7 @@ from vidlake.platform.lake.lease import Lease
 from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.runtime import check_local_sources, print_summary, progress_bar
 from vidlake.platform.runtime.executors import Executor, RayExecutor
-from vidlake.platform.storage import check_lake_reachable
+from vidlake.platform.storage import check_lake_reachable, storage_for
 
 __all__ = ["IngestResult", "run_ingest"]
 
@@ -58,6 +58,9 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
     check_lake_reachable(lake.uri, settings.storage)
     if executor is None or isinstance(executor, RayExecutor):
         check_local_sources(sources, settings.ray)
+    manifest = settings.ingest.set_manifest if settings.ingest.image_sets == "manifest" else None
+    if manifest and not storage_for(manifest, settings.storage).exists(manifest):
+        raise ConfigError(f"the image set manifest {manifest} does not exist (ingest.set_manifest)")
     files = list(ListMedia(settings.ingest, settings.storage)(sources))
     if not files:
         endings = " ".join((*settings.ingest.extensions, *settings.ingest.image_extensions))
@@ -75,7 +78,7 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
         listed = {f["uri"] for f in files}
         result.source_video_ids = {v["video_id"] for v in lake.read("videos", columns=["video_id", "uris"]).to_pylist()
                                    if listed.intersection(v["uris"])}
-        result.sets_new = commit_sets(lake, settings.ingest, listed, result.run_id)
+        result.sets_new = commit_sets(lake, settings, listed, result.run_id)
         readable = result.new + result.known + result.images_new + result.images_known
         result.seconds = record.seconds
         record.finish("completed" if readable else "failed",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from vidlake.errors import ConfigError
@@ -78,6 +78,11 @@ class IngestSettings(_Section):
         10.0, ge=0, description="Images of one folder closer in capture time than this form one burst (an image set).")
     set_max_images: int = Field(5, ge=1, le=5, description="The most images per set (Molmo 2 takes up to 5 at once); "
                                 "longer bursts are split evenly.")
+    image_sets: Literal["burst", "timelapse", "manifest"] = Field(
+        "burst", description="How images become sets: burst (capture times closer than burst_gap_s), timelapse "
+        "(each folder's images in groups of timelapse_every), manifest (the CSV set_manifest: set_id,image).")
+    timelapse_every: int = Field(5, ge=1, le=5, description="Images per time-lapse set.")
+    set_manifest: str | None = Field(None, description="CSV (set_id,image; paths relative to it) for image_sets: manifest.")
     probe_cpus: float = Field(1.0, gt=0, description="CPUs reserved per probe task.")
     hash_chunk_mb: int = Field(8, ge=1, le=256, description="Read size while hashing.")
     verify: Literal["mtime", "hash"] = Field(
@@ -85,6 +90,12 @@ class IngestSettings(_Section):
                              "changed; 'hash': always (hashes every file; catches content replaced with the same "
                              "size and time).",
     )
+
+    @model_validator(mode="after")
+    def _manifest_named(self) -> "IngestSettings":
+        if self.image_sets == "manifest" and not self.set_manifest:
+            raise ValueError("ingest.image_sets is manifest, but ingest.set_manifest names no CSV file")
+        return self
 
     @field_validator("extensions", "image_extensions")
     @classmethod

@@ -60,7 +60,8 @@ SETS = pa.schema(  # image sets: what the pipeline treats like one video window 
     [
         pa.field("set_id", pa.string(), nullable=False),  # stable hash of kind, members and grouping parameters
         pa.field("kind", pa.string()),  # burst | timelapse | manifest
-        pa.field("image_ids", pa.list_(pa.string()), nullable=False),  # members in capture order
+        pa.field("label", pa.string()),  # a manifest's own name for the set
+        pa.field("image_ids", pa.list_(pa.string()), nullable=False),  # members in capture (or manifest) order
         pa.field("uris", pa.list_(pa.string())),  # one path per member, in the same order
         pa.field("folder", pa.string()),
         pa.field("start_local", pa.timestamp("us")),  # first and last capture, as wall-clock times
