@@ -16,11 +16,10 @@ from typing import Any
 
 from vidlake.errors import ConfigError
 from vidlake.evaluation import metrics as M
-from vidlake.evaluation.formats import Truth
+from vidlake.evaluation.formats import Truth, video_hashes
 from vidlake.evaluation.world import match_query
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
-from vidlake.platform.lake.ids import hash_stream
 
 __all__ = ["LakeRows", "count_rows", "match_videos", "matches", "point_rows", "search_rows", "track_rows",
            "truth_frames"]
@@ -51,13 +50,7 @@ def match_videos(lake: Lake, truth: Truth, notes: list[str]) -> tuple[dict[str, 
     for table in (truth.counts, truth.points, truth.tracks, truth.events):
         if table is not None:
             named |= set(table.column("video").to_pylist())
-    by_hash = {}
-    folder = truth.root / "videos"
-    for name in sorted(named):
-        path = folder / name
-        if path.is_file():
-            with path.open("rb") as stream:
-                by_hash[hash_stream(stream)[0]] = name
+    by_hash = video_hashes(truth.root, named)
     out = {}
     for v in lake.read("videos").to_pylist():
         name = by_hash.get(v["video_id"]) or next(

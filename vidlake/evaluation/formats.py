@@ -28,9 +28,10 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vidlake.errors import ConfigError
+from vidlake.platform.lake.ids import hash_stream
 
 __all__ = ["COUNTS", "EVENTS", "OBJECTS", "POINTS", "TRACKS", "Truth", "load_truth", "read_counts", "read_events",
-           "read_frame_times", "read_mot", "read_objects", "read_points"]
+           "read_frame_times", "read_mot", "read_objects", "read_points", "video_hashes"]
 
 Name = Annotated[str, Field(min_length=1)]
 Seconds = Annotated[float, Field(ge=0)]
@@ -268,6 +269,18 @@ def load_truth(root: Path, fps: float | None = None) -> Truth:
         raise ConfigError(f"{root} holds no truth: expected counts.csv, points.csv, events.csv, objects.csv "
                           "or mot/*.txt")
     return Truth(root=root, fingerprint=_fingerprint(root, read), **tables)
+
+
+def video_hashes(root: Path, names: set[str] | None = None) -> dict[str, str]:
+    """sha256 of each file in ``root/videos`` (those in ``names``, when given) -> its file name: how truth
+    files name a video, matched to the lake's content-addressed ``video_id``."""
+    folder = Path(root) / "videos"
+    out: dict[str, str] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        if path.is_file() and (names is None or path.name in names):
+            with path.open("rb") as stream:
+                out[hash_stream(stream)[0]] = path.name
+    return out
 
 
 def _videos_by_stem(folder: Path) -> dict[str, str] | None:

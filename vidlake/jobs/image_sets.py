@@ -3,18 +3,19 @@
 A set is the image analogue of a video window (docs/images.md), made as ``ingest.image_sets`` says:
 camera-trap bursts (each folder's images closer in capture time than ``ingest.burst_gap_s``, at most
 ``ingest.set_max_images`` per set, longer runs split evenly), time-lapse groups of
-``ingest.timelapse_every``, or the sets a CSV manifest names (vidlake.platform.media.sets). Set ids hash their members and the grouping
-parameters, so a re-run finds every set in the lake and writes nothing; a burst that gains an image is
-a new set beside the old one.
+``ingest.timelapse_every``, or the sets a CSV manifest names (vidlake.platform.media.sets). Set ids hash
+their members and the grouping parameters, so a re-run finds every set in the lake and writes nothing; a
+burst that gains an image is a new set beside the old one.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
+from vidlake.platform.media.images import utc_offset_zone
 from vidlake.platform.media.sets import burst_sets, manifest_sets, timelapse_sets
 from vidlake.platform.storage import storage_for
 
@@ -47,8 +48,8 @@ def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -
     params = json.dumps(params)
     now = datetime.now(timezone.utc)
     rows = [{
-        "set_id": s["set_id"], "kind": s["kind"], "label": s.get("label"), "image_ids": list(s["members"]), "uris": list(s["uris"]),
-        "folder": s["folder"], "start_local": _wall_clock(s["start"]), "end_local": _wall_clock(s["end"]),
+        "set_id": s["set_id"], "kind": s["kind"], "label": s.get("label"), "image_ids": list(s["members"]),
+        "uris": list(s["uris"]), "folder": s["folder"], "start_local": _wall_clock(s["start"]), "end_local": _wall_clock(s["end"]),
         "params_json": params, "first_seen": now, "run_id": run_id,
     } for s in sets]
     return lake.insert_missing("sets", rows)
@@ -59,9 +60,7 @@ def _capture_time(image: dict) -> datetime:
     without one: compared as wall-clock, see sets.py), or the file's time in UTC."""
     source, local = image["captured_at_source"], image["captured_local"]
     if source == "exif_offset":
-        sign = -1 if image["utc_offset"].startswith("-") else 1
-        hours, minutes = (int(x) for x in image["utc_offset"][1:].split(":"))
-        return local.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
+        return local.replace(tzinfo=utc_offset_zone(image["utc_offset"]))
     return local if source == "exif_local" else image["captured_at"]
 
 

@@ -98,11 +98,15 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
 
 def _known_content(lake: Lake) -> list[dict]:
     """Every known content with its paths and size: videos, and images (their id as ``video_id``)."""
-    known = lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist()
-    if lake.exists("images"):
-        known += [{"video_id": i["image_id"], "uris": i["uris"], "size": i["size"]}
-                  for i in lake.read("images", columns=["image_id", "uris", "size"]).to_pylist()]
-    return known
+    return lake.read("videos", columns=["video_id", "uris", "size"]).to_pylist() + _known_images(lake)
+
+
+def _known_images(lake: Lake) -> list[dict]:
+    """The ``images`` rows shaped as ``videos`` rows (id in ``video_id``, ``uris``, ``size``)."""
+    if not lake.exists("images"):
+        return []
+    return [{"video_id": i["image_id"], "uris": i["uris"], "size": i["size"]}
+            for i in lake.read("images", columns=["image_id", "uris", "size"]).to_pylist()]
 
 
 def _unprocessed(files: list[dict], known_videos: list[dict], seen: dict[str, dict], errors: Any, verify: str,
@@ -191,11 +195,8 @@ _FACTS = {  # what a new row of each table takes from its first probe row
 def _plan_image_writes(probed: list[dict], lake: Lake, seen: dict[str, dict],
                        result: IngestResult) -> tuple[list[dict], list[dict]]:
     """``_plan_writes`` for the probed images, against the ``images`` table; counts go to ``images_*``."""
-    known = [{"video_id": i["image_id"], "uris": i["uris"], "size": i["size"]}
-             for i in lake.read("images", columns=["image_id", "uris", "size"]).to_pylist()] \
-        if lake.exists("images") else []
     counts = IngestResult(run_id=result.run_id)
-    rows, errors = _plan_writes(probed, known, seen, counts, table="images")
+    rows, errors = _plan_writes(probed, _known_images(lake), seen, counts, table="images")
     result.images_new += counts.new
     result.images_known += counts.known
     result.changed += counts.changed

@@ -24,7 +24,6 @@ from vidlake.errors import ModelLoadError
 __all__ = ["ORACLE_PREFIX", "OracleTruth", "oracle_answer", "oracle_folder"]
 
 ORACLE_PREFIX = "oracle:"
-_TIME_TOLERANCE_S = 0.0005  # a sampled frame's PTS and the truth's frame time agree to the millisecond
 
 Visible = tuple[int, str, float, float]  # object_id, label, x, y (display pixels)
 
@@ -54,26 +53,21 @@ class OracleTruth:
 
     @classmethod
     def load(cls, folder: Path) -> "OracleTruth":
-        import pyarrow.csv as pacsv
-
-        from vidlake.platform.lake.ids import hash_stream
+        from vidlake.errors import ConfigError
+        from vidlake.evaluation.formats import read_points, video_hashes
 
         try:
-            table = pacsv.read_csv(folder / "points.csv").to_pylist()
-        except Exception as exc:  # missing file, bad CSV: the engine cannot start
-            raise ModelLoadError(f"cannot read the oracle's truth {folder / 'points.csv'}: {exc}") from exc
-        missing = {"video", "time_s", "x", "y", "label", "object_id"} - set(table[0] if table else {})
-        if table and missing:
-            raise ModelLoadError(f"{folder / 'points.csv'} lacks the columns {sorted(missing)} the oracle needs")
+            table = read_points(folder / "points.csv").to_pylist()  # the truth reader of `vidlake eval`
+        except ConfigError as exc:  # a bad line: the engine cannot start
+            raise ModelLoadError(f"the oracle cannot read its truth: {exc}") from exc
+        unnamed = next((r for r in table if r["object_id"] is None), None)
+        if unnamed is not None:
+            raise ModelLoadError(f"{folder / 'points.csv'} gives a point of {unnamed['video']} at {unnamed['time_s']} s "
+                                 "no object_id: the oracle needs every object's id (tracks, counts)")
         frames: dict[str, dict[int, list[Visible]]] = defaultdict(lambda: defaultdict(list))
         for r in table:
-            frames[r["video"]][round(r["time_s"] * 1000)].append(
-                (int(r["object_id"]), str(r["label"]), float(r["x"]), float(r["y"])))
-        names = {}
-        for path in sorted((folder / "videos").glob("*")) if (folder / "videos").is_dir() else ():
-            with path.open("rb") as stream:
-                names[hash_stream(stream)[0]] = path.name
-        return cls({k: dict(v) for k, v in frames.items()}, names)
+            frames[r["video"]][round(r["time_s"] * 1000)].append((r["object_id"], r["label"], r["x"], r["y"]))
+        return cls({k: dict(v) for k, v in frames.items()}, video_hashes(folder))
 
     def video(self, video_id: str, uri: str) -> dict[int, list[Visible]] | None:
         """The truth frames of one video: by content hash, else by the file's name; None when unknown."""
@@ -85,7 +79,7 @@ class OracleTruth:
         """The objects visible on the frame shown at ``t`` (none when no truth frame has that PTS)."""
         ms = round(t * 1000)
         for key in (ms, ms - 1, ms + 1):  # PTS rounding: a frame time never moves by more than a millisecond
-            if key in frames and abs(key / 1000 - t) <= _TIME_TOLERANCE_S + 0.001:
+            if key in frames:
                 return frames[key]
         return []
 

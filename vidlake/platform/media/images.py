@@ -185,7 +185,7 @@ def _capture_time(im: Image.Image, mtime: float) -> dict[str, Any]:
         else:
             local += _subseconds(_text(exif.get(_TAG_SUBSEC_TIME_ORIGINAL)))
             offset_text = _text(exif.get(_TAG_OFFSET_TIME_ORIGINAL))
-            zone = _zone(offset_text)
+            zone = utc_offset_zone(offset_text)
             if zone is not None:
                 return _capture(local.replace(tzinfo=zone), "exif_offset", None)
             note = f"EXIF OffsetTimeOriginal {offset_text!r} is not an offset" if offset_text else None
@@ -210,7 +210,8 @@ def _text(value: Any) -> str:
     return str(value).strip("\x00 ").strip() if value is not None else ""
 
 
-def _zone(text: str) -> timezone | None:
+def utc_offset_zone(text: str) -> timezone | None:
+    """The zone of an EXIF-style offset (``+02:00``), or None when ``text`` is not one."""
     match = _OFFSET.match(text)
     if not match or int(match[2]) > 14 or int(match[3]) > 59:
         return None
