@@ -105,9 +105,10 @@ def boundary_switches(lake_uri: str, root: Path) -> tuple[int, int]:
     for video_id, ws in windows.items():
         times = sorted({round(t * 1000) for w in ws for t in w["timestamps_s"]})
         for w in sorted(ws, key=lambda w: w["start_s"])[1:]:
-            i = bisect.bisect_left(times, round(w["start_s"] * 1000))
-            for a, b in zip(times[i:], times[i + 1:]):  # consecutive sampled frames in the overlap and after it
-                if b > round(w["start_s"] * 1000) + 4000:
+            first = round(min([w["start_s"], *w["timestamps_s"]]) * 1000)  # a frame can lie just before the start
+            i = max(0, bisect.bisect_left(times, first) - 1)
+            for a, b in zip(times[i:], times[i + 1:]):  # consecutive sampled frames into the window and on
+                if b > first + 4000:
                     break
                 for query in QUERIES:
                     before, after = rows.get((video_id, query, a), {}), rows.get((video_id, query, b), {})

@@ -8,16 +8,19 @@ sample is kept only by the window that owns its time (a caption by its midpoint)
 windows never produce duplicates.
 
 Track ids: each window numbers objects from 1. Ids are joined across windows by matching the
-positions of tracks in the overlap both windows saw; an object with no evidence in the overlap gets
-a fresh id, and rows whose id could not be confirmed across a window boundary say
-``id_scope = "window"`` (``"video"`` when the id is consistent for the whole video).
+positions of tracks in the overlap both windows saw; an object with no evidence in the overlap (it was
+away) is re-identified by its appearance when an earlier object looks like it, else gets a fresh id.
+``id_scope`` says which: ``"video"`` (followed by position), ``"appearance"`` (joined across a gap by
+its looks), ``"window"`` (not confirmed beyond its window).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+REID_DISTANCE = 0.25  # appearance distance under which an object that came back is the same object
 
 __all__ = ["Span", "keep_owned", "link_track_ids", "merge_windows", "owned_spans"]
 
@@ -51,21 +54,29 @@ def caption_midpoint(row: dict) -> float:
 
 
 def link_track_ids(
-    per_window: list[list[dict]], windows: list[tuple[float, float]], max_dist: float = 0.15, max_dt: float = 0.75
+    per_window: list[list[dict]], windows: list[tuple[float, float]], looks: list[dict[int, list[float]]] | None = None,
+    max_dist: float = 0.15, max_dt: float = 0.75, max_look: float = REID_DISTANCE,
 ) -> list[dict]:
     """Renumber per-window object ids into video-wide ids (rows need t, object_id, x_norm, y_norm).
 
     Window k+1's object j takes the id of window k's object i when, in the overlap of the two
     windows, their normalized positions at matching times (within ``max_dt``) are closer than
-    ``max_dist`` on average; pairs are matched greedily, closest first. Every id is unique in the
-    video. ``id_scope`` is ``"video"`` when the object was followed across a window boundary or the
-    video is one window, ``"window"`` when its identity could not be confirmed beyond its window.
+    ``max_dist`` on average; pairs are matched greedily, closest first. An object still without an id
+    is re-identified by how it looks (``looks``: per window, local id -> appearance vector, see
+    operators/appearance.py): it takes the id of the earlier object that looks most like it, among
+    those last seen before it first appears, when their appearance distance is at most ``max_look``
+    (between look-alikes the closest wins: the count is right either way, the id may be the twin's).
+    Every id is unique in the video. ``id_scope`` is ``"video"`` when the object was followed across
+    window boundaries by position (or the video is one window), ``"appearance"`` when it was joined
+    across a gap by how it looks at least once, ``"window"`` when its identity could not be confirmed
+    beyond its window.
     """
     out: list[dict] = []
-    next_id = 1
     prev_map: dict[int, int] = {}  # local id in the previous window -> video-wide id
     prev_rows: list[dict] = []
     linked: set[int] = set()
+    looked: set[int] = set()  # ids joined by appearance
+    seen: dict[int, _Seen] = {}  # video-wide id -> when it was last seen and how it looked
     for k, rows in enumerate(per_window):
         mapping: dict[int, int] = {}
         if k > 0:
@@ -73,15 +84,67 @@ def link_track_ids(
             for local, prev_local in _match(rows, prev_rows, overlap, max_dist, max_dt):
                 mapping[local] = prev_map[prev_local]
                 linked.add(mapping[local])
-        for local in sorted({r["object_id"] for r in rows if r["object_id"] is not None}):
+        look = (looks[k] if looks and k < len(looks) else None) or {}
+        firsts: dict[int, float] = {}
+        for r in rows:
+            if r["object_id"] is not None:
+                firsts[r["object_id"]] = min(firsts.get(r["object_id"], r["t"]), r["t"])
+        for local, vid in _reidentify(firsts, look, mapping, seen, max_look):
+            mapping[local] = vid
+            looked.add(vid)
+        for local in sorted(firsts):
             if local not in mapping:
-                mapping[local], next_id = next_id, next_id + 1
+                mapping[local] = len(seen) + 1
+                seen[mapping[local]] = _Seen()
+        for r in rows:
+            if r["object_id"] is not None:
+                seen[mapping[r["object_id"]]].saw(r["t"])
+        for local, vector in look.items():
+            if local in mapping:
+                seen[mapping[local]].looks.append(vector)
         out.extend({**r, "object_id": mapping.get(r["object_id"])} for r in rows)
         prev_map, prev_rows = mapping, rows
     single = len(per_window) <= 1
     for r in out:
-        r["id_scope"] = "video" if single or r["object_id"] in linked else "window"
+        oid = r["object_id"]
+        r["id_scope"] = "appearance" if oid in looked else "video" if single or oid in linked else "window"
     return out
+
+
+@dataclass
+class _Seen:
+    last_t: float = float("-inf")
+    looks: list = field(default_factory=list)
+
+    def saw(self, t: float) -> None:
+        self.last_t = max(self.last_t, t)
+
+
+def _reidentify(firsts: dict[int, float], look: dict[int, list[float]], mapping: dict[int, int],
+                seen: dict[int, _Seen], max_look: float) -> list[tuple[int, int]]:
+    """(local id, earlier video-wide id) for the window's unlinked objects that look like an object last
+    seen before they first appear; the closest pairs first, each earlier id once."""
+    import numpy as np
+
+    from vidlake.operators.appearance import appearance_distance
+
+    taken = set(mapping.values())
+    options = []
+    for local, first in firsts.items():
+        if local in mapping or local not in look:
+            continue
+        for vid, s in seen.items():
+            if vid not in taken and s.looks and s.last_t < first - 1e-6:
+                d = appearance_distance(look[local], np.mean(s.looks, axis=0))
+                if d <= max_look:
+                    options.append((d, local, vid))
+    pairs, done, used = [], set(), set()
+    for _, local, vid in sorted(options):
+        if local not in done and vid not in used:
+            pairs.append((local, vid))
+            done.add(local)
+            used.add(vid)
+    return pairs
 
 
 def _match(rows, prev_rows, overlap, max_dist, max_dt) -> list[tuple[int, int]]:
@@ -154,7 +217,8 @@ def merge_windows(rows: list[dict], run_id: str, now: datetime) -> dict[str, lis
         grounded.append([_sample(p, r) for p in (*(r.get("points") or ()), *(r.get("tracks") or ()))])
     if any(grounded):
         # join ids on everything each window saw (the overlaps are the evidence), then keep owned samples
-        linked = link_track_ids(grounded, [(r["start_s"], r["end_s"]) for r in rows])
+        looks = [{a["object_id"]: a["vector"] for a in r.get("appearance") or ()} for r in rows]
+        linked = link_track_ids(grounded, [_seen_span(r) for r in rows], looks)
         owner = {r["window_id"]: (span, i == len(rows) - 1) for i, (r, span) in enumerate(zip(rows, spans))}
         table = "tracks" if first["task"] == "track" else "points"
         for s in linked:
@@ -168,6 +232,13 @@ def merge_windows(rows: list[dict], run_id: str, now: datetime) -> dict[str, lis
     if first["task"] == "count":
         out["counts"].append(_count_row(base, rows, grounded, out.get("points", [])))
     return out
+
+
+def _seen_span(r: dict) -> tuple[float, float]:
+    """The window's span widened to the frames it sampled: a frame's PTS can fall just before the planned
+    start (the frame on screen at that instant), and the overlap two windows share is where their frames are."""
+    times = [float(t) for t in r.get("timestamps_s") or ()]
+    return min([r["start_s"], *times]), max([r["end_s"], *times])
 
 
 def _window_row(r: dict, run_id: str) -> dict:

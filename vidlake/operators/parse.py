@@ -11,6 +11,7 @@ __all__ = ["ParseOutput", "PARSE_COLUMNS"]
 
 PARSE_COLUMNS = (
     "answer", "points", "tracks", "count", "count_source", "event_times_s", "captions", "parse_status", "parse_issues",
+    "appearance",
 )
 
 
@@ -23,12 +24,15 @@ class ParseOutput(Step):
     dicts: label, object_id, t, t_model, x, y in pixels of the upright frame, x_norm, y_norm, box),
     ``count``, ``count_source``, ``event_times_s``, ``captions`` (caption task: spans of absolute
     time; the whole window when the text names no times), ``parse_status`` (ok | partial | empty |
-    failed) and ``parse_issues``. Keeps ``raw_text``. A parser bug is not a row error: the row keeps
+    failed), ``parse_issues`` and ``appearance`` (what each pointed object looks like, from ``thumbs``:
+    ``[{object_id, vector}]``, see operators/appearance.py; the merge re-identifies objects with it);
+    drops ``thumbs``. Keeps ``raw_text``. A parser bug is not a row error: the row keeps
     its raw text with ``parse_status="failed"``. Runs on the driver (milliseconds per window).
     """
 
     stage = "parse"
     outputs = PARSE_COLUMNS
+    drops = ("thumbs",)
     default_resources = Resources(num_cpus=0.25, placement="driver")
 
     def __init__(self, snap_to_frames: bool = True, resources: Resources | None = None):
@@ -59,6 +63,11 @@ class ParseOutput(Step):
             out["captions"] = _captions(inside, answer.text, row)
         else:
             out["captions"] = []
+        if row.get("thumbs") is not None:
+            from vidlake.operators.appearance import describe_objects
+
+            out["appearance"] = describe_objects(row["thumbs"], row["timestamps_s"],
+                                                 [*(out["points"] or ()), *(out["tracks"] or ())]) or None
         return out
 
 

@@ -206,7 +206,7 @@ POINTS = pa.schema(
 TRACKS = pa.schema(
     _OUT
     + [pa.field("query", pa.string()), pa.field("label", pa.string()), pa.field("object_id", pa.int32()),
-       pa.field("id_scope", pa.string()),  # video: ids consistent across windows | window: ids per window
+       pa.field("id_scope", pa.string()),  # video: followed by position | appearance: joined by looks | window: per window
        pa.field("t", pa.float64())]
     + _XY
     + [pa.field("box", pa.list_(pa.float64(), 4))]  # x0, y0, x1, y1 in pixels when the output has boxes
