@@ -106,7 +106,9 @@ def grid_indices(path: Path) -> tuple[list[int], list[float]]:
 
 
 def run_decord(path: Path, indices: list[int], keep: list | None = None) -> int:
-    import decord
+    from vidlake.platform.media.decord_reader import import_decord
+
+    decord = import_decord()
 
     reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=SIZE, height=SIZE, num_threads=1)
     frames = reader.get_batch(indices).asnumpy()
@@ -323,7 +325,9 @@ def main() -> None:
 
 def report(best, rounds, checks: dict, whole: list, memory, have_ffmpeg: bool, repeat: int) -> str:
     import av
-    import decord
+    from vidlake.platform.media.decord_reader import import_decord
+
+    decord = import_decord()
 
     rate = {name: frames / cpu for name, (frames, cpu, _) in best.items()}
     ours = rate["vidlake"]

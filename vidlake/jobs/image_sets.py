@@ -16,18 +16,19 @@ from datetime import datetime, timezone
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.media.images import utc_offset_zone
-from vidlake.platform.media.sets import burst_sets, manifest_sets, timelapse_sets
+from vidlake.platform.media.sets import burst_sets, capture_offsets, manifest_sets, timelapse_sets
 from vidlake.platform.storage import storage_for
 
-__all__ = ["commit_sets"]
+__all__ = ["commit_sets", "set_items"]
 
 
-def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -> int:
+def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -> tuple[int, list[str]]:
     """Group the lake's images that lie under this ingest's files (``listed`` paths) into sets and add the
-    sets the lake does not have yet; returns how many were new. A bad manifest raises ``ConfigError``."""
+    sets the lake does not have yet; returns how many were new and the ids of every set under the
+    sources (new or known). A bad manifest raises ``ConfigError``."""
     ingest = settings.ingest
     if not lake.exists("images"):
-        return 0
+        return 0, []
     images = []
     for image in lake.read("images").to_pylist():
         uri = next((u for u in image["uris"] if u in listed), None)
@@ -35,7 +36,7 @@ def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -
             continue
         images.append({"uri": uri, "media_id": image["image_id"], "captured_at": _capture_time(image)})
     if not images:
-        return 0
+        return 0, []
     if ingest.image_sets == "timelapse":
         sets, params = timelapse_sets(images, ingest.timelapse_every), {"every": ingest.timelapse_every}
     elif ingest.image_sets == "manifest":
@@ -52,7 +53,32 @@ def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -
         "uris": list(s["uris"]), "folder": s["folder"], "start_local": _wall_clock(s["start"]), "end_local": _wall_clock(s["end"]),
         "params_json": params, "first_seen": now, "run_id": run_id,
     } for s in sets]
-    return lake.insert_missing("sets", rows)
+    return lake.insert_missing("sets", rows), [s["set_id"] for s in sets]
+
+
+def set_items(lake: Lake, set_ids: set[str]) -> list[dict]:
+    """The step list's input rows for these image sets (``media="set"``), as ``run.video_item`` is for a
+    video: ``video_id`` is the set's id (the lake's rows of a set carry it there), ``set_uris``,
+    ``set_image_ids`` and ``set_sizes`` (upright width, height) in set order, ``set_times_s`` (capture
+    times in seconds after the set's first), the first image's ``width``/``height``, ``duration_s``
+    the set's time span."""
+    if not set_ids or not lake.exists("sets"):
+        return []
+    images = {i["image_id"]: i for i in lake.read("images").to_pylist()}
+    items = []
+    for s in lake.read("sets").to_pylist():
+        if s["set_id"] not in set_ids:
+            continue
+        members = [images[i] for i in s["image_ids"]]
+        times = capture_offsets([_capture_time(m) for m in members])
+        items.append({
+            "video_id": s["set_id"], "media": "set", "uri": s["uris"][0], "uris": [s["uris"][0]],
+            "set_uris": list(s["uris"]), "set_image_ids": list(s["image_ids"]),
+            "set_sizes": [[m["width"], m["height"]] for m in members], "set_times_s": times,
+            "width": members[0]["width"], "height": members[0]["height"], "rotation": 0,
+            "duration_s": max(times), "frames": len(members), "status": "ok",
+        })
+    return items
 
 
 def _capture_time(image: dict) -> datetime:

@@ -49,6 +49,7 @@ class IngestResult:
     images_new: int = 0  # new distinct images
     images_known: int = 0  # image files whose content was already in the lake
     sets_new: int = 0  # image sets not in the lake before
+    source_set_ids: set[str] = field(default_factory=set)  # every image set under the sources
 
 
 def run_ingest(settings: Settings, sources: list[str], show: bool = True, executor: Executor | None = None) -> IngestResult:
@@ -78,7 +79,8 @@ def run_ingest(settings: Settings, sources: list[str], show: bool = True, execut
         listed = {f["uri"] for f in files}
         result.source_video_ids = {v["video_id"] for v in lake.read("videos", columns=["video_id", "uris"]).to_pylist()
                                    if listed.intersection(v["uris"])}
-        result.sets_new = commit_sets(lake, settings, listed, result.run_id)
+        result.sets_new, set_ids = commit_sets(lake, settings, listed, result.run_id)
+        result.source_set_ids = set(set_ids)
         readable = result.new + result.known + result.images_new + result.images_known
         result.seconds = record.seconds
         record.finish("completed" if readable else "failed",

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from vidlake.errors import ConfigError, JobFailed
+from vidlake.jobs.image_sets import set_items
 from vidlake.jobs.ingest import run_ingest
 from vidlake.jobs.spec import JobSpec, resolve_tasks
 from vidlake.models.molmo2 import ModelRef
@@ -48,7 +49,8 @@ __all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts",
 class JobResult:
     run_id: str
     videos: int = 0  # videos under the sources
-    videos_todo: int = 0  # videos with at least one task to run
+    sets: int = 0  # image sets under the sources
+    videos_todo: int = 0  # videos and image sets with at least one task to run
     windows_planned: int = 0  # (window, task) pairs
     windows_ok: int = 0
     windows_failed: int = 0
@@ -56,7 +58,7 @@ class JobResult:
     generated_tokens: int = 0
     model_s: float = 0.0  # seconds of generate() work, summed over replicas
     gpus_per_replica: float = 0.0
-    video_s: float = 0.0  # seconds of video processed
+    video_s: float = 0.0  # seconds of video processed (image sets not counted)
     seconds: float = 0.0
     rows: dict[str, int] = field(default_factory=dict)
     task_keys: list[str] = field(default_factory=list)
@@ -100,34 +102,43 @@ def model_steps(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], gp
     ]
 
 
-def check_prompt_lengths(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...]) -> None:
+def check_prompt_lengths(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], set_images: int = 5) -> None:
     """Refuse, before any work, a task whose longest window would not fit the model's context: a full
-    window's visual tokens (measured with the checkpoint's own processor on blank frames) + the task's
-    prompt + its token limit. Raises ``ConfigError`` naming the task and the numbers."""
+    window's visual tokens (measured with the checkpoint's own processor on blank frames; for a task on
+    image sets, ``set_images`` blank square images at ``sampling.image_size``) + the task's prompt + its
+    token limit. Raises ``ConfigError`` naming the task and the numbers."""
     import numpy as np
 
     from vidlake.models.molmo2 import context_length, load_processor
-    from vidlake.models.molmo2_inputs import prepare_window
+    from vidlake.models.molmo2_inputs import prepare_images, prepare_window
 
     if not tasks or ref.engine == "oracle":  # the oracle has no context to overflow
         return
     limit = context_length(ref, spec.model)
     processor = load_processor(ref, spec.model)
     s = spec.sampling
-    side = s.size or 378
-    frames = np.zeros((s.max_frames, side, side, 3), np.uint8)
     times = [i / s.fps for i in range(s.max_frames)]
-    visual = prepare_window(processor, frames, times, 0.0, "")["prompt_tokens"]
+    visual: dict[bool, int] = {}  # on image sets? -> visual tokens of a full window
+    if any(t.windows != "set" for t in tasks):
+        side = s.size or 378
+        frames = np.zeros((s.max_frames, side, side, 3), np.uint8)
+        visual[False] = prepare_window(processor, frames, times, 0.0, "")["prompt_tokens"]
+    if any(t.windows == "set" for t in tasks):
+        side = s.image_size or 1024
+        visual[True] = prepare_images(processor, [np.zeros((side, side, 3), np.uint8)] * set_images, "")["prompt_tokens"]
     for t in tasks:
+        seen = visual[t.windows == "set"]
         text = t.template.render(t.query, 0.0, times[-1])
-        need = visual + len(processor.tokenizer(text)["input_ids"]) + t.token_limit
+        need = seen + len(processor.tokenizer(text)["input_ids"]) + t.token_limit
         if need > limit:
             shown = (t.query[:60] + "...") if t.query and len(t.query) > 60 else t.query
+            what = (f"{set_images} images of {s.image_size or 1024} px" if t.windows == "set"
+                    else f"{s.max_frames} frames")
+            fix = "sampling.image_size or ingest.set_max_images" if t.windows == "set" else "sampling.max_frames"
             raise ConfigError(
-                f"task {t.task!r} ({shown!r}) needs {need} tokens per window ({visual} for {s.max_frames} frames, "
-                f"{need - visual - t.token_limit} of prompt, {t.token_limit} to generate), more than "
-                f"{ref.model_id}'s context of {limit}: shorten the question, lower max_new_tokens or "
-                "sampling.max_frames")
+                f"task {t.task!r} ({shown!r}) needs {need} tokens per window ({seen} for {what}, "
+                f"{need - seen - t.token_limit} of prompt, {t.token_limit} to generate), more than "
+                f"{ref.model_id}'s context of {limit}: shorten the question, lower max_new_tokens or {fix}")
 
 
 def model_gpus(spec: JobSpec) -> float:
@@ -179,15 +190,18 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
             ensure_ray(settings.ray)
             gpus = model_gpus(spec) if ref.engine != "oracle" else 0.0
         ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
-        if ingest.images_new + ingest.images_known and show:
-            print(f"{ingest.images_new + ingest.images_known} images are in the lake (`images`, `sets`); this job "
-                  "runs on the videos only: Molmo 2 on images and image sets comes next (docs/images.md)", flush=True)
-        videos = [v for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
-        items = claim_work(lake, record.run_id, lambda: pending_work(videos, tasks, lake, spec.retry_failed), result)
+        videos = [video_item(v, []) for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
+        sets = set_items(lake, ingest.source_set_ids)
+        if sets:  # the tasks as they run on image sets: task keys of their own (docs/images.md)
+            tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling, images=True)
+            check_prompt_lengths(spec, ref, tuple(t for t in tasks if t.windows == "set"),
+                                 set_images=max(len(s["set_uris"]) for s in sets))
+        items = claim_work(lake, record.run_id, lambda: pending_work([*videos, *sets], tasks, lake, spec.retry_failed),
+                           result)
         steps = run_steps(spec, settings, ref, tasks, gpus)
-        result.videos, result.videos_todo, result.gpus_per_replica = len(videos), len(items), gpus
+        result.videos, result.sets, result.videos_todo, result.gpus_per_replica = len(videos), len(sets), len(items), gpus
         result.task_keys = [t.task_key for t in tasks]
-        result.video_s = sum(item["duration_s"] or 0.0 for item in items)
+        result.video_s = sum(item["duration_s"] or 0.0 for item in items if item["media"] == "video")
         writer = WriteTables(lake, result.run_id, flush_every=spec.commit_every)
         if items:
             _stream(executor, steps, items, tasks, writer, result, started)
@@ -264,9 +278,10 @@ def _metrics(result: JobResult) -> dict:
     }
 
 
-def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake, retries: int = 2) -> list[dict]:
-    """SkipDone: one row per video that still has tasks to run, with ``pending_task_keys`` and
-    ``retry_task_keys``.
+def pending_work(media: list[dict], tasks: tuple[PendingTask, ...], lake: Lake, retries: int = 2) -> list[dict]:
+    """SkipDone: one row per video or image set (``video_item`` / ``image_sets.set_items`` rows) that still
+    has tasks to run, with ``pending_task_keys`` and ``retry_task_keys`` (a set's tasks are the ``set``
+    ones, a video's the others).
 
     A (video, task_key) is done when its rows are in ``outputs``, the table WriteTables commits last,
     unless some of its windows failed: then the next ``retries`` runs try it again (the file may be
@@ -282,13 +297,23 @@ def pending_work(videos: list[dict], tasks: tuple[PendingTask, ...], lake: Lake,
                 failing.add((video_id, key))
     attempts = failed_attempts(lake, failing)
     items = []
-    for v in sorted(videos, key=lambda v: v["video_id"]):
+    for v in sorted(media, key=lambda v: v["video_id"]):
         pair = lambda k: (v["video_id"], k)  # noqa: E731
-        retry = [k for k in keys if pair(k) in failing and attempts.get(pair(k), 0) <= retries]
-        pending = [k for k in keys if pair(k) not in done] + retry
+        mine = [t.task_key for t in tasks if (t.windows == "set") == (v["media"] == "set")]
+        retry = [k for k in mine if pair(k) in failing and attempts.get(pair(k), 0) <= retries]
+        pending = [k for k in mine if pair(k) not in done] + retry
         if pending and v["uris"]:  # a video whose every file changed or went away has nothing to decode
-            items.append({**video_item(v, pending), "retry_task_keys": retry})
+            items.append({**_uniform(v), "pending_task_keys": pending, "retry_task_keys": retry})
     return items
+
+
+_SET_COLUMNS = ("set_uris", "set_image_ids", "set_sizes", "set_times_s")
+_VIDEO_COLUMNS = ("size", "duration_s", "fps", "frames", "width", "height", "codec", "rotation")
+
+
+def _uniform(item: dict) -> dict:
+    """Every input row with the same columns (null where a video has no set's, or a set no video's)."""
+    return {**{c: None for c in (*_SET_COLUMNS, *_VIDEO_COLUMNS)}, **item}
 
 
 def claim_work(lake: Lake, run_id: str, pending: Callable[[], list[dict]], result: JobResult) -> list[dict]:
@@ -356,16 +381,16 @@ def failed_attempts(lake: Lake, pairs: set[tuple[str, str]]) -> dict[tuple[str, 
 
 def video_item(video: dict, pending_task_keys: list[str]) -> dict:
     """The input row of the step list for one video (a ``videos`` row, or a probe with ``uris``)."""
-    return {**{k: video[k] for k in ("video_id", "size", "duration_s", "fps", "frames", "width", "height", "codec",
-                                     "rotation") if k in video},
-            "uri": video["uris"][0], "uris": list(video["uris"]), "status": "ok",
-            "pending_task_keys": pending_task_keys}
+    return _uniform({**{k: video[k] for k in ("video_id", *_VIDEO_COLUMNS) if k in video},
+                     "media": "video", "uri": video["uris"][0], "uris": list(video["uris"]), "status": "ok",
+                     "pending_task_keys": pending_task_keys})
 
 
 def _print(result: JobResult, lake: Lake) -> None:
     rows = [
         ("videos under the sources", result.videos),
-        ("videos with work to do", result.videos_todo),
+        *((("image sets under the sources", result.sets),) if result.sets else ()),
+        ("videos and sets with work to do" if result.sets else "videos with work to do", result.videos_todo),
         ("(video, task) pairs another run is doing", result.claimed_elsewhere),
         ("windows x tasks planned", result.windows_planned),
         ("windows ok", result.windows_ok),

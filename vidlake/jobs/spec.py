@@ -100,13 +100,24 @@ def task_run(registry: PromptRegistry, task: str, prompt: str | None, query: str
     return TaskRun(task=task, template=template, query=query, max_new_tokens=max_new_tokens, windows=windows)
 
 
-def resolve_tasks(runs: list[TaskRun], ref: ModelRef, sampling: SamplingSettings) -> tuple[PendingTask, ...]:
-    """Each task run with its identity (and so its ``task_key``) for this pinned model and sampling."""
-    return tuple(
+def resolve_tasks(runs: list[TaskRun], ref: ModelRef, sampling: SamplingSettings,
+                  images: bool = False) -> tuple[PendingTask, ...]:
+    """Each task run with its identity (and so its ``task_key``) for this pinned model and sampling.
+
+    ``images``: also each dense-window task as it runs on image sets (``windows="set"``): the template's
+    image variant and the sets' sampling, so a task key of its own."""
+    tasks = [
         PendingTask(TaskIdentity(r.task, r.template.fingerprint, r.query, ref.model_id, ref.revision,
                                  sampling_spec(sampling, r.windows)), r.template, r.windows, r.max_new_tokens)
         for r in runs
-    )
+    ]
+    if images:
+        tasks += [
+            PendingTask(TaskIdentity(r.task, r.template.for_images().fingerprint, r.query, ref.model_id, ref.revision,
+                                     sampling_spec(sampling, "set")), r.template.for_images(), "set", r.max_new_tokens)
+            for r in runs if r.windows == "slow"
+        ]
+    return tuple(tasks)
 
 
 class JobSpec(_Spec):

@@ -1,7 +1,8 @@
 """Typed results of parsing a Molmo 2 answer: grounded points, track points, boxes, counts, spans.
 
-Coordinates are given twice: in pixels of the original video's upright (display) frame (``x``,
-``y``; its width and height swap for a 90/270 degree display rotation) and normalized (``x_norm``,
+Coordinates are given twice: in pixels of the original video's upright (display) frame, or of the
+image an image set's point names (``x``, ``y``; a video's width and height swap for a 90/270 degree
+display rotation) and normalized (``x_norm``,
 ``y_norm``: 0..1 of that frame). Times are absolute seconds in the source video (``t``) next to
 what the model wrote (``t_model``, window-relative). All of it converts to plain dicts for Arrow rows.
 """
@@ -33,6 +34,7 @@ class GroundedPoint:
     y_norm: float  # 0..1 of its height
     tag_index: int = 0  # which grounding tag of the answer this came from (0-based)
     box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 in pixels (boxes only)
+    image_index: int | None = None  # image sets: which image (1-based, as the model names it); None for video
 
 
 @dataclass(frozen=True)

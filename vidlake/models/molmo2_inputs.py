@@ -8,6 +8,7 @@ resized to the processor's size but kept as uint8 patches (4x less data to ship 
 :func:`collate` left-pads the token sequences of a batch, concatenates the patches, shifts the
 pooling indices and applies the processor's rescale/normalize on the target device. Collating
 single windows gives exactly what the processor gives for the same windows in one batched call.
+:func:`prepare_images` does the same for an image set, through the processor's image path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["collate", "pixel_norm", "prepare_window", "strip_special_tokens"]
+__all__ = ["IMAGE_KEYS", "VIDEO_KEYS", "collate", "pixel_norm", "prepare_images", "prepare_window", "strip_special_tokens"]
+
+VIDEO_KEYS = ("pixel_values_videos", "video_token_pooling", "video_grids")  # a window's visual inputs
+IMAGE_KEYS = ("pixel_values", "image_token_pooling", "image_grids", "image_num_crops")  # an image set's
 
 
 def strip_special_tokens(text: str, tokenizer: Any) -> str:
@@ -62,6 +66,30 @@ def prepare_window(
     }
 
 
+def prepare_images(processor: Any, images: Sequence[np.ndarray], user_text: str) -> dict[str, Any]:
+    """Chat-templated, tokenized inputs for one image set (the processor's image path: one ``<|image|>``
+    per image before the text, each image tiled into crops): numpy arrays plus token counts."""
+    images = [np.asarray(im) for im in images]
+    if not images or any(im.ndim != 3 or im.shape[-1] != 3 or im.dtype != np.uint8 for im in images):
+        raise ValueError("images must be uint8 H x W x 3 arrays, at least one")
+    messages = [{"role": "user", "content": [*({"type": "image"} for _ in images), {"type": "text", "text": user_text}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    out = processor(text=[text], images=[images], input_data_format="channels_last", do_rescale=False,
+                    do_normalize=False, return_tensors="pt")
+    input_ids = out["input_ids"][0].numpy().astype(np.int32)
+    patch_id = processor.tokenizer.convert_tokens_to_ids("<im_patch>")
+    return {
+        "input_ids": input_ids,
+        "mm_token_type_ids": out["mm_token_type_ids"][0].numpy().astype(np.int8),
+        "pixel_values": out["pixel_values"].numpy(),
+        "image_token_pooling": out["image_token_pooling"].numpy().astype(np.int32),
+        "image_grids": out["image_grids"].numpy().astype(np.int32),
+        "image_num_crops": out["image_num_crops"].numpy().astype(np.int32),
+        "prompt_tokens": int(len(input_ids)),
+        "visual_tokens": int((input_ids == patch_id).sum()),
+    }
+
+
 def pixel_norm(video_processor: Any) -> tuple[float | None, tuple[float, ...] | None, tuple[float, ...] | None]:
     """(rescale factor or None, mean or None, std or None) as the checkpoint's video processor applies them."""
     factor = video_processor.rescale_factor if video_processor.do_rescale else None
@@ -71,9 +99,11 @@ def pixel_norm(video_processor: Any) -> tuple[float | None, tuple[float, ...] | 
 
 
 def collate(rows: Sequence[dict[str, Any]], pad_id: int, norm: tuple, device: str = "cpu", dtype: Any = None):
-    """One batch of prepared windows as model tensors: left padding, patches concatenated.
+    """One batch of prepared windows, or of prepared image sets (not mixed), as model tensors: left
+    padding, patches concatenated, pooling indices shifted past the rows before.
 
-    ``norm`` is :func:`pixel_norm`'s triple; ``dtype`` is the model's floating dtype for pixels.
+    ``norm`` is :func:`pixel_norm`'s triple for the rows' processor (video or image); ``dtype`` is the
+    model's floating dtype for pixels.
     """
     import torch
 
@@ -82,27 +112,37 @@ def collate(rows: Sequence[dict[str, Any]], pad_id: int, norm: tuple, device: st
     input_ids = torch.full((batch, length), pad_id, dtype=torch.long)
     attention = torch.zeros((batch, length), dtype=torch.long)
     mm_types = torch.zeros((batch, length), dtype=torch.long)
-    pixels, pooling, grids, offset = [], [], [], 0
+    images = rows[0].get("pixel_values") is not None
+    if any((r.get("pixel_values") is not None) != images for r in rows):
+        raise ValueError("a batch mixes video windows and image sets")
+    values_key, pooling_key, grids_key = (IMAGE_KEYS if images else VIDEO_KEYS)[:3]
+    pixels, pooling, grids, crops, offset = [], [], [], [], 0
     for i, row in enumerate(rows):
         n = len(row["input_ids"])
         input_ids[i, length - n :] = torch.from_numpy(np.asarray(row["input_ids"], dtype=np.int64))
         attention[i, length - n :] = 1
         mm_types[i, length - n :] = torch.from_numpy(np.asarray(row["mm_token_type_ids"], dtype=np.int64))
-        patches = torch.from_numpy(np.ascontiguousarray(row["pixel_values_videos"]))
-        pool = torch.from_numpy(np.asarray(row["video_token_pooling"], dtype=np.int64))
+        patches = torch.from_numpy(np.ascontiguousarray(row[values_key]))
+        pool = torch.from_numpy(np.asarray(row[pooling_key], dtype=np.int64))
         pooling.append(torch.where(pool >= 0, pool + offset, pool))
         pixels.append(patches)
-        grids.append(torch.from_numpy(np.asarray(row["video_grids"], dtype=np.int64)))
+        grids.append(torch.from_numpy(np.asarray(row[grids_key], dtype=np.int64)))
+        if images:
+            crops.append(torch.from_numpy(np.asarray(row["image_num_crops"], dtype=np.int64)))
         offset += patches.shape[0] * patches.shape[1]
     values = _normalize(torch.cat(pixels).to(device), norm)
-    return {
+    out = {
         "input_ids": input_ids.to(device),
         "attention_mask": attention.to(device),
         "mm_token_type_ids": mm_types.to(device),
-        "pixel_values_videos": values.to(dtype) if dtype is not None else values,
-        "video_token_pooling": torch.cat(pooling).to(device),
-        "video_grids": torch.stack(grids).to(device),
+        values_key: values.to(dtype) if dtype is not None else values,
+        pooling_key: torch.cat(pooling).to(device),
+        # a window's grid is one row per video; an image set's, one row per image
+        grids_key: (torch.cat(grids) if images else torch.stack(grids)).to(device),
     }
+    if images:
+        out["image_num_crops"] = torch.cat(crops).to(device)
+    return out
 
 
 def _normalize(patches, norm: tuple):

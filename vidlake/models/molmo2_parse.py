@@ -9,6 +9,8 @@ A pure function that never raises on model output. Formats read (docs/molmo2.md)
   when a fine-tune emits it).
 * Molmo 1 style ``<point x="61.5" y="40.2" alt="..">label</point>`` / ``<points x1=.. y1=.. x2=..>``
   (percent of the frame, no time).
+* Image sets: the same tags, each group's prefix the 1-based index of the image instead of a time
+  (``images``: each image's time and upright size; a single image's groups may have no prefix).
 * Counts: "... a total of N", "There are N ...", a bare "N", "There are none", number words.
 * Caption times in prose: "At 2.5 seconds, ...", "From 1.0 to 3.5 seconds ...", "(4.0s)".
 
@@ -58,18 +60,21 @@ _SNAP_S = 0.051  # the processor prints frame times with one decimal: the model'
 
 def parse_molmo2(
     text: str | None, *, width: int, height: int, time_offset_s: float = 0.0, rotation: int = 0,
-    frame_times_s: Sequence[float] | None = None,
+    frame_times_s: Sequence[float] | None = None, images: Sequence[tuple[float, int, int]] | None = None,
 ) -> Molmo2Answer:
     """Parse one answer. ``width``/``height``: the original frame size as stored (coded, before rotation);
     ``rotation``: display rotation in degrees (90/270 swap the upright frame's sides); ``time_offset_s``:
     absolute time of the model's 0.0 (the window start); ``frame_times_s``: absolute times of the frames
-    the model saw, to snap times onto them. Never raises on any ``text``."""
+    the model saw, to snap times onto them. ``images``: an image set's answer: (time, upright width,
+    height) of each image in the order the model saw them; a point's prefix is then its image's 1-based
+    index, and it gets that image's time and pixels. Never raises on any ``text``."""
     raw = text if isinstance(text, str) else ""
     if not raw.strip():
         return Molmo2Answer(text="", status="empty", raw=raw)
     w, h = (height, width) if int(rotation) % 180 == 90 else (width, height)
     times = sorted(float(t) for t in frame_times_s) if frame_times_s is not None else []
-    ctx = _Ctx(float(w), float(h), float(time_offset_s), times)
+    ctx = _Ctx(float(w), float(h), float(time_offset_s), times,
+               [(float(t), float(iw), float(ih)) for t, iw, ih in images] if images is not None else None)
     pieces, pos = [], 0
     while opening := _OPEN.search(raw, pos):
         pieces.append(raw[pos : opening.start()])
@@ -101,8 +106,10 @@ def parse_molmo2(
 
 
 class _Ctx:
-    def __init__(self, w: float, h: float, offset: float, frame_times: list[float]):
+    def __init__(self, w: float, h: float, offset: float, frame_times: list[float],
+                 images: list[tuple[float, float, float]] | None = None):
         self.w, self.h, self.time_offset_s, self.frame_times = w, h, offset, frame_times
+        self.images = images
         self.out: list[GroundedPoint] = []
         self.issues: list[str] = []
         self.tags: list[int] = []
@@ -164,12 +171,21 @@ class _Ctx:
             self.issues.append(f"tag #{index}: point {' '.join(f'{c:g}' for c in v)} is off the 0-{scale:g} scale")
             return
         n = [c / scale for c in coords]
+        w, h, when, image = self.w, self.h, self._time(t), None
+        if self.images is not None:  # an image set: the prefix names the image
+            image = int(t) if t is not None and t == int(t) else 1 if t is None and len(self.images) == 1 else None
+            if image is None or not 1 <= image <= len(self.images):
+                named = "no image" if t is None else f"image {t:g}"
+                self.issues.append(f"tag #{index}: point {' '.join(f'{c:g}' for c in v)} names {named} "
+                                   f"(the set has {len(self.images)})")
+                return
+            when, w, h = self.images[image - 1]
         box = None
         if kind == "box":
-            box = (n[0] * self.w, n[1] * self.h, n[2] * self.w, n[3] * self.h)
+            box = (n[0] * w, n[1] * h, n[2] * w, n[3] * h)
         self.out.append(GroundedPoint(
-            kind=kind, label=label, object_id=int(obj), t=self._time(t), t_model=t, x=n[0] * self.w,
-            y=n[1] * self.h, x_norm=n[0], y_norm=n[1], tag_index=index, box=box,
+            kind=kind, label=label, object_id=int(obj), t=when, t_model=t, x=n[0] * w,
+            y=n[1] * h, x_norm=n[0], y_norm=n[1], tag_index=index, box=box, image_index=image,
         ))
 
     def _time(self, t: float | None) -> float | None:

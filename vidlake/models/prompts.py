@@ -6,6 +6,11 @@ and a hash of the text, so an edit without a version bump is still noticed) is w
 
 Placeholders: ``{query}`` (the user's question or object phrase), ``{start}``, ``{end}`` and
 ``{duration}`` (seconds, in the time frame the model sees: window-relative, see docs/models.md).
+
+A template may say how to ask the same of an image set (``image_text``, e.g. "Describe these images"
+where the video text says "this video"); without it the video text is used. Image sets run under
+:meth:`PromptTemplate.for_images`, a template of its own whose fingerprint hashes that text, so the
+video task keys do not depend on it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class PromptTemplate(BaseModel):
     version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-_]+$")
     task: Task
     text: str = Field(min_length=1)
+    image_text: str | None = Field(None, min_length=1)  # the same request for an image set (None: ``text``)
     max_new_tokens: int = Field(256, ge=1, le=32768)
 
     @field_validator("version", mode="before")
@@ -42,9 +48,11 @@ class PromptTemplate(BaseModel):
         """A version written as a YAML number (``version: 2``) is the same version as ``"2"``."""
         return str(version) if isinstance(version, (int, float)) and not isinstance(version, bool) else version
 
-    @field_validator("text")
+    @field_validator("text", "image_text")
     @classmethod
-    def _known_fields(cls, text: str) -> str:
+    def _known_fields(cls, text: str | None) -> str | None:
+        if text is None:
+            return text
         try:
             used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
         except ValueError as exc:
@@ -63,6 +71,11 @@ class PromptTemplate(BaseModel):
         """``name@version#texthash``: the part of ``task_key`` that names the prompt."""
         return f"{self.name}@{self.version}#{hashlib.sha256(self.text.encode()).hexdigest()[:8]}"
 
+    def for_images(self) -> "PromptTemplate":
+        """The template image sets run under: ``image_text`` (or ``text``) as its text."""
+        return PromptTemplate(name=self.name, version=self.version, task=self.task, text=self.image_text or self.text,
+                              max_new_tokens=self.max_new_tokens)
+
     def render(self, query: str | None = None, start: float = 0.0, end: float = 0.0) -> str:
         """The user text for one window. Times are formatted like the frame timestamps (one decimal)."""
         if self.needs_query and not (query and query.strip()):
@@ -77,6 +90,7 @@ BUILTIN_TEMPLATES: tuple[PromptTemplate, ...] = (
         name="caption", version="1", task="caption", max_new_tokens=768,
         text="Describe what happens in this video in detail, in time order. "
         "Start each event with its time in seconds, like 'At 2.5 seconds, ...'.",
+        image_text="Describe what these images show in detail, one image at a time.",
     ),
     PromptTemplate(name="qa", version="1", task="qa", max_new_tokens=256, text="{query}"),
     PromptTemplate(name="point", version="1", task="point", max_new_tokens=1024, text="Point to {query}."),
@@ -86,6 +100,8 @@ BUILTIN_TEMPLATES: tuple[PromptTemplate, ...] = (
     PromptTemplate(
         name="anomaly", version="1", task="anomaly", max_new_tokens=512,
         text="Is anything unusual or dangerous happening in this video? If so, say what and when, and point to it. "
+        "If not, answer 'Nothing unusual.'",
+        image_text="Is anything unusual or dangerous in these images? If so, say what and where, and point to it. "
         "If not, answer 'Nothing unusual.'",
     ),
 )

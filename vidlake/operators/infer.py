@@ -35,7 +35,8 @@ class RunModel(Step):
     ``generated_tokens`` (up to and without the end token), ``finish_reason`` ("stop" | "length":
     the answer was cut at max_new_tokens), ``infer_s`` (wall seconds of the generate call the row
     was in) and ``infer_batch`` (rows in that call), ``device``, ``dtype``; drops the input tensors.
-    Greedy decoding; windows of mixed length are sorted by length and left-padded. A failing batch
+    Greedy decoding; windows of mixed length are sorted by length and left-padded; image sets (the
+    image keys of ``INPUT_COLUMNS``) are batched apart from video windows. A failing batch
     is retried window by window; a window that still fails becomes an error row (``out_of_memory`` |
     ``inference_failed``).
 
@@ -73,13 +74,15 @@ class RunModel(Step):
         pad = self._processor.tokenizer.pad_token_id
         self._pad = pad if pad is not None else (gen.pad_token_id if gen.pad_token_id is not None else min(self._eos))
         self._norm = pixel_norm(self._processor.video_processor)
+        self._image_norm = pixel_norm(self._processor.image_processor)
         self.counters["load_s"] = round(time.perf_counter() - began, 3)
 
     def process_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        todo = sorted(rows, key=lambda r: len(r["input_ids"]))
         size = max(1, self.config.batch_size)
-        for i in range(0, len(todo), size):
-            self._run(todo[i : i + size])
+        for images in (False, True):  # video windows and image sets go to the model in batches of their own
+            todo = sorted((r for r in rows if (r.get("pixel_values") is not None) == images), key=lambda r: len(r["input_ids"]))
+            for i in range(0, len(todo), size):
+                self._run(todo[i : i + size])
         return rows
 
     def _run(self, chunk: list[dict[str, Any]]) -> None:
@@ -108,7 +111,8 @@ class RunModel(Step):
 
         model, tokenizer = self._model, self._processor.tokenizer
         limits = [min(int(r.get("max_new_tokens") or 256), self.config.max_new_tokens or 1 << 30) for r in chunk]
-        inputs = collate(chunk, self._pad, self._norm, device=str(model.device), dtype=model.dtype)
+        norm = self._image_norm if chunk[0].get("pixel_values") is not None else self._norm
+        inputs = collate(chunk, self._pad, norm, device=str(model.device), dtype=model.dtype)
         began = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(

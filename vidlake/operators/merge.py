@@ -255,19 +255,29 @@ def _sample(p: dict, r: dict) -> dict:
     return {"window_id": r["window_id"], "query": r.get("query"), "label": p.get("label"),
             "t": p["t"] if p.get("t") is not None else r["start_s"], "object_id": p.get("object_id"),
             "x": p.get("x"), "y": p.get("y"), "x_norm": p.get("x_norm"), "y_norm": p.get("y_norm"),
-            "box": list(p["box"]) if p.get("box") is not None else None}
+            "box": list(p["box"]) if p.get("box") is not None else None, "image_id": p.get("image_id")}
 
 
 def _count_row(base: dict, rows: list[dict], grounded: list[list[dict]], points: list[dict]) -> dict:
-    """Count = distinct objects pointed at across the video (ids joined across windows); without
-    points, the counts the answers state, summed over windows."""
+    """Count = distinct objects pointed at across the video (ids joined across windows: ``method``
+    ``distinct_ids``); for an image set, the most objects pointed at in any one of its images
+    (``max_per_image``: the camera-trap count of a burst, since a pointing answer numbers every point
+    anew, an animal in three photos is three ids); without points, the counts the answers state, summed
+    over windows (``stated``)."""
     firsts: dict[int, float] = {}
     for p in points:
         firsts[p["object_id"]] = min(firsts.get(p["object_id"], p["t"]), p["t"])
-    if firsts:
-        count = len(firsts)
+    method = None
+    if firsts and rows[0].get("kind") == "set":
+        per_image: dict[str | None, set[int]] = defaultdict(set)
+        for p in points:
+            per_image[p.get("image_id")].add(p["object_id"])
+        count, method = max(len(ids) for ids in per_image.values()), "max_per_image"
+    elif firsts:
+        count, method = len(firsts), "distinct_ids"
     else:
         stated = [r.get("count") for r in rows if r["status"] == "ok"]
         count = sum(c for c in stated if c is not None) if any(c is not None for c in stated) else None
-    return {**base, "window_id": None, "query": rows[0].get("query"), "count": count,
+        method = "stated" if count is not None else None
+    return {**base, "window_id": None, "query": rows[0].get("query"), "count": count, "method": method,
             "event_times_s": sorted(firsts.values())}

@@ -21,7 +21,9 @@ class ParseOutput(Step):
     Reads ``raw_text``, ``width``, ``height``, ``rotation`` (the video's coded size and display
     rotation), ``time_offset_s`` (from BuildPrompt), ``timestamps_s``, ``start_s``, ``end_s``,
     ``task``. Writes ``answer`` (text without grounding tags), ``points``/``tracks`` (lists of flat
-    dicts: label, object_id, t, t_model, x, y in pixels of the upright frame, x_norm, y_norm, box),
+    dicts: label, object_id, t, t_model, x, y in pixels of the upright frame, x_norm, y_norm, box; for
+    an image set's window, ``kind="set"``, also ``image_index`` and ``image_id``: the image a point
+    names, whose capture time and pixels it has),
     ``count``, ``count_source``, ``event_times_s``, ``captions`` (caption task: spans of absolute
     time; the whole window when the text names no times), ``parse_status`` (ok | partial | empty |
     failed), ``parse_issues`` and ``appearance`` (what each pointed object looks like, from ``thumbs``:
@@ -43,16 +45,23 @@ class ParseOutput(Step):
         out = {**row, **{c: None for c in PARSE_COLUMNS}}
         if not isinstance(row.get("raw_text"), str):
             return out
+        images = None
+        if row.get("kind") == "set":  # the prefix of a point names its image: its capture time and size
+            images = [(float(t), int(w), int(h)) for t, (w, h) in zip(row["set_times_s"], row["set_sizes"])]
         try:
             answer = parse_molmo2(
                 row["raw_text"], width=int(row["width"]), height=int(row["height"]),
                 rotation=int(row.get("rotation") or 0), time_offset_s=float(row.get("time_offset_s") or 0.0),
-                frame_times_s=row.get("timestamps_s") if self.snap_to_frames else None,
+                frame_times_s=row.get("timestamps_s") if self.snap_to_frames else None, images=images,
             )
         except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run; the raw text stays
             out.update(parse_status="failed", parse_issues=[f"{type(exc).__name__}: {exc}"], answer=row["raw_text"])
             return out
         out.update(answer.to_dict())
+        if images is not None:
+            ids = list(row["set_image_ids"])
+            for p in (*out["points"], *out["tracks"]):
+                p["image_id"] = ids[p["image_index"] - 1]
         spans = out.pop("spans")
         if row.get("task") == "caption":
             inside, outside = _split_spans(spans, row)

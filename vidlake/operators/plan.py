@@ -11,6 +11,9 @@ overlap by ``O / r`` seconds and together cover ``[0, duration]`` without gaps.
 
 The optional fast pass (``fast_pass``, videos longer than one window) adds one ``kind="fast"``
 window: ``fast_max_frames`` times spread evenly over the whole video, decoded at ``fast_size``.
+
+An image set (``media="set"``: docs/images.md) is one ``kind="set"`` window: its images at their
+capture times in seconds after the first (``set_times_s``), each loaded at ``image_size``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class Window:
 
 def sampling_spec(settings: SamplingSettings, kind: str = "slow") -> dict[str, Any]:
     """The settings that decide a window's frames; part of window ids (and of task keys)."""
+    if kind == "set":
+        return {"kind": "set", "image_size": settings.image_size}
     if kind == "fast":
         return {"kind": "fast", "max_frames": settings.fast_max_frames, "size": settings.fast_size,
                 "resize": settings.resize, "fast_deblock": settings.fast_deblock}
@@ -88,7 +93,7 @@ class PlanWindows(Step):
 
     Each output row carries the video's columns (its frame count renamed ``video_frames``, so that
     ``frames`` can hold the sampled frames later) plus ``window_id``, ``window_index``,
-    ``window_count``, ``kind`` ("slow" | "fast"), ``start_s``, ``end_s``, ``sample_times_s``
+    ``window_count``, ``kind`` ("slow" | "fast" | "set"), ``start_s``, ``end_s``, ``sample_times_s``
     (planned times, seconds from the first frame), ``sample_fps``, ``sample_size`` (decoded frame
     side, 0 = source size), ``resize``, ``sampling_json`` and ``sampling_key``. A row already in
     error passes as one row with those columns null; a video without a usable duration becomes an
@@ -112,6 +117,8 @@ class PlanWindows(Step):
         base["video_frames"] = row.get("frames")
         if row["status"] != "ok":
             return [base]
+        if row.get("media") == "set":
+            return [self._set_window(row, base)]
         duration = _duration(row)
         if duration is None:
             return [self.fail(base, RowError(
@@ -137,6 +144,19 @@ class PlanWindows(Step):
                 "sampling_key": stable_hash(spec),
             })
         return out
+
+
+    def _set_window(self, row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+        """An image set is one window: its images at their capture times (seconds after the first)."""
+        spec = sampling_spec(self.sampling, "set")
+        times = [float(t) for t in row["set_times_s"]]
+        end = max(times)
+        return {
+            **base, "window_id": window_id(row["video_id"], 0.0, end, spec), "window_index": 0, "window_count": 1,
+            "kind": "set", "start_s": 0.0, "end_s": end, "sample_times_s": times, "sample_fps": None,
+            "sample_size": spec["image_size"], "resize": "fit", "sampling_json": json.dumps(spec, sort_keys=True),
+            "sampling_key": stable_hash(spec),
+        }
 
 
 def _duration(row: dict[str, Any]) -> float | None:

@@ -16,8 +16,9 @@ from vidlake.platform.config import ModelSettings
 
 __all__ = ["BuildPrompt", "PromptConfig", "INPUT_COLUMNS", "window_time_offset"]
 
-# What RunModel consumes; dropped by RunModel once used.
-INPUT_COLUMNS = ("input_ids", "mm_token_type_ids", "pixel_values_videos", "video_token_pooling", "video_grids")
+# What RunModel consumes; dropped by RunModel once used. A window fills the video keys, an image set the image keys.
+INPUT_COLUMNS = ("input_ids", "mm_token_type_ids", "pixel_values_videos", "video_token_pooling", "video_grids",
+                 "pixel_values", "image_token_pooling", "image_grids", "image_num_crops")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ class BuildPrompt(Step):
     ``end_s`` (and ``task_key`` when the config holds the job's tasks). Writes ``task``,
     ``template`` (fingerprint, part of ``task_key``), ``query``, ``prompt`` (the user text),
     ``time_offset_s``, ``max_new_tokens``, ``model_id``, ``model_revision``, the model inputs of
-    ``INPUT_COLUMNS`` (pixels as resized uint8 patches), ``prompt_tokens``, ``visual_tokens``,
+    ``INPUT_COLUMNS`` (pixels as resized uint8 patches; an image set's window, ``kind="set"``, goes
+    through the processor's image path and fills the image keys), ``prompt_tokens``, ``visual_tokens``,
     ``prompt_s``, ``thumbs`` (small frame copies, grounded tasks only: see operators/appearance.py);
     drops ``frames``. A row that cannot be prepared becomes an error row
     (``prompt_failed``). Rows already in error get the model's id and revision (what the failed
@@ -99,7 +101,7 @@ class BuildPrompt(Step):
         self._processor = load_processor(self.config.model, self.config.settings)  # fatal if it cannot load
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
-        from vidlake.models.molmo2_inputs import prepare_window, strip_special_tokens
+        from vidlake.models.molmo2_inputs import prepare_images, prepare_window, strip_special_tokens
 
         out = {**row, "model_id": self.config.model.model_id, "model_revision": self.config.model.revision}
         if row["status"] != "ok":
@@ -116,7 +118,10 @@ class BuildPrompt(Step):
         text = strip_special_tokens(template.render(clean, 0.0, end - offset), processor.tokenizer)
         with warnings.catch_warnings():  # frames from Ray's object store are read-only; torch only reads them
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            inputs = prepare_window(processor, row["frames"], row["timestamps_s"], offset, text)
+            if row.get("kind") == "set":
+                inputs = prepare_images(processor, list(row["frames"]), text)
+            else:
+                inputs = prepare_window(processor, row["frames"], row["timestamps_s"], offset, text)
         out.update(inputs, prompt=text, time_offset_s=offset, prompt_s=round(time.perf_counter() - began, 6),
                    thumbs=keep_thumbs(template.task, row["frames"]))
         return out

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from vidlake.errors import RowError
 from vidlake.operators.step import Resources, Step
 from vidlake.platform.config import SamplingSettings, StorageSettings
@@ -48,6 +50,9 @@ class SampleFrames(Step):
     CPU-bound task per window; its peak memory is about two windows of frames (128 x 378 x 378 x 3
     = 55 MB) plus the decoder's reference frames. Raise ``memory`` for ``size: 0`` (source
     resolution: 128 frames of 1080p are 0.8 GB) and ``num_cpus`` with ``sampling.threads``.
+
+    An image set's window (``kind="set"``) loads its images instead (``set_uris``, ``set_sizes``: Pillow,
+    EXIF orientation applied, ``decoder`` "pillow"); an image that cannot be read fails the window.
     """
 
     stage = "sample"
@@ -61,6 +66,8 @@ class SampleFrames(Step):
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         if row.get("sample_times_s") is None:
             raise RowError("no_plan", "the row has no planned sample times (not a PlanWindows row)")
+        if row.get("kind") == "set":
+            return self._load_set(row)
         started = time.monotonic()
         failures: list[tuple[str, BaseException | str]] = []
         others = [u for u in (row.get("uris") or ()) if u != row["uri"]]
@@ -76,6 +83,32 @@ class SampleFrames(Step):
                 }
         missing = isinstance(failures[-1][1], FileNotFoundError)
         raise RowError("missing" if missing else "undecodable", _describe(failures))
+
+    def _load_set(self, row: dict[str, Any]) -> dict[str, Any]:
+        """An image set's images, upright, in set order, the longer side at most ``sample_size``; images
+        of another size than the first are resized to it (points are mapped back per image, normalized)."""
+        from PIL import Image
+
+        from vidlake.platform.media.images import load_image
+
+        started = time.monotonic()
+        limit = int(row.get("sample_size") or 0)
+        images = []
+        for uri, (w, h) in zip(row["set_uris"], row["set_sizes"]):
+            try:
+                image = load_image(uri, storage_for(uri, self.config.storage), limit if limit and max(w, h) > limit else None)
+            except RowError as exc:
+                raise RowError(exc.kind, f"{uri}: {exc.message}") from None
+            except ValueError as exc:
+                raise RowError("unreadable", f"{uri}: {exc}") from None
+            if images and image.shape != images[0].shape:
+                size = (images[0].shape[1], images[0].shape[0])
+                image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+            images.append(image)
+        times = [float(t) for t in row["sample_times_s"]]
+        return {**row, "frames": np.stack(images), "timestamps_s": times, "num_frames": len(images), "decoder": "pillow",
+                "decoder_fallback": None, "partial": False, "partial_reason": None,
+                "decode_s": round(time.monotonic() - started, 4)}
 
     def _decode(self, uri: str, row: dict[str, Any], failures: list) -> tuple[str, FrameBatch] | None:
         """(decoder, frames) of ``uri`` by the first decoder that gives frames; failures are appended."""

@@ -19,7 +19,7 @@ class PendingTask:
 
     identity: TaskIdentity
     template: PromptTemplate
-    windows: str  # "slow" | "fast": which windows the task runs on
+    windows: str  # "slow" | "fast" | "set": which windows the task runs on (an image set is one window)
     max_new_tokens: int | None = None  # None: the template's
 
     @property
@@ -66,7 +66,7 @@ class ExpandTasks(Step):
         for t in self.tasks:
             if t.task_key not in pending or not runs_on(t, row):
                 continue
-            total = row.get("window_count") if t.windows == "slow" else 1
+            total = row.get("window_count") if t.windows == "slow" else 1  # fast or set: one window
             out.append({**row, "task_key": t.task_key, "task": t.task, "query": t.query, "windows_total": total or 1,
                         "retry": t.task_key in retried})
         return out
@@ -74,11 +74,14 @@ class ExpandTasks(Step):
 
 def runs_on(task: PendingTask, row: dict[str, Any]) -> bool:
     """Slow tasks run on every dense window; a fast task on the fast window, or on the only window of a
-    video short enough to be one window (it has no fast window). A video that failed before it had
-    windows (kind is null) reaches every task, so each records the failure."""
+    video short enough to be one window (it has no fast window); set tasks on image sets' windows. A
+    video or set that failed before it had windows (kind is null) reaches every task it has pending, so
+    each records the failure."""
     kind = row.get("kind")
     if kind is None:
         return True
-    if task.windows == "slow":
-        return kind == "slow"
+    if (task.windows == "set") != (kind == "set"):
+        return False
+    if task.windows in ("slow", "set"):
+        return task.windows == "set" or kind == "slow"
     return kind == "fast" or (kind == "slow" and row.get("window_count") == 1)

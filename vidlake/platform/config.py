@@ -149,6 +149,10 @@ class SamplingSettings(_Section):
         "square", pattern="^(square|fit)$",
         description="square: size x size, as Molmo 2's processor does; fit: longer side = size, aspect kept.",
     )
+    image_size: int = Field(
+        1024, ge=0, le=16384,
+        description="Image sets: longer side of each image before Molmo 2's processor tiles it into crops; 0: original.",
+    )
     fast_pass: bool = Field(False, description="Add one sparse low-resolution window over a long video's full length.")
     fast_max_frames: int = Field(128, ge=1, le=4096, description="Frames of the fast-pass window.")
     fast_size: int = Field(189, ge=0, le=8192, description="Frame side of the fast-pass window; 0: source size.")

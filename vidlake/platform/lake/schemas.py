@@ -195,12 +195,15 @@ _XY = [
     pa.field("y_norm", pa.float64()),
 ]
 
+_IMAGE = [pa.field("image_id", pa.string())]  # image sets: the image the point is on (null for video)
+
 POINTS = pa.schema(
     _OUT
     + [pa.field("query", pa.string()), pa.field("label", pa.string()), pa.field("t", pa.float64()),
        pa.field("object_id", pa.int32())]
     + _XY
     + _PROVENANCE
+    + _IMAGE
 )
 
 TRACKS = pa.schema(
@@ -211,6 +214,7 @@ TRACKS = pa.schema(
     + _XY
     + [pa.field("box", pa.list_(pa.float64(), 4))]  # x0, y0, x1, y1 in pixels when the output has boxes
     + _PROVENANCE
+    + _IMAGE
 )
 
 COUNTS = pa.schema(
@@ -218,6 +222,7 @@ COUNTS = pa.schema(
     + [pa.field("query", pa.string()), pa.field("count", pa.int32()),
        pa.field("event_times_s", pa.list_(pa.float64()))]
     + _PROVENANCE
+    + [pa.field("method", pa.string())]  # distinct_ids | max_per_image (image sets) | stated (the answer's number)
 )
 
 EVALS = pa.schema(  # vidlake eval: one row per (evaluation run, task_key, query, metric)
@@ -269,8 +274,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "outputs": ("video_id", "task_key", "window_id"),
     "captions": ("video_id", "task_key", "start_s", "end_s"),
     "answers": ("video_id", "task_key", "question", "window_id"),
-    "points": ("video_id", "task_key", "t", "object_id"),
-    "tracks": ("video_id", "task_key", "object_id", "t"),
+    "points": ("video_id", "task_key", "t", "object_id", "image_id"),
+    "tracks": ("video_id", "task_key", "object_id", "t", "image_id"),
     "counts": ("video_id", "task_key", "query"),
     "evals": ("run_id", "task_key", "query", "metric"),
 }

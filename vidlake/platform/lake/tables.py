@@ -128,7 +128,7 @@ class Lake:
                 self._write(table, data, mode="append")
             return data.num_rows
         predicate = " AND ".join(f"(t.{k} IS NOT DISTINCT FROM s.{k})" for k in KEYS[table])  # null-safe
-        merger = self.delta(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
+        merger = self._evolved(table).merge(data, predicate=predicate, source_alias="s", target_alias="t")
         if owned is not None:
             merger = merger.when_matched_update_all()
         elif update_columns:
@@ -145,6 +145,19 @@ class Lake:
                 raise  # a lost commit race is retried by the caller; anything else is not the storage's fault
             raise write_error(self.table_uri(table), exc) from exc
         return int(metrics.get("num_target_rows_inserted", 0)) + int(metrics.get("num_target_rows_updated", 0))
+
+    def _evolved(self, table: str) -> Any:
+        """The Delta table, with the columns this vidlake declares that an older one did not added first
+        (null in the old rows), so merges may name them."""
+        from deltalake import Schema
+
+        delta = self.delta(table)
+        have = {f.name for f in delta.schema().fields}
+        missing = [f for f in schema_for(table) if f.name not in have]
+        if missing:
+            delta.alter.add_columns(Schema.from_arrow(pa.schema(missing)).fields)
+            delta = self.delta(table)
+        return delta
 
     def replace_pairs(self, table: str, rows: pa.Table | Iterable[dict], pairs: Iterable[tuple[str, str]]) -> int:
         """Make ``rows`` the whole content of ``table`` for the given (video_id, task_key) pairs, in one

@@ -16,7 +16,32 @@ import numpy as np
 
 from vidlake.platform.media.frames import FrameBatch, nearest_indices, output_size, quarter_turns
 
-__all__ = ["read_decord"]
+__all__ = ["import_decord", "read_decord"]
+
+
+def import_decord():
+    """``decord``, imported without its CUDA preload. On import, decord2 dlopens every library of the
+    nvidia-* wheels (torch's CUDA runtime) with RTLD_GLOBAL, libnvblas among them, and libnvblas then
+    takes over sgemm for the whole process: torch's CPU matmuls crash afterwards (in a worker that
+    decoded with decord, or ``vidlake ask``). vidlake decodes on the CPU (``decord.cpu``), which needs
+    none of them, so the preload is skipped by hiding the ``nvidia`` package from it while decord loads."""
+    import sys
+
+    if "decord" in sys.modules:
+        return sys.modules["decord"]
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "nvidia" else real(name, *args, **kwargs)
+
+    importlib.util.find_spec = find_spec
+    try:
+        import decord
+    finally:
+        importlib.util.find_spec = real
+    return decord
 
 
 def read_decord(
@@ -34,7 +59,7 @@ def read_decord(
     ``rotation`` and ``coded_size`` (the stream's width, height before rotation) are the probe's;
     without a size the stream header is read to learn it. Raises when the file defeats decord.
     """
-    import decord
+    decord = import_decord()
 
     if coded_size is None or not all(coded_size):
         import av

@@ -30,7 +30,7 @@ from vidlake.errors import ConfigError
 from vidlake.platform.lake.ids import stable_hash
 from vidlake.platform.storage.base import Storage
 
-__all__ = ["burst_sets", "folder_of", "manifest_sets", "timelapse_sets"]
+__all__ = ["burst_sets", "capture_offsets", "folder_of", "manifest_sets", "timelapse_sets"]
 
 Image = Mapping[str, Any]
 
@@ -146,10 +146,21 @@ def _by_folder(images: Sequence[Image]) -> list[tuple[str, list[Image]]]:
 
 def _comparable(group: Sequence[Image]) -> list[datetime]:
     """The capture times of ``group``, all aware when all are, else all as naive wall-clock times."""
-    times = [_when(image) for image in group]
+    return _same_kind([_when(image) for image in group])
+
+
+def _same_kind(times: list[datetime]) -> list[datetime]:
     if all(when.tzinfo is not None for when in times):
         return times
     return [when.replace(tzinfo=None) for when in times]
+
+
+def capture_offsets(times: Sequence[datetime]) -> list[float]:
+    """Seconds of each capture time after the earliest (compared as instants when all carry a zone, else
+    as wall-clock times, as the grouping does): a set's image times, the model's time axis for it."""
+    same = _same_kind(list(times))
+    first = min(same)
+    return [round((when - first).total_seconds(), 6) for when in same]
 
 
 def _when(image: Image) -> datetime:
