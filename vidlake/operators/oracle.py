@@ -12,7 +12,7 @@ from typing import Any
 
 from vidlake.errors import RowError
 from vidlake.operators.infer import OUTPUT_COLUMNS
-from vidlake.operators.prompt import PromptConfig, keep_thumbs, window_time_offset
+from vidlake.operators.prompt import PromptConfig, window_time_offset
 from vidlake.operators.step import Resources, Step
 
 __all__ = ["AnswerFromTruth"]
@@ -25,13 +25,13 @@ class AnswerFromTruth(Step):
     ``start_s``, ``end_s``, ``task_key``, ``video_id``, ``uri``, ``width``, ``height``, ``rotation``.
     Writes BuildPrompt's text columns (``task``, ``template``, ``query``, ``prompt``, ``time_offset_s``,
     ``max_new_tokens``, ``model_id``, ``model_revision``, ``prompt_tokens`` 0, ``visual_tokens`` 0,
-    ``prompt_s``, ``thumbs``) and RunModel's ``OUTPUT_COLUMNS`` (``device`` "oracle"); drops ``frames``. A video the
+    ``prompt_s``) and RunModel's ``OUTPUT_COLUMNS`` (``device`` "oracle"); drops ``frames``. A video the
     truth does not know becomes an error row (``not_in_truth``). Loads the truth once per worker process.
     """
 
     stage = "infer"
     outputs = ("task", "template", "query", "prompt", "time_offset_s", "max_new_tokens", "model_id", "model_revision",
-               "prompt_tokens", "visual_tokens", "prompt_s", "thumbs", *OUTPUT_COLUMNS)
+               "prompt_tokens", "visual_tokens", "prompt_s", *OUTPUT_COLUMNS)
     drops = ("frames",)
     sees_errors = True
     default_resources = Resources(num_cpus=0.5)
@@ -74,6 +74,6 @@ class AnswerFromTruth(Step):
             prompt=template.render(query, 0.0, end - offset), time_offset_s=offset, prompt_tokens=0,
             visual_tokens=0, prompt_s=0.0, raw_text=text, generated_tokens=len(text.split()),
             finish_reason="stop", infer_s=round(time.perf_counter() - began, 6), infer_batch=1, device="oracle",
-            dtype="none", thumbs=keep_thumbs(template.task, row.get("frames")),
+            dtype="none",
         )
         return out

@@ -60,13 +60,6 @@ def window_time_offset(row: dict[str, Any]) -> float:
     return min(times) if start is None else min(float(start), min(times))
 
 
-def keep_thumbs(task: str, frames: Any):
-    """Small copies of the frames for the tasks whose answers point at objects (None for the others)."""
-    from vidlake.operators.appearance import GROUNDED_TASKS, pack, thumbnails
-
-    return pack(thumbnails(frames)) if task in GROUNDED_TASKS and frames is not None and len(frames) else None
-
-
 class BuildPrompt(Step):
     """Window row -> model inputs (1:1), CPU. Loads the checkpoint's processor once per worker (``setup``).
 
@@ -76,15 +69,14 @@ class BuildPrompt(Step):
     ``time_offset_s``, ``max_new_tokens``, ``model_id``, ``model_revision``, the model inputs of
     ``INPUT_COLUMNS`` (pixels as resized uint8 patches; an image set's window, ``kind="set"``, goes
     through the processor's image path and fills the image keys), ``prompt_tokens``, ``visual_tokens``,
-    ``prompt_s``, ``thumbs`` (small frame copies, grounded tasks only: see operators/appearance.py);
-    drops ``frames``. A row that cannot be prepared becomes an error row
+    ``prompt_s``; drops ``frames``. A row that cannot be prepared becomes an error row
     (``prompt_failed``). Rows already in error get the model's id and revision (what the failed
     window was meant for) and pass.
     """
 
     stage = "prompt"
     outputs = ("task", "template", "query", "prompt", "time_offset_s", "max_new_tokens", "model_id", "model_revision",
-               "prompt_tokens", "visual_tokens", "prompt_s", "thumbs", *INPUT_COLUMNS)
+               "prompt_tokens", "visual_tokens", "prompt_s", *INPUT_COLUMNS)
     drops = ("frames",)
     sees_errors = True
     _loaded = ("_processor",)
@@ -122,6 +114,5 @@ class BuildPrompt(Step):
                 inputs = prepare_images(processor, list(row["frames"]), text)
             else:
                 inputs = prepare_window(processor, row["frames"], row["timestamps_s"], offset, text)
-        out.update(inputs, prompt=text, time_offset_s=offset, prompt_s=round(time.perf_counter() - began, 6),
-                   thumbs=keep_thumbs(template.task, row["frames"]))
+        out.update(inputs, prompt=text, time_offset_s=offset, prompt_s=round(time.perf_counter() - began, 6))
         return out

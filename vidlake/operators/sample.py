@@ -19,6 +19,7 @@ __all__ = ["SAMPLE_COLUMNS", "SampleConfig", "SampleFrames", "decoder_order"]
 
 SAMPLE_COLUMNS = (
     "frames", "timestamps_s", "num_frames", "decoder", "decoder_fallback", "partial", "partial_reason", "decode_s",
+    "thumbs",
 )
 
 
@@ -34,6 +35,7 @@ class SampleConfig:
 
     sampling: SamplingSettings = SamplingSettings()
     storage: StorageSettings = StorageSettings()
+    thumbs: bool = False  # also keep small frame copies (a task points: the merge re-identifies objects by looks)
 
 
 class SampleFrames(Step):
@@ -45,7 +47,8 @@ class SampleFrames(Step):
     frame nearest several times is kept once), ``timestamps_s`` (each frame's PTS in seconds from
     the stream's first frame), ``num_frames``, ``decoder`` ("pyav" | "decord"), ``decoder_fallback``
     (why the first decoder was given up, or null), ``partial`` and ``partial_reason`` (the frames
-    that decoded from a damaged stream, and why some are missing), ``decode_s``. A window where no
+    that decoded from a damaged stream, and why some are missing), ``decode_s``, and with
+    ``config.thumbs`` ``thumbs``: the frames at 96 px, packed (operators/appearance.py). A window where no
     frame decodes becomes an error row with ``error_kind`` ``missing`` or ``undecodable``. One
     CPU-bound task per window; its peak memory is about two windows of frames (128 x 378 x 378 x 3
     = 55 MB) plus the decoder's reference frames. Raise ``memory`` for ``size: 0`` (source
@@ -66,8 +69,14 @@ class SampleFrames(Step):
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         if row.get("sample_times_s") is None:
             raise RowError("no_plan", "the row has no planned sample times (not a PlanWindows row)")
-        if row.get("kind") == "set":
-            return self._load_set(row)
+        out = self._load_set(row) if row.get("kind") == "set" else self._sample(row)
+        if self.config.thumbs:
+            from vidlake.operators.appearance import pack, thumbnails
+
+            out["thumbs"] = pack(thumbnails(out["frames"]))
+        return out
+
+    def _sample(self, row: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
         failures: list[tuple[str, BaseException | str]] = []
         others = [u for u in (row.get("uris") or ()) if u != row["uri"]]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidlake.models.prompts import PromptTemplate
+from vidlake.operators.appearance import GROUNDED_TASKS
 from vidlake.operators.step import Resources, Step
 from vidlake.platform.lake.ids import TaskIdentity
 
@@ -43,7 +44,9 @@ class ExpandTasks(Step):
     """Reads ``pending_task_keys`` (the tasks not yet done for this video), ``retry_task_keys`` (those
     of them an earlier run left with failed windows), ``kind``, ``window_count``; writes one row per
     matching task with ``task_key``, ``task``, ``query``, ``windows_total`` (how many windows the
-    writer must see before it commits this video's rows for the task) and ``retry``. Rows in error fan out like the others, so each task records the failure. Runs inside
+    writer must see before it commits this video's rows for the task) and ``retry``; ``thumbs`` stays
+    only on rows of tasks that point (operators/appearance.py). Rows in error fan out like the others, so
+    each task records the failure. Runs inside
     the decode task (``placement="previous"``): it is cheap, and a step of its own would wait for a
     CPU that the decoders and the model hold.
     """
@@ -67,8 +70,9 @@ class ExpandTasks(Step):
             if t.task_key not in pending or not runs_on(t, row):
                 continue
             total = row.get("window_count") if t.windows == "slow" else 1  # fast or set: one window
-            out.append({**row, "task_key": t.task_key, "task": t.task, "query": t.query, "windows_total": total or 1,
-                        "retry": t.task_key in retried})
+            kept = {} if t.task in GROUNDED_TASKS else {"thumbs": None}  # only answers that point use them
+            out.append({**row, **kept, "task_key": t.task_key, "task": t.task, "query": t.query,
+                        "windows_total": total or 1, "retry": t.task_key in retried})
         return out
 
 
