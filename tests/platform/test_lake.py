@@ -88,3 +88,24 @@ def test_a_read_only_lake_is_one_clear_storage_error(tmp_path):
     errors = [line for line in out.stdout.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 2 and all("permission denied" in e and lake.uri in e for e in errors), out
     assert lake.read("runs").num_rows == 1  # nothing half-written
+
+
+def test_a_table_an_older_vidlake_wrote_gains_the_new_columns(tmp_path):
+    """points had no image_id before image sets: a merge that names it first adds the column."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from vidlake.platform.lake.schemas import POINTS
+
+    row = {"video_id": "a" * 64, "task": "point", "task_key": "b" * 16, "query": "q", "label": "l", "t": 1.0,
+           "object_id": 1, "x": 1.0, "y": 1.0, "x_norm": 0.1, "y_norm": 0.1, "window_id": "w", "run_id": "r"}
+    old = pa.schema([f for f in POINTS if f.name != "image_id"])
+    write_deltalake(str(tmp_path / "points"), pa.Table.from_pylist([row], schema=old))
+    lake = Lake(str(tmp_path))
+    new = [{**row, "t": 2.0, "image_id": "i"}, row]
+    assert lake.replace_pairs("points", new, [(row["video_id"], row["task_key"])]) == 2
+    got = sorted((r["t"], r["image_id"]) for r in lake.read("points").to_pylist())
+    assert got == [(1.0, None), (2.0, "i")]
+    version = lake.version("points")
+    lake.replace_pairs("points", new, [(row["video_id"], row["task_key"])])  # the same rows again: no duplicate
+    assert lake.read("points").num_rows == 2 and lake.version("points") == version + 1
