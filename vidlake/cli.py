@@ -231,7 +231,7 @@ def model_make_tiny(
 
 @app.command()
 def ask(
-    video: Annotated[str, typer.Argument(help="A video file (local path or s3:// URI).")],
+    video: Annotated[str, typer.Argument(help="A video or image file (local path or s3:// URI).")],
     question: Annotated[Optional[str], typer.Argument(help="The question (qa), or the object phrase for other tasks.")] = None,
     task: Annotated[str, typer.Option("--task", help="qa, caption, point, count, track, ground, anomaly.")] = "qa",
     query: Annotated[Optional[str], typer.Option("--query", help="What to point to / count / track / ground.")] = None,

