@@ -127,3 +127,22 @@ def test_s3_source_and_lake(ray_session, s3_endpoint, s3_bucket, tiny_settings):
     lake = Lake(spec.lake, settings.storage)
     assert lake.read("outputs").num_rows == 5
     assert run_job(spec, settings, show=False).videos_todo == 0
+
+
+def test_videos_and_image_sets_in_one_job_on_ray(ray_session, tiny_settings, tmp_path):  # noqa: F811
+    """Set rows and video rows flow through one Ray Data pipeline (their columns differ: the steps fill
+    the other's with nulls), and the model batches them apart."""
+    from media import trap_folder
+
+    src = trap_folder(tmp_path / "src")
+    tasks = [{"task": "caption", "max_new_tokens": 4}, {"task": "point", "queries": ["deer"], "max_new_tokens": 8}]
+    spec = spec_for(tmp_path / "lake", [src], tiny_settings, tasks, sampling={"max_frames": 8, "size": 126,
+                                                                             "image_size": 96})
+    result = run_job(spec, load_settings(), show=False)
+    lake = Lake(spec.lake)
+    sets = {s["set_id"] for s in lake.read("sets").to_pylist()}
+    assert result.windows_failed == 0 and result.sets == len(sets) >= 5
+    assert result.windows_ok == result.windows_planned == 2 * (len(sets) + 1)  # 2 tasks x (every set + the clip's window)
+    outputs = lake.read("outputs").to_pylist()
+    assert {o["video_id"] for o in outputs} - sets == {lake.read("videos")["video_id"][0].as_py()}
+    assert all(o["parse_status"] != "error" for o in outputs)
