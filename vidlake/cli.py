@@ -200,7 +200,8 @@ def videos(
 
 @app.command()
 def show(
-    video_id: Annotated[str, typer.Argument(help="Video id (or its first 6+ characters), a path, or a file name.")],
+    video_id: Annotated[str, typer.Argument(help="Video id (or its first 6+ characters), a path, or a file name; "
+                                                 "or an image set's id (or its first 6+ characters).")],
     lake: LakeOpt = None,
     config: ConfigOpt = None,
     s3_endpoint: EndpointOpt = None,
@@ -208,7 +209,10 @@ def show(
     t_to: Annotated[Optional[float], typer.Option("--to", help="End of the time range (s).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Print one video's metadata and its timeline: captions, answers, points, tracks in time order."""
+    """Print one video's metadata and its timeline: captions, answers, points, tracks in time order.
+
+    For an image set: its kind and images (path, capture time, size), its captions and answers, counts
+    (with their method) and the points on each image."""
     from vidlake.cli_views import print_timeline
 
     settings = settings_from(config, lake, s3_endpoint)

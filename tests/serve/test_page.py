@@ -86,3 +86,49 @@ def test_highlights_stay_on_their_words_after_an_emoji(page, serve_url, search_l
         return [...p.querySelectorAll("mark")].map((m) => m.textContent).concat([p.textContent]);
     }""", [text, [list(s) for s in spans]])
     assert marks == ["dog", "box", text]
+
+
+def test_a_set_hit_shows_its_images_with_their_capture_times(page, serve_url, search_sets):
+    page.goto(f"{serve_url}/")
+    page.wait_for_selector("#status:has-text('index ready')")
+    page.fill("#q", "a deer grazing in a forest clearing")
+    page.press("#q", "Enter")
+    page.wait_for_selector(".hit")
+    card = page.locator(".hit").first
+    assert (card.get_attribute("data-media"), card.get_attribute("data-video")) == ("set", search_sets["deer"])
+    assert card.locator(".media").inner_text().lower() == "image set · burst · 4 of 4 images"
+    assert card.locator(".range").inner_text() == "2026-06-01 09:00:00"
+    assert card.locator(".strip figcaption").all_inner_texts() == ["09:00:00", "09:00:02", "09:00:04", "09:00:06"]
+    page.wait_for_function("[...document.querySelectorAll('.hit')[0].querySelectorAll('.strip img')]"
+                           ".every((i) => i.complete && i.naturalWidth === 160)")
+    # the deer points span three of the four photos: the fourth is shown dimmed
+    page.fill("#q", "deer")
+    page.select_option("#mode", "bm25")
+    page.press("#q", "Enter")
+    page.wait_for_selector(".hit[data-media='set'] .strip figure.out")
+    points = page.locator(".hit[data-media='set']", has=page.locator(".strip figure.out")).first
+    assert points.locator(".strip figure.in-hit").count() == 3 and "3 points on 2 images" in points.inner_text()
+
+    # its timeline: a point's event shows its own photo with the points on it
+    points.click()
+    page.wait_for_selector("#timeline:not([hidden])")
+    assert page.locator("#tl-title").inner_text().startswith("image set · burst · 4 images · 2026-06-01 09:00:00")
+    page.locator("#events li[data-kind='points']").first.click()
+    page.wait_for_function("document.querySelector('#frame').dataset.marks === '2'")
+    first = page.evaluate("document.querySelector('.hit[data-media=set] figure').dataset.image")
+    assert page.locator("#frame").get_attribute("data-image") == first
+    assert "image 1 of 4 · 2026-06-01 09:00:00" in page.locator("#frame-caption").inner_text()
+
+    # the photo EXIF turns upright is shown upright: taller than wide; sets are in the filter
+    page.fill("#q", "a badger sniffs at the camera trap")
+    page.press("#q", "Enter")
+    page.wait_for_function(f"document.querySelector('.hit') && document.querySelector('.hit').dataset.video === "
+                           f"'{search_sets['badger']}'")
+    size = page.evaluate("""new Promise((done) => {
+        const img = document.querySelector('.hit .strip img');
+        const check = () => img.complete && img.naturalWidth ? done([img.naturalWidth, img.naturalHeight]) : setTimeout(check, 50);
+        check();
+    })""")
+    assert size == [160, 320]
+    assert page.locator(f"#video_id option[value='{search_sets['deer']}']").count() == 1
+    assert page.errors == []

@@ -89,3 +89,38 @@ def test_hits_from_memory_equal_hits_read_by_row_id(search_lake, embedder, searc
     for query, kw in (("a forklift drops a box", {}), ("cyclist", {"video_id": ids["bikes"]}),
                       ("what is the man holding", {"task": "qa"}), ("nothing like this anywhere", {})):
         assert searcher.search(query, k=10, mode=mode, **kw) == reading.search(query, k=10, mode=mode, **kw), query
+
+
+def test_a_set_hit_carries_its_images_and_evidence_on_them(searcher, search_lake, search_sets):
+    from datetime import datetime
+
+    deer = search_sets["deer"]
+    (top,) = searcher.search("a deer grazing in a forest clearing", k=1, mode="hybrid")
+    assert (top["media"], top["video_id"], top["source"], top["start_s"], top["end_s"]) == (
+        "set", deer, "captions", 0.0, 6.0)
+    image_set = top["image_set"]
+    assert (image_set["kind"], image_set["label"], image_set["start_local"]) == ("burst", None, datetime(2026, 6, 1, 9))
+    images = image_set["images"]
+    assert [(i["uri"].rsplit("/", 1)[-1], i["t"], i["captured_local"].strftime("%H:%M:%S"), i["width"], i["height"],
+             i["in_hit"]) for i in images] == [
+        ("IMG_10.JPG", 0.0, "09:00:00", 64, 48, True), ("IMG_11.JPG", 2.0, "09:00:02", 64, 48, True),
+        ("IMG_12.JPG", 4.0, "09:00:04", 64, 48, True), ("IMG_13.JPG", 6.0, "09:00:06", 64, 48, True)]
+    # the deer label's hit spans its first to last point (0..4 s): three images; each point names its image
+    (label,) = [h for h in searcher.search("deer", k=10, mode="bm25") if h["source"] == "points"]
+    assert [i["in_hit"] for i in label["image_set"]["images"]] == [True, True, True, False]
+    ids = [i["image_id"] for i in images]
+    assert [(p["image_id"], p["x"], p["y"]) for p in label["evidence"]["points"]] == [
+        (ids[0], 20.0, 30.0), (ids[0], 44.0, 30.0), (ids[2], 32.0, 24.0)]
+    assert all(h["media"] == "video" and h["image_set"] is None
+               for h in searcher.search("a forklift drops a box", k=5, mode="bm25"))
+    only = searcher.search("badger", k=10, mode="hybrid", video_id=search_sets["badger"])
+    assert only and {h["video_id"] for h in only} == {search_sets["badger"]}
+
+
+def test_timeline_and_counts_of_a_set(searcher, search_sets):
+    deer = search_sets["deer"]
+    events, _ = searcher.timeline(deer, None, None, 100)
+    assert [(e["kind"], e["t"]) for e in events] == [("captions", 0.0), ("points", 0.0), ("points", 0.0), ("points", 4.0)]
+    assert events[3]["image_id"] == searcher.sets[deer]["image_ids"][2]
+    (count,) = searcher.counts("deer", None, 10)
+    assert (count["video_id"], count["media"], count["count"], count["method"]) == (deer, "set", 2, "max_per_image")

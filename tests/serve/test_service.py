@@ -135,7 +135,12 @@ BAD = [
     ("search?q=cat&video_id=../../etc/passwd", 422, "video_id"),
     ("search?q=cat&video_id=" + "0" * 64, 404, "unknown video"),
     ("search?q=cat&task=Caption%27%20OR%201%3D1", 422, "task"),
+    ("search?q=cat&video_id=" + "0" * 16, 404, "unknown video or image set"),
     ("videos/" + "0" * 64, 404, "unknown video"),
+    ("sets/" + "0" * 16, 404, "unknown image set"),
+    ("sets/" + "0" * 16 + "/thumbnail", 404, "unknown image set"),
+    ("sets/NOT-A-SET/timeline", 422, "set_id"),
+    ("sets?limit=1001", 422, "limit"),
     ("videos/not-a-sha", 422, "video_id"),
     ("videos/..%2F..%2Fetc%2Fpasswd/thumbnail", 404, ""),
     ("videos/BIKES/timeline", 422, "video_id"),
@@ -185,6 +190,85 @@ def test_health_metrics_docs_and_page(serve_url):
     assert http_get(f"{serve_url}/static/app.js")[0] == 200
 
 
+@pytest.mark.ray
+def test_set_hits_images_and_thumbnails_over_serve(serve_url, search_sets):
+    from vidlake.platform.media.images import load_image
+    from vidlake.platform.storage import LocalStorage
+
+    deer, host = search_sets["deer"], serve_url.split("/vl")[0]
+    status, body = get_json(f"{serve_url}/search?q={urllib.parse.quote('a deer grazing in a forest clearing')}&k=3")
+    assert status == 200 and SearchResponse.model_validate(body).model_dump(mode="json") == body
+    top = body["hits"][0]
+    assert (top["media"], top["video_id"], top["image_set"]["kind"]) == ("set", deer, "burst")
+    assert top["thumbnail_url"] == f"/vl/sets/{deer}/thumbnail?t=3.000"
+    assert top["timeline_url"] == f"/vl/sets/{deer}/timeline?t_from=0.000&t_to=6.000"
+    images = top["image_set"]["images"]
+    assert [i["captured_local"] for i in images] == [f"2026-06-01T09:00:0{s}" for s in (0, 2, 4, 6)]
+    assert images[1]["thumbnail_url"] == f"/vl/sets/{deer}/thumbnail?image={images[1]['image_id']}"
+
+    # each image's thumbnail is that photo at the asked width; the hit's (t=3) is the first image nearest 3 s
+    pictures = [Image.open(io.BytesIO(http_get(f"{host}{i['thumbnail_url']}&w=64")[2])) for i in images]
+    assert all(p.size == (64, 48) for p in pictures)
+    own = [Image.fromarray(load_image(i["uri"], LocalStorage(), 64)) for i in images]
+    for n, picture in enumerate(pictures):
+        assert _diff(picture, own[n]) < _diff(picture, own[n - 1]) / 2
+    status, headers, jpeg = http_get(f"{host}{top['thumbnail_url']}&w=64")
+    assert status == 200 and headers["content-type"] == "image/jpeg"
+    assert _diff(Image.open(io.BytesIO(jpeg)), own[1]) < _diff(Image.open(io.BytesIO(jpeg)), own[2]) / 2
+    # overlay: the two deer points of the first photo (x, y 20, 30 and 44, 30 of 64x48) drawn at 5x, nothing else
+    plain = Image.open(io.BytesIO(http_get(f"{host}{images[0]['thumbnail_url']}&w=320")[2]))
+    status, _, marked = http_get(f"{host}{images[0]['thumbnail_url']}&w=320&overlay=true")
+    marked = Image.open(io.BytesIO(marked))
+    assert status == 200 and marked.size == (320, 240)
+    for x, y in ((100, 150), (220, 150)):
+        box = (x - 3, y - 3, x + 3, y + 3)
+        assert _diff(plain.crop(box), marked.crop(box)) > 30
+    assert _diff(plain.crop((0, 0, 80, 80)), marked.crop((0, 0, 80, 80))) < 1
+
+    # a photo stored 80x40 that EXIF turns: its thumbnail is upright, taller than wide
+    badger = search_sets["badger"]
+    status, _, jpeg = http_get(f"{serve_url}/sets/{badger}/thumbnail?w=40")
+    assert status == 200 and Image.open(io.BytesIO(jpeg)).size == (40, 80)
+
+
+@pytest.mark.ray
+def test_sets_listing_detail_timeline_and_counts_over_serve(serve_url, search_sets):
+    status, body = get_json(f"{serve_url}/sets")
+    assert status == 200 and body["total"] == 4 and {s["set_id"] for s in body["sets"]} == set(search_sets.values())
+    assert sorted(len(s["images"]) for s in body["sets"]) == [1, 2, 3, 4]
+    deer = search_sets["deer"]
+    status, detail = get_json(f"{serve_url}/sets/{deer}")
+    assert (detail["kind"], detail["duration_s"], detail["start_local"], detail["end_local"]) == (
+        "burst", 6.0, "2026-06-01T09:00:00", "2026-06-01T09:00:06")
+    assert {t["task"]: (t["captions"], t["points"]) for t in detail["tasks"]} == {"caption": (1, 0), "count": (0, 3)}
+    assert detail["thumbnail_url"] == f"/vl/sets/{deer}/thumbnail?t=0"
+    status, tl = get_json(f"{serve_url}/sets/{deer}/timeline?t_from=3")
+    assert status == 200 and [(e["kind"], e["t"], e["image_id"]) for e in tl["events"]] == [
+        ("captions", 0.0, None), ("points", 4.0, detail["images"][2]["image_id"])]
+    status, counts = get_json(f"{serve_url}/counts?query=deer&video_id={deer}")
+    assert status == 200 and [(c["media"], c["count"], c["method"]) for c in counts] == [("set", 2, "max_per_image")]
+    assert get_json(f"{serve_url}/videos")[1]["total"] == 4  # the videos alone
+
+
+@pytest.mark.ray
+def test_bad_requests_for_a_set(serve_url, search_sets):
+    deer = search_sets["deer"]  # images at 0, 2, 4, 6 s
+    first = get_json(f"{serve_url}/sets/{deer}")[1]["images"][0]["image_id"]
+    for path, status, word in (
+        (f"sets/{deer}/thumbnail?t=6.5", 422, "outside the image set"),
+        (f"sets/{deer}/thumbnail?t=-1", 422, "t"),
+        (f"sets/{deer}/thumbnail?t=nan", 422, "t"),
+        (f"sets/{deer}/thumbnail?image={'0' * 64}", 404, "not in image set"),
+        (f"sets/{deer}/thumbnail?image=IMG_10.JPG", 422, "image"),
+        (f"sets/{deer}/thumbnail?t=1&image={first}", 422, "not both"),
+        (f"sets/{deer}/timeline?t_from=7", 422, "last image"),
+        (f"search?q=deer&video_id={deer}&t_from=60", 422, "last image"),
+        (f"videos/{deer}", 422, "video_id"),
+    ):
+        got, body = get_json(f"{serve_url}/{path}")
+        assert got == status and word in (body["error"] + " ".join(body.get("detail") or ())), path
+
+
 def test_missing_index_is_503_and_a_stale_one_answers_flagged(tmp_path, search_clips, embedder, local_server):
     """No index: 503 with the command to run. An index older than the lake (a job committed since) still
     answers, flagged by the X-Vidlake-Index header on every route and index.stale in search answers,
@@ -229,6 +313,29 @@ def test_missing_index_is_503_and_a_stale_one_answers_flagged(tmp_path, search_c
     assert status == 200 and Image.open(io.BytesIO(jpeg)).size == (96, 128)
 
 
+def test_an_index_of_an_older_format_is_refused_until_built_again(tmp_path, search_clips, embedder):
+    """An index an older vidlake wrote (format 1: no image sets) is not opened: 503 with the command that
+    builds it again, and that command does."""
+    from index.fixtures import build
+    from vidlake.index.store import IndexStore, index_uri_for
+    from vidlake.serve.state import IndexUnavailable, ServiceState
+
+    settings, ids = seeded(tmp_path, search_clips, embedder)
+    store = IndexStore(index_uri_for(settings))
+    meta = store.read_meta()
+    meta.format = 1
+    store.write_meta(meta)
+    state = ServiceState(settings, embedder)
+    state.check()
+    with pytest.raises(IndexUnavailable, match="has format 1, this vidlake reads 2") as exc:
+        state.ready()
+    assert exc.value.run == f"vidlake index --lake {settings.lake.uri}"
+    result = build(settings, embedder)
+    assert (result.mode, result.reason) == ("build", "index format 1 -> 2")
+    state.check()
+    assert state.ready().search("a forklift drops a box", k=1, mode="bm25")[0]["video_id"] == ids["warehouse"]
+
+
 def test_stale_index_can_be_refused(tmp_path, search_clips, embedder, local_server):
     """serve.allow_stale=false: 503 with what changed and the command to run while the index is stale."""
     settings, _ = seeded(tmp_path, search_clips, embedder, serve={"refresh_s": 0.1, "allow_stale": False})
@@ -248,7 +355,7 @@ def test_api_key(search_lake, local_server):
     settings, ids = search_lake
     keyed = load_settings(lake={"uri": settings.lake.uri}, serve={"api_key": "s3cret"})
     server = local_server(keyed)
-    for path in ("search?q=forklift", "videos", f"videos/{ids['bikes']}/thumbnail?t=1", "counts", "metrics"):
+    for path in ("search?q=forklift", "videos", f"videos/{ids['bikes']}/thumbnail?t=1", "sets", "counts", "metrics"):
         status, body = get_json(f"{server.url}/{path}")
         assert status == 401 and "X-API-Key" in body["error"], path
         assert get_json(f"{server.url}/{path}", {"X-API-Key": "wrong"})[0] == 401

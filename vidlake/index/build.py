@@ -5,7 +5,9 @@ A first build (or a rebuild) writes a new generation of tables (``segments_g3``.
 ``search.vector_index_min_rows``) and then switches the meta file to it, so a running service keeps
 answering from the old generation until it sees the new meta. Later runs are incremental: only
 (video, task_key) pairs whose lake rows changed are re-read; vectors of unchanged texts are reused,
-so only new text is embedded. Each table's update is one atomic LanceDB commit.
+so only new text is embedded. Each table's update is one atomic LanceDB commit. Image sets are indexed
+as videos are (their outputs carry the set's id as ``video_id``); the ``sets`` table, their images, is
+derived again whenever the lake's ``sets`` table moved.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from vidlake.index import documents as D
 from vidlake.index.changes import LakeSnapshot, VersionGone
 from vidlake.index.embed import Embedder
 from vidlake.index.store import FORMAT, IndexMeta, IndexStore, lake_versions
+from vidlake.jobs.image_sets import set_items
 
 __all__ = ["BuildIndex", "IndexResult"]
 
@@ -34,8 +37,7 @@ _PAIRED = ("captions", "answers", "points", "tracks")
 _CHUNK = 16_384  # texts embedded per step of a full build (progress)
 _WRITE_ROWS = 262_144  # rows per LanceDB write of a full build (fewer, larger fragments)
 # Lance file format 2.1: fetching a search hit's columns by row id is cheaper than in 2.0, whose
-# constant-ish string columns (task, task_key) decode a whole page per row (docs/search.md). Indexes built by an older vidlake keep
-# working; `vidlake index --rebuild` moves them to this layout.
+# constant-ish string columns (task, task_key) decode a whole page per row (docs/search.md).
 _FILE_VERSION = "2.1"
 
 
@@ -105,12 +107,13 @@ class BuildIndex:
 
     def _build(self, db: Any, snap: LakeSnapshot, old: IndexMeta | None, result: IndexResult) -> IndexMeta:
         gen = (old.generation + 1) if old else 1
-        names = {t: f"{t}_g{gen}" for t in (D.SEGMENTS, D.EVIDENCE, D.COUNTS, D.VIDEOS)}
+        names = {t: f"{t}_g{gen}" for t in (D.SEGMENTS, D.EVIDENCE, D.COUNTS, D.VIDEOS, D.SETS)}
         for stale in [n for n in _table_names(db) if n.rsplit("_g", 1)[0] in names and n not in
                       (old.tables.values() if old else ())]:
             db.drop_table(stale)  # generations older than the one being replaced
         videos = D.video_rows(snap.read("videos"))
-        docs = self._docs(snap, None, videos)
+        sets = self._sets(snap)
+        docs = self._docs(snap, None, videos, sets)
         dim = self.embedder.dim
         # every distinct text is embedded once, however many rows (videos, chunks) repeat it
         encoded = pc.dictionary_encode(docs["text"]).combine_chunks()
@@ -132,12 +135,10 @@ class BuildIndex:
         evidence = _concat([D.evidence_rows(snap.read(t), t) for t in ("points", "tracks")], D.EVIDENCE_SCHEMA)
         ev = db.create_table(names[D.EVIDENCE], _with_ev_ids(evidence), mode="overwrite",
                              data_storage_version=_FILE_VERSION)
-        db.create_table(names[D.COUNTS], D.count_rows(snap.read("counts")), mode="overwrite")
-        db.create_table(names[D.VIDEOS], videos, mode="overwrite")
+        self._write_media(db, names, snap, videos, sets)
         self._index(seg, ev, fresh=True)
         result.segments_written = docs.num_rows
-        result.rows = {D.SEGMENTS: seg.count_rows(), D.EVIDENCE: ev.count_rows(), D.VIDEOS: videos.num_rows,
-                       D.COUNTS: db.open_table(names[D.COUNTS]).count_rows()}
+        result.rows = _row_counts(db, names, seg, ev)
         return IndexMeta(self.lake.uri, {}, self.search.embedding_model, dim, generation=gen, tables=names)
 
     # -- incremental update ---------------------------------------------------------------------
@@ -152,9 +153,11 @@ class BuildIndex:
         result.pairs_changed = len(pairs)
         names = meta.tables
         videos = D.video_rows(snap.read("videos"))
+        sets_moved = meta.lake_versions.get("sets") != snap.versions.get("sets")
+        sets = self._sets(snap) if sets_moved else db.open_table(names[D.SETS]).to_arrow()
         seg, ev = db.open_table(names[D.SEGMENTS]), db.open_table(names[D.EVIDENCE])
         if pairs:
-            docs = self._docs(snap, pairs, videos)
+            docs = self._docs(snap, pairs, videos, sets)
             old = _rows_of_pairs(seg, pairs, ["doc_id", "text_hash", "vector"])
             known = {(d, h): i for i, (d, h) in enumerate(zip(old["doc_id"].to_pylist(), old["text_hash"].to_pylist()))}
             reuse = [known.get((d, h)) for d, h in zip(docs["doc_id"].to_pylist(), docs["text_hash"].to_pylist())]
@@ -175,15 +178,29 @@ class BuildIndex:
             old_ev = _rows_of_pairs(ev, pairs, ["ev_id"])["ev_id"].to_pylist()
             _replace(ev, "ev_id", new_ev, sorted(set(old_ev) - set(new_ev["ev_id"].to_pylist())))
             self._index(seg, ev, fresh=False)
-        db.create_table(names[D.COUNTS], D.count_rows(snap.read("counts")), mode="overwrite")
-        db.create_table(names[D.VIDEOS], videos, mode="overwrite")
-        result.rows = {D.SEGMENTS: seg.count_rows(), D.EVIDENCE: ev.count_rows(), D.VIDEOS: videos.num_rows,
-                       D.COUNTS: db.open_table(names[D.COUNTS]).count_rows()}
+        self._write_media(db, names, snap, videos, sets if sets_moved else None)
+        result.rows = _row_counts(db, names, seg, ev)
 
     # -- shared ---------------------------------------------------------------------------------
 
-    def _docs(self, snap: LakeSnapshot, pairs: set | None, videos: pa.Table) -> pa.Table:
+    def _sets(self, snap: LakeSnapshot) -> pa.Table:
+        """The index's ``sets`` rows: the lake's sets at the pinned version, with their images' times and
+        sizes as the job computes them."""
+        sets = snap.read("sets")
+        return D.set_rows(sets, set_items(self.lake, set(sets["set_id"].to_pylist())))
+
+    def _write_media(self, db: Any, names: dict[str, str], snap: LakeSnapshot, videos: pa.Table,
+                     sets: pa.Table | None) -> None:
+        """The tables rewritten whole by every run: counts, videos, and sets (None: unchanged, kept)."""
+        db.create_table(names[D.COUNTS], D.count_rows(snap.read("counts")), mode="overwrite")
+        db.create_table(names[D.VIDEOS], videos, mode="overwrite")
+        if sets is not None:
+            db.create_table(names[D.SETS], sets, mode="overwrite")
+
+    def _docs(self, snap: LakeSnapshot, pairs: set | None, videos: pa.Table, sets: pa.Table) -> pa.Table:
+        # an answer without a span covers its whole video or set
         durations = dict(zip(videos["video_id"].to_pylist(), videos["duration_s"].to_pylist()))
+        durations.update(zip(sets["set_id"].to_pylist(), sets["duration_s"].to_pylist()))
         parts = [
             D.caption_docs(snap.read("captions", pairs)),
             D.answer_docs(snap.read("answers", pairs), durations),
@@ -207,6 +224,11 @@ class BuildIndex:
             seg.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_PQ",
                              num_partitions=_partitions(rows), num_sub_vectors=_sub_vectors(seg),
                              sample_rate=64, replace=True)
+
+
+def _row_counts(db: Any, names: dict[str, str], seg: Any, ev: Any) -> dict[str, int]:
+    return {D.SEGMENTS: seg.count_rows(), D.EVIDENCE: ev.count_rows(),
+            **{t: db.open_table(names[t]).count_rows() for t in (D.VIDEOS, D.COUNTS, D.SETS)}}
 
 
 def _partitions(rows: int) -> int:
@@ -246,7 +268,7 @@ def _with_vectors(docs: pa.Table, vectors: np.ndarray, dim: int) -> pa.Table:
 
 
 def _with_ev_ids(evidence: pa.Table) -> pa.Table:
-    cols = [evidence[c].to_pylist() for c in ("source", "video_id", "task_key", "t", "object_id", "label")]
+    cols = [evidence[c].to_pylist() for c in ("source", "video_id", "task_key", "t", "object_id", "label", "image_id")]
     return evidence.append_column("ev_id", pa.array([D.doc_id(*k) for k in zip(*cols)], pa.string()))
 
 

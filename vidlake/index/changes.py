@@ -59,13 +59,13 @@ class LakeSnapshot:
         schema = schema_for(table)
         want = pa.schema([schema.field(c) for c in (columns or schema.names)])
         if pairs is None:
-            return dataset.to_table(columns=want.names).cast(want)
+            return _conform(dataset, want, None)
         if not pairs:
             return want.empty_table()
         videos = pa.array(sorted({v for v, _ in pairs}), pa.string())
         # files written by different writers may hold string or string_view columns: compare as string
         video_col = pc.field("video_id").cast(pa.string())
-        rows = dataset.to_table(columns=want.names, filter=video_col.isin(videos)).cast(want)
+        rows = _conform(dataset, want, video_col.isin(videos))
         keys = pc.binary_join_element_wise(rows["video_id"], rows["task_key"], "\x1f")
         wanted = pa.array([f"{v}\x1f{k}" for v, k in sorted(pairs)], pa.string())
         return rows.filter(pc.is_in(keys, value_set=wanted))
@@ -98,3 +98,14 @@ class LakeSnapshot:
                 pa.schema([("video_id", pa.string()), ("task_key", pa.string())]))
         except OSError as exc:  # a removed file already vacuumed
             raise VersionGone(f"a data file of {dt.table_uri} is gone: {exc}") from exc
+
+
+def _conform(dataset: Any, want: pa.Schema, where: Any) -> pa.Table:
+    """``want``'s columns of the rows matching ``where``; a column a table written by an older vidlake does
+    not have yet (points' ``image_id``, counts' ``method``) is null, as the lake's own writers add it."""
+    have = set(dataset.schema.names)
+    rows = dataset.to_table(columns=[c for c in want.names if c in have], filter=where)
+    for f in want:
+        if f.name not in have:
+            rows = rows.append_column(f.name, pa.nulls(rows.num_rows, f.type))
+    return rows.select(want.names).cast(want)

@@ -1,6 +1,6 @@
 """Lake rows -> search-index rows. Pure functions over Arrow tables (no LanceDB, no Ray).
 
-The index holds four tables (see docs/search.md):
+The index holds five tables (see docs/search.md):
 
 * ``segments``: what is searched. One row per caption, per answer (question and answer text), and
   per (video, task_key, label) of points/tracks, whose time range spans the label's first to last
@@ -8,25 +8,32 @@ The index holds four tables (see docs/search.md):
   vectors of unchanged text.
 * ``evidence``: points and track samples (t, x, y, box, object id), joined to hits by time range.
 * ``counts``: the lake's counts rows. ``videos``: one row per video with its first URI.
+* ``sets``: one row per image set: its images (ids, paths, times after the first capture, upright sizes).
+
+An image set's outputs sit in the lake under ``video_id`` = its ``set_id``, with times in seconds after
+its first capture, so its captions, answers and labels become segments and evidence as a video's do.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
-    "COUNTS", "EVIDENCE", "SEGMENTS", "VIDEOS", "answer_docs", "caption_docs", "count_rows", "doc_id",
-    "evidence_rows", "label_docs", "segments_schema", "text_hash", "video_rows",
+    "COUNTS", "EVIDENCE", "SEGMENTS", "SETS", "VIDEOS", "answer_docs", "caption_docs", "count_rows", "doc_id",
+    "evidence_rows", "label_docs", "nearest_image", "segments_schema", "set_images", "set_rows", "text_hash",
+    "video_rows",
 ]
 
 SEGMENTS = "segments"
 EVIDENCE = "evidence"
 COUNTS = "counts"
 VIDEOS = "videos"
+SETS = "sets"
 
 _SEGMENT_FIELDS = [
     pa.field("doc_id", pa.string()),
@@ -56,6 +63,7 @@ EVIDENCE_SCHEMA = pa.schema([
     pa.field("x_norm", pa.float64()),
     pa.field("y_norm", pa.float64()),
     pa.field("box", pa.list_(pa.float64())),
+    pa.field("image_id", pa.string()),  # image sets: the image the sample is on (x, y are its pixels)
 ])
 
 COUNTS_SCHEMA = pa.schema([
@@ -65,6 +73,7 @@ COUNTS_SCHEMA = pa.schema([
     pa.field("query", pa.string()),
     pa.field("count", pa.int32()),
     pa.field("event_times_s", pa.list_(pa.float64())),
+    pa.field("method", pa.string()),  # distinct_ids | max_per_image | stated
 ])
 
 VIDEOS_SCHEMA = pa.schema([
@@ -78,6 +87,22 @@ VIDEOS_SCHEMA = pa.schema([
     pa.field("height", pa.int32()),
     pa.field("rotation", pa.int32()),
     pa.field("codec", pa.string()),
+])
+
+SETS_SCHEMA = pa.schema([
+    pa.field("set_id", pa.string()),
+    pa.field("kind", pa.string()),  # burst | timelapse | manifest
+    pa.field("label", pa.string()),
+    pa.field("folder", pa.string()),
+    pa.field("uri", pa.string()),  # the first image's path
+    pa.field("start_local", pa.timestamp("us")),  # first and last capture, wall-clock
+    pa.field("end_local", pa.timestamp("us")),
+    pa.field("duration_s", pa.float64()),  # the last image's time
+    pa.field("image_ids", pa.list_(pa.string())),  # in set order, as the lake's sets row
+    pa.field("image_uris", pa.list_(pa.string())),
+    pa.field("image_times_s", pa.list_(pa.float64())),  # seconds after the first capture
+    pa.field("image_widths", pa.list_(pa.int32())),  # upright
+    pa.field("image_heights", pa.list_(pa.int32())),
 ])
 
 
@@ -179,7 +204,7 @@ def evidence_rows(samples: pa.Table, source: str) -> pa.Table:
     label = pc.coalesce(samples["label"], samples["query"])
     box = samples["box"] if "box" in samples.column_names else pa.nulls(samples.num_rows, pa.list_(pa.float64()))
     cols = {name: samples[name] for name in ("video_id", "task", "task_key", "object_id", "t", "x", "y",
-                                              "x_norm", "y_norm")}
+                                              "x_norm", "y_norm", "image_id")}
     table = pa.table({"source": pa.array([source] * samples.num_rows, pa.string()), **cols, "label": label,
                       "box": box.cast(pa.list_(pa.float64()))})
     table = table.filter(pc.is_valid(table["t"]))
@@ -195,6 +220,42 @@ def video_rows(videos: pa.Table) -> pa.Table:
     first = pa.array([u[0] if u else None for u in videos["uris"].to_pylist()], pa.string())
     table = videos.select([n for n in VIDEOS_SCHEMA.names if n != "uri"]).append_column("uri", first)
     return table.select(VIDEOS_SCHEMA.names).cast(VIDEOS_SCHEMA)
+
+
+def set_rows(sets: pa.Table, items: list[dict]) -> pa.Table:
+    """One ``sets`` row per lake ``sets`` row that has its facts in ``items`` (``jobs.image_sets.set_items``:
+    the times and upright sizes of its images, computed once for the job and the index alike)."""
+    facts = {i["video_id"]: i for i in items}
+    rows = []
+    for s in sets.to_pylist():
+        item = facts.get(s["set_id"])
+        if item is None:
+            continue
+        rows.append({
+            "set_id": s["set_id"], "kind": s["kind"], "label": s["label"], "folder": s["folder"],
+            "uri": item["set_uris"][0], "start_local": s["start_local"], "end_local": s["end_local"],
+            "duration_s": item["duration_s"], "image_ids": item["set_image_ids"], "image_uris": item["set_uris"],
+            "image_times_s": item["set_times_s"], "image_widths": [w for w, _ in item["set_sizes"]],
+            "image_heights": [h for _, h in item["set_sizes"]],
+        })
+    return pa.Table.from_pylist(rows, schema=SETS_SCHEMA)
+
+
+def set_images(row: dict) -> list[dict]:
+    """The images of a ``sets`` row in set order: ``image_id``, ``uri``, ``t`` (seconds after the first
+    capture), ``captured_local`` (the set's first capture plus ``t``: its wall-clock time), upright
+    ``width`` and ``height``."""
+    start = row["start_local"]
+    return [{"image_id": i, "uri": u, "t": t, "captured_local": start + timedelta(seconds=t) if start else None,
+             "width": w, "height": h}
+            for i, u, t, w, h in zip(row["image_ids"], row["image_uris"], row["image_times_s"], row["image_widths"],
+                                     row["image_heights"])]
+
+
+def nearest_image(row: dict, t: float) -> int:
+    """The position in the set of the image whose time is nearest ``t`` (the first of equal ones)."""
+    times = row["image_times_s"]
+    return min(range(len(times)), key=lambda i: abs(times[i] - t))
 
 
 def pairs_of(tables: Iterable[pa.Table]) -> set[tuple[str, str]]:

@@ -20,9 +20,11 @@ from vidlake.platform.storage import is_s3, join_uri, storage_for
 
 __all__ = ["FORMAT", "SOURCE_TABLES", "IndexMeta", "IndexStore", "index_uri_for", "lake_versions", "staleness"]
 
-FORMAT = 1
+# 2: image sets (the ``sets`` table, evidence's ``image_id``, counts' ``method``); an index of another format
+# is built again by the next ``vidlake index``
+FORMAT = 2
 META_FILE = "_vidlake_index.json"
-SOURCE_TABLES = ("videos", "captions", "answers", "points", "tracks", "counts")
+SOURCE_TABLES = ("videos", "sets", "captions", "answers", "points", "tracks", "counts")
 
 
 def index_uri_for(settings: Settings) -> str:

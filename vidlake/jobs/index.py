@@ -1,6 +1,6 @@
 """Index: build or update the search index beside the lake (``vidlake index``).
 
-    lake (captions, answers, points, tracks, counts, videos) -> BuildIndex -> LanceDB at search.index_uri
+    lake (captions, answers, points, tracks, counts, videos, sets) -> BuildIndex -> LanceDB at search.index_uri
 
 Runs in the driver process: the index is one LanceDB database, written by one writer; the heavy part,
 embedding new texts, batches on the CPU (or ``search.device``). A first run builds everything, later

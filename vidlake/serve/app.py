@@ -1,7 +1,8 @@
 """The search service's FastAPI app, built by ``create_app(settings)``; read-only.
 
 Routes (``vidlake.serve.routes``): ``/search``, ``/counts``, ``/videos``, ``/videos/{id}``,
-``/videos/{id}/timeline``, ``/videos/{id}/thumbnail``, ``/healthz``, ``/metrics``, the web page at ``/``
+``/videos/{id}/timeline``, ``/videos/{id}/thumbnail``, the same four under ``/sets`` for image sets,
+``/healthz``, ``/metrics``, the web page at ``/``
 and OpenAPI docs at ``/docs``. Every error is JSON ``{"error": ..., "detail"?: [...], "run"?: ...}``:
 4xx for bad input, 503 (with the command to run) when there is no index. An index older than the lake
 still answers, flagged: the ``X-Vidlake-Index: stale`` header on every answer and ``index.stale`` (with
@@ -24,7 +25,7 @@ from vidlake import __version__
 from vidlake.platform.config import Settings
 from vidlake.serve.metrics import Metrics
 from vidlake.serve.models import ErrorBody
-from vidlake.serve.routes import ops, page, search, videos
+from vidlake.serve.routes import image_sets, ops, page, search, videos
 from vidlake.serve.routes.common import ApiError, Service
 from vidlake.serve.state import IndexUnavailable, ServiceState
 from vidlake.serve.thumbnails import Thumbnails
@@ -48,10 +49,10 @@ def create_app(settings: Settings, state: ServiceState | None = None) -> FastAPI
 
     # /docs and /redoc with their Swagger UI and ReDoc assets served by the app itself, not from a CDN
     app = FastAPIOffline(title="vidlake search", version=__version__, lifespan=lifespan,
-                         description="Timestamped search over a vidlake lake: captions, answers, points, tracks, "
-                                     "counts.")
+                         description="Timestamped search over a vidlake lake, videos and image sets: captions, "
+                                     "answers, points, tracks, counts.")
     app.state.vidlake = service.state
-    for module in (search, videos, ops):
+    for module in (search, videos, image_sets, ops):
         app.include_router(module.router(service))
     app.include_router(page.router())
     app.mount("/static", page.PageAssets(), name="static")

@@ -1,8 +1,8 @@
 """Pure search logic: query terms, highlighting, rank fusion, time-range math, evidence joining.
 
 Nothing here touches LanceDB, Ray or HTTP; ``search.py`` feeds it rows and tests call it directly.
-A hit is a time range of one video, ``[start_s, end_s]`` in seconds; its evidence is every point
-and track sample of that video with ``start_s <= t <= end_s``.
+A hit is a time range of one video (or image set: seconds after its first capture), ``[start_s, end_s]``
+in seconds; its evidence is every point and track sample of that video with ``start_s <= t <= end_s``.
 """
 
 from __future__ import annotations
@@ -159,5 +159,5 @@ def join_evidence(hits: Sequence[dict], samples: Sequence[dict], max_points: int
 
 
 def _point(s: dict) -> dict:
-    keys = ("t", "x", "y", "x_norm", "y_norm", "label", "object_id", "task_key", "box")
+    keys = ("t", "x", "y", "x_norm", "y_norm", "label", "object_id", "task_key", "box", "image_id")
     return {k: s.get(k) for k in keys}

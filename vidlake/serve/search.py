@@ -21,11 +21,11 @@ from vidlake.index.store import IndexMeta
 from vidlake.platform.config import SearchSettings
 from vidlake.serve.ranking import filter_clause, fuse_rrf, highlight, join_evidence, query_terms, samples_clause
 
-__all__ = ["HIT_COLUMNS", "QueryBatcher", "Searcher"]
+__all__ = ["HIT_COLUMNS", "QueryBatcher", "Searcher", "set_hit"]
 
 HIT_COLUMNS = ["source", "video_id", "task", "task_key", "start_s", "end_s", "text", "question", "label"]
 _SAMPLE_COLUMNS = ["source", "video_id", "task", "task_key", "label", "object_id", "t", "x", "y", "x_norm", "y_norm",
-                   "box"]
+                   "box", "image_id"]
 _MAX_SAMPLES = 20_000
 _MAX_SAMPLES_PER_VIDEO = 5_000
 _CACHED_SAMPLES = 500_000
@@ -43,6 +43,8 @@ class Searcher:
         self.counts_table = db.open_table(meta.tables[D.COUNTS])
         videos = db.open_table(meta.tables[D.VIDEOS]).to_arrow().to_pylist()
         self.videos: dict[str, dict] = {v["video_id"]: v for v in sorted(videos, key=lambda v: v["uri"] or "")}
+        sets = db.open_table(meta.tables[D.SETS]).to_arrow().to_pylist()
+        self.sets: dict[str, dict] = {s["set_id"]: s for s in sorted(sets, key=lambda s: s["uri"] or "")}
         self.ev_ds = self.evidence.to_lance()
         self.with_samples = set(self.ev_ds.to_table(columns=["video_id"])["video_id"].unique().to_pylist())
         self._queries = QueryBatcher(embedder)
@@ -73,8 +75,11 @@ class Searcher:
         hits = []
         for row in rows:
             marked, spans = highlight(row["text"], terms)
-            video = self.videos.get(row["video_id"], {})
-            hits.append({**{c: row[c] for c in HIT_COLUMNS}, "uri": video.get("uri"),
+            image_set = self.sets.get(row["video_id"])
+            media = image_set or self.videos.get(row["video_id"], {})
+            hits.append({**{c: row[c] for c in HIT_COLUMNS}, "uri": media.get("uri"),
+                         "media": "set" if image_set else "video",
+                         "image_set": set_hit(image_set, row["start_s"], row["end_s"]) if image_set else None,
                          "score": float(row["_fused"]), "scores": row["_scores"], "highlight": marked, "spans": spans})
         samples = self.samples([(h["video_id"], h["start_s"], h["end_s"]) for h in hits])
         for hit, evidence in zip(hits, join_evidence(hits, samples)):
@@ -142,7 +147,11 @@ class Searcher:
                 self._vectors[text] = vec
         return vec
 
-    # -- per video ------------------------------------------------------------------------------
+    # -- per video or image set -----------------------------------------------------------------
+
+    def media(self, media_id: str) -> dict | None:
+        """The ``videos`` or ``sets`` row of ``media_id`` (a set's id is its outputs' ``video_id``)."""
+        return self.videos.get(media_id) or self.sets.get(media_id)
 
     def samples(self, ranges: list[tuple[str, float, float]], limit: int = _MAX_SAMPLES) -> list[dict]:
         """Point and track samples inside any of the (video_id, start_s, end_s) ranges, time order.
@@ -187,16 +196,17 @@ class Searcher:
         return kept
 
     def timeline(self, video_id: str, t_from: float | None, t_to: float | None, limit: int) -> tuple[list[dict], bool]:
-        """Captions, answers, points and tracks of one video overlapping [t_from, t_to], time order."""
+        """Captions, answers, points and tracks of one video (or image set) overlapping [t_from, t_to], time order."""
         where = filter_clause(video_id, None, None, t_from, t_to, sources=("captions", "answers"))
         segs = self.segments.search().where(where).select(HIT_COLUMNS).limit(limit + 1).to_arrow().to_pylist()
-        end = self.videos.get(video_id, {}).get("duration_s") or float("inf")
+        end = (self.media(video_id) or {}).get("duration_s") or float("inf")
         samples = self.samples([(video_id, t_from or 0.0, end if t_to is None else t_to)], limit + 1)
         events = [{"kind": s["source"], "t": s["start_s"], "end": s["end_s"], "task": s["task"],
                    "task_key": s["task_key"], "text": s["text"], "question": s["question"]} for s in segs]
         events += [{"kind": s["source"], "t": s["t"], "task": s["task"], "task_key": s["task_key"],
                     "label": s["label"], "object_id": s["object_id"], "x": s["x"], "y": s["y"],
-                    "x_norm": s["x_norm"], "y_norm": s["y_norm"], "box": s["box"]} for s in samples]
+                    "x_norm": s["x_norm"], "y_norm": s["y_norm"], "box": s["box"], "image_id": s["image_id"]}
+                   for s in samples]
         events.sort(key=lambda e: (e["t"], e["kind"], e.get("object_id") or 0))
         return events[:limit], len(segs) > limit or len(samples) > limit or len(events) > limit
 
@@ -235,7 +245,16 @@ class Searcher:
         if parts:
             q = q.where(" AND ".join(parts))
         rows = q.limit(limit).to_arrow().to_pylist()
-        return [{**r, "uri": self.videos.get(r["video_id"], {}).get("uri")} for r in rows]
+        return [{**r, "uri": (self.media(r["video_id"]) or {}).get("uri"),
+                 "media": "set" if r["video_id"] in self.sets else "video"} for r in rows]
+
+
+def set_hit(row: dict, start_s: float, end_s: float) -> dict:
+    """What a hit on an image set carries: the set's kind, label, first and last capture, and its images
+    in set order, each with ``in_hit``: whether the hit's time range covers it."""
+    images = [{**image, "in_hit": start_s <= image["t"] <= end_s} for image in D.set_images(row)]
+    return {"kind": row["kind"], "label": row["label"], "start_local": row["start_local"],
+            "end_local": row["end_local"], "images": images}
 
 
 def _scores(table: pa.Table) -> list[float]:

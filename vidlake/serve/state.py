@@ -12,7 +12,7 @@ import logging
 import time
 
 from vidlake.index.embed import Embedder
-from vidlake.index.store import IndexMeta, IndexStore, index_uri_for, lake_versions, staleness
+from vidlake.index.store import FORMAT, IndexMeta, IndexStore, index_uri_for, lake_versions, staleness
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.serve.search import Searcher
@@ -57,6 +57,10 @@ class ServiceState:
             if meta is None:
                 self.searcher, self.meta = None, None
                 self.missing_reason = f"no search index at {self.store.uri}"
+            elif meta.format != FORMAT:  # tables of another layout: `vidlake index` builds them again
+                self.searcher, self.meta = None, None
+                self.missing_reason = (f"the search index at {self.store.uri} has format {meta.format}, "
+                                       f"this vidlake reads {FORMAT}")
             else:
                 if self.meta is None or meta.to_json() != self.meta.to_json() or self.searcher is None:
                     self.searcher = Searcher(self.store.connect(), meta, self.embedder, self.settings.search)

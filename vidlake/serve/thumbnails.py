@@ -1,8 +1,10 @@
-"""Thumbnails: the frame shown at time t, decoded on demand, upright, scaled, optionally annotated.
+"""Thumbnails: the frame shown at time t, or one image of an image set, decoded on demand, upright,
+scaled to a width, optionally annotated.
 
-The file comes from the lake's ``videos.uris`` (never from a request): a local path or an s3:// URI
-read through vidlake's storage. t counts from the stream's first frame, as every lake time does.
-Results are cached in memory (LRU) per (video, t in ms, width, overlay); decodes run in the caller's
+The file comes from the lake's ``videos.uris`` or the set's image paths (never from a request): a local
+path or an s3:// URI read through vidlake's storage. t counts from the stream's first frame, as every lake
+time does. An image is read with ``load_image`` (EXIF orientation applied). Results are cached in memory
+(LRU) per (video, t in ms, width, overlay) or (set, image, width, overlay); decodes run in the caller's
 thread and at most ``max_decodes`` at a time.
 """
 
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from cachetools import LRUCache
 
+from vidlake.errors import RowError
 from vidlake.platform.config import StorageSettings
+from vidlake.platform.media.images import load_image
 from vidlake.platform.storage import is_s3, storage_for
 
 __all__ = ["Thumbnails", "decode_frame", "draw_marks"]
@@ -84,15 +88,24 @@ class Thumbnails:
 
     def get(self, video: dict, t: float, width: int, marks: Sequence[dict] | None = None) -> tuple[bytes, bool]:
         """JPEG bytes of ``video`` (a ``videos`` row) at ``t``, and whether they came from the cache."""
-        overlay = tuple(sorted((m["t"], m.get("object_id") or 0, m.get("x"), m.get("y")) for m in marks or ()))
-        key = (video["video_id"], round(t * 1000), width, overlay)
+        key = (video["video_id"], round(t * 1000), width, _overlay(marks))
+        return self._cached(key, lambda: self._render(video, t, width, marks or ()))
+
+    def get_image(self, image_set: dict, index: int, width: int,
+                  marks: Sequence[dict] | None = None) -> tuple[bytes, bool]:
+        """JPEG bytes of the image at ``index`` of ``image_set`` (an index ``sets`` row; marks are pixels of
+        that image), and whether they came from the cache."""
+        key = (image_set["set_id"], image_set["image_ids"][index], width, _overlay(marks))
+        return self._cached(key, lambda: self._render_image(image_set, index, width, marks or ()))
+
+    def _cached(self, key: tuple, render: Callable[[], bytes]) -> tuple[bytes, bool]:
         if self._cache is not None:
             with self._lock:
                 data = self._cache.get(key)
             if data is not None:
                 return data, True
         with self._decodes:
-            data = self._render(video, t, width, marks or ())
+            data = render()
         if self._cache is not None:
             with self._lock:
                 self._cache[key] = data
@@ -111,11 +124,23 @@ class Thumbnails:
         upright_w, upright_h = image.size
         height = max(1, round(upright_h * width / upright_w))
         image = image.convert("RGB").resize((width, height))
-        if marks:
-            draw_marks(image, marks, upright_w, upright_h)
-        out = io.BytesIO()
-        image.save(out, format="JPEG", quality=85)
-        return out.getvalue()
+        return _jpeg(image, marks, upright_w, upright_h)
+
+    def _render_image(self, image_set: dict, index: int, width: int, marks: Sequence[dict]) -> bytes:
+        from PIL import Image
+
+        uri = image_set["image_uris"][index]
+        upright_w, upright_h = image_set["image_widths"][index], image_set["image_heights"][index]
+        height = max(1, round(upright_h * width / upright_w))
+        try:  # read at the size it is shown (a JPEG is shrunk while it is decoded), upright
+            pixels = load_image(uri, storage_for(uri, self.storage), max(width, height))
+        except (RowError, ValueError) as exc:  # gone, unreadable, damaged, an unsupported location
+            raise FileNotFoundError(f"image {image_set['image_ids'][index]} of set {image_set['set_id']} "
+                                    f"({uri}) is not readable: {exc}") from None
+        image = Image.fromarray(pixels)
+        if image.size != (width, height):  # the longer side was fitted: the width may be a pixel off
+            image = image.resize((width, height))
+        return _jpeg(image, marks, upright_w, upright_h)
 
     def _open(self, uri: str) -> Any:
         if is_s3(uri):
@@ -123,3 +148,17 @@ class Thumbnails:
         if "://" in uri and not uri.startswith("file://"):
             raise ValueError(f"unsupported video location {uri!r}")
         return uri.removeprefix("file://")
+
+
+def _overlay(marks: Sequence[dict] | None) -> tuple:
+    """What of ``marks`` a cached picture depends on."""
+    return tuple(sorted((m["t"], m.get("object_id") or 0, m.get("x"), m.get("y")) for m in marks or ()))
+
+
+def _jpeg(image: Any, marks: Sequence[dict], upright_w: int, upright_h: int) -> bytes:
+    """``image`` (scaled from an upright picture of ``upright_w`` x ``upright_h``) with ``marks`` drawn, as JPEG."""
+    if marks:
+        draw_marks(image, marks, upright_w, upright_h)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return out.getvalue()

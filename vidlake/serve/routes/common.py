@@ -10,18 +10,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request, Response
 
 from vidlake.platform.config import Settings
 from vidlake.serve.metrics import Metrics
-from vidlake.serve.models import VIDEO_ID, ErrorBody
+from vidlake.serve.models import SET_ID, VIDEO_ID, ErrorBody
 from vidlake.serve.state import ServiceState
 from vidlake.serve.thumbnails import Thumbnails
 
-__all__ = ["ERRORS", "T_FROM", "T_TO", "VID", "ApiError", "Service", "root", "time_range"]
+__all__ = ["ERRORS", "SID", "T_FROM", "T_TO", "VID", "ApiError", "Service", "root", "time_range"]
 
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 422, 503)}
 VID = Path(pattern=VIDEO_ID, description="sha256 of the video's bytes (64 hex).")
+SID = Path(pattern=SET_ID, description="The image set's id (16 hex).")
 T_FROM = Query(None, ge=0, allow_inf_nan=False, description="Range start, seconds.")
 T_TO = Query(None, ge=0, allow_inf_nan=False, description="Range end, seconds.")
 
@@ -69,14 +70,39 @@ class Service:
             raise ApiError(404, f"unknown video {video_id}")
         return video
 
+    def set_of(self, set_id: str) -> dict:
+        """The index's ``sets`` row of ``set_id``, or a 404."""
+        image_set = self.state.ready().sets.get(set_id)
+        if image_set is None:
+            raise ApiError(404, f"unknown image set {set_id}")
+        return image_set
 
-def time_range(t_from: float | None, t_to: float | None, video: dict | None = None) -> None:
-    """422 when ``t_from`` is after ``t_to`` or past the end of ``video``."""
+    def media_of(self, media_id: str) -> dict:
+        """The ``videos`` or ``sets`` row of ``media_id`` (a filter that takes either), or a 404."""
+        row = self.state.ready().media(media_id)
+        if row is None:
+            raise ApiError(404, f"unknown video or image set {media_id}")
+        return row
+
+    async def thumbnail(self, render: Callable[..., tuple[bytes, bool]], *args: Any) -> Response:
+        """The JPEG of ``render(*args)`` (``Thumbnails.get`` or ``get_image``, on the app's threads); 404 when
+        no copy of the file is readable."""
+        try:
+            jpeg, cached = await self.blocking(render, *args)
+        except FileNotFoundError as exc:
+            raise ApiError(404, str(exc)) from None
+        self.metrics.thumbnails.labels("hit" if cached else "miss").inc()
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+
+
+def time_range(t_from: float | None, t_to: float | None, media: dict | None = None) -> None:
+    """422 when ``t_from`` is after ``t_to`` or past the end of ``media`` (a video's or a set's row)."""
     if t_from is not None and t_to is not None and t_from > t_to:
         raise ApiError(422, f"t_from ({t_from}) is after t_to ({t_to})")
-    duration = (video or {}).get("duration_s")
+    duration = (media or {}).get("duration_s")
     if duration is not None and t_from is not None and t_from > duration:
-        raise ApiError(422, f"t_from={t_from} is past the end of the video ({duration:.3f} s)")
+        end = "the image set's last image" if "set_id" in (media or {}) else "the end of the video"
+        raise ApiError(422, f"t_from={t_from} is past {end} ({duration:.3f} s)")
 
 
 def root(request: Request) -> str:

@@ -48,11 +48,6 @@ def router(service: Service) -> APIRouter:
         if overlay:
             tol = 0.5 / row["fps"] if row.get("fps") else 0.25
             marks = await service.blocking(state.ready().samples, [(video_id, t - max(tol, 0.05), t + max(tol, 0.05))])
-        try:
-            jpeg, cached = await service.blocking(service.thumbs.get, row, t, w, marks)
-        except FileNotFoundError as exc:
-            raise ApiError(404, str(exc)) from None
-        service.metrics.thumbnails.labels("hit" if cached else "miss").inc()
-        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+        return await service.thumbnail(service.thumbs.get, row, t, w, marks)
 
     return api
