@@ -84,7 +84,9 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
                                                                     niceness=res.decode_niceness)),
         ExpandTasks(tasks),
         *model_steps(spec, ref, tasks, gpus),
-        ParseOutput(),
+        # parsed inside the oracle's own tasks (a plain map); after Molmo 2's actor pool, in tasks of its own
+        ParseOutput(resources=ParseOutput.default_resources.with_(placement="previous") if ref.engine == "oracle"
+                    else None),
     ]
 
 
