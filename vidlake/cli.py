@@ -328,6 +328,27 @@ def eval_(
 
 
 @app.command()
+def analyze(
+    spec: Annotated[Path, typer.Argument(help="Analysis file: deployments: and analyses: (see docs/analysis.md).")],
+    lake: LakeOpt = None,
+    full: Annotated[bool, typer.Option("--full", help="Recompute everything instead of what changed.")] = False,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+) -> None:
+    """Science analyses over the lake: deployments, wall-clock placement of every video and image set,
+    counts per deployment, query and time bin (effort, MaxN, independent events) and presence. Only what
+    new outputs touched is recomputed; results are Delta tables in the lake."""
+    from vidlake.analysis.spec import load_analysis_file
+    from vidlake.jobs.analyze import run_analyze
+
+    settings = settings_from(config, lake, s3_endpoint)
+    loaded = load_analysis_file(spec)
+    if lake is not None:
+        loaded = loaded.model_copy(update={"lake": settings.lake.uri})
+    run_analyze(loaded, settings, full=full)
+
+
+@app.command()
 def serve(
     lake: LakeOpt = None,
     config: ConfigOpt = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
-    "ANSWERS", "CAPTIONS", "CLAIMS", "COUNTS", "ERRORS", "EVALS", "IMAGES", "SETS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
+    "ANALYSIS_COUNTS", "ANALYSIS_INPUTS", "ANALYSIS_PRESENCE", "ANSWERS", "CAPTIONS", "DEPLOYMENTS", "PLACEMENTS", "CLAIMS", "COUNTS", "ERRORS", "EVALS", "IMAGES", "SETS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
     "WINDOWS", "empty_table", "schema_for",
 ]
 
@@ -244,6 +244,100 @@ EVALS = pa.schema(  # vidlake eval: one row per (evaluation run, task_key, query
     ]
 )
 
+# vidlake analyze (vidlake/analysis/, docs/analysis.md)
+DEPLOYMENTS = pa.schema(  # the deployments file as last loaded (Camtrap DP deployments, times in UTC)
+    [
+        pa.field("deployment_id", pa.string(), nullable=False),
+        pa.field("location_id", pa.string()),
+        pa.field("location_name", pa.string()),
+        pa.field("latitude", pa.float64()),
+        pa.field("longitude", pa.float64()),
+        pa.field("camera_id", pa.string()),
+        pa.field("start", _TS),
+        pa.field("end", _TS),
+        pa.field("timezone", pa.string()),  # IANA
+        pa.field("clock_offset_s", pa.float64()),  # added to the camera's clock to get the true time
+        pa.field("pixels_per_metre", pa.float64()),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+PLACEMENTS = pa.schema(  # where and when each video or image set was recorded
+    [
+        pa.field("video_id", pa.string(), nullable=False),  # a video's id or an image set's id
+        pa.field("kind", pa.string()),  # video | set
+        pa.field("uri", pa.string()),
+        pa.field("deployment_id", pa.string()),  # null: the path names no deployment
+        pa.field("start_utc", _TS),  # null: no known start (analysed in video time only)
+        pa.field("end_utc", _TS),
+        pa.field("timezone", pa.string()),
+        pa.field("start_source", pa.string()),  # sidecar | media | filename | container | exif | exif_local | file_mtime
+        pa.field("dated", pa.bool_()),
+        pa.field("problem", pa.string()),  # why it is not dated or placed
+        pa.field("placed_with", pa.string()),  # fingerprint of the deployments setup that placed it
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+_ANALYSIS = [
+    pa.field("analysis", pa.string(), nullable=False),  # the analysis' name
+    pa.field("fingerprint", pa.string(), nullable=False),  # name@version#hash of its settings
+]
+
+ANALYSIS_COUNTS = pa.schema(
+    _ANALYSIS
+    + [
+        pa.field("deployment_id", pa.string()),
+        pa.field("query", pa.string(), nullable=False),
+        pa.field("dated", pa.bool_()),  # false: footage without a known start, binned in its own time
+        pa.field("video_id", pa.string()),  # undated rows only
+        pa.field("bin", pa.string()),  # minute | hour | day
+        pa.field("clock", pa.string()),  # local | utc
+        pa.field("bin_start_utc", _TS),
+        pa.field("bin_start_local", pa.timestamp("us")),  # the deployment's wall clock (UTC for clock: utc)
+        pa.field("bin_offset_s", pa.float64()),  # undated rows: the bin's start in the video's own time
+        pa.field("effort_min", pa.float64()),  # recorded minutes in the bin
+        pa.field("detections", pa.int64()),  # pointed objects on sampled frames
+        pa.field("individuals", pa.int64()),  # distinct objects first seen in the bin
+        pa.field("max_n", pa.int64()),  # most objects on one sampled frame
+        pa.field("events", pa.int64()),  # independent events starting in the bin
+        pa.field("first_utc", _TS),  # the bin's first and last detection
+        pa.field("last_utc", _TS),
+        pa.field("task_keys", pa.list_(pa.string())),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+ANALYSIS_PRESENCE = pa.schema(
+    _ANALYSIS
+    + [
+        pa.field("deployment_id", pa.string(), nullable=False),
+        pa.field("query", pa.string(), nullable=False),
+        pa.field("present", pa.bool_()),
+        pa.field("detections", pa.int64()),
+        pa.field("individuals", pa.int64()),
+        pa.field("first_seen_utc", _TS),
+        pa.field("last_seen_utc", _TS),
+        pa.field("first_seen_local", pa.timestamp("us")),
+        pa.field("last_seen_local", pa.timestamp("us")),
+        pa.field("effort_min", pa.float64()),
+        pa.field("undated_videos", pa.int64()),  # videos with detections but no known start
+        pa.field("task_keys", pa.list_(pa.string())),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+ANALYSIS_INPUTS = pa.schema(  # what each analysis last read: the incremental runs' ledger
+    [
+        pa.field("fingerprint", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("task_key", pa.string(), nullable=False),
+        pa.field("output_run_id", pa.string()),  # the run whose rows of (video, task_key) were read
+        pa.field("placement", pa.string()),  # the placement then (deployment and start)
+        pa.field("run_id", pa.string()),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
     "images": IMAGES,
@@ -260,6 +354,11 @@ SCHEMAS: dict[str, pa.Schema] = {
     "tracks": TRACKS,
     "counts": COUNTS,
     "evals": EVALS,
+    "deployments": DEPLOYMENTS,
+    "placements": PLACEMENTS,
+    "analysis_counts": ANALYSIS_COUNTS,
+    "analysis_presence": ANALYSIS_PRESENCE,
+    "analysis_inputs": ANALYSIS_INPUTS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -278,6 +377,11 @@ KEYS: dict[str, tuple[str, ...]] = {
     "tracks": ("video_id", "task_key", "object_id", "t", "image_id"),
     "counts": ("video_id", "task_key", "query"),
     "evals": ("run_id", "task_key", "query", "metric"),
+    "deployments": ("deployment_id",),
+    "placements": ("video_id",),
+    "analysis_counts": ("fingerprint", "deployment_id", "query", "video_id", "bin_start_utc", "bin_offset_s"),
+    "analysis_presence": ("fingerprint", "deployment_id", "query"),
+    "analysis_inputs": ("fingerprint", "video_id", "task_key"),
 }
 
 

@@ -7,6 +7,7 @@ visible together or not at all.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import pyarrow as pa
@@ -169,6 +170,25 @@ class Lake:
         owned = " OR ".join(f"(t.video_id = '{v}' AND t.task_key = '{k}')" for v, k in pairs) or None
         return _on_conflict_retry(lambda: self._merge(table, rows, None, owned))
 
+    def replace_where(self, table: str, rows: pa.Table | Iterable[dict], where: dict[str, Any]) -> int:
+        """Make ``rows`` the whole content of ``table`` where every condition of ``where`` holds, in one
+        commit: ``column: value`` (equal), ``column: [values]`` (one of them; an empty list matches
+        nothing), ``column: (low, high)`` (low <= column < high, datetimes or numbers). Values are quoted
+        here (a quote in a user's deployment id stays a character)."""
+        parts = []
+        for column, value in where.items():
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):
+                raise ValueError(f"not a column name: {column!r}")
+            if isinstance(value, tuple):
+                parts.append(f"t.{column} >= {_sql(value[0])} AND t.{column} < {_sql(value[1])}")
+            elif isinstance(value, list):
+                parts.append(f"t.{column} IN ({', '.join(_sql(v) for v in value)})" if value else "FALSE")
+            elif value is None:
+                parts.append(f"t.{column} IS NULL")
+            else:
+                parts.append(f"t.{column} = {_sql(value)}")
+        return _on_conflict_retry(lambda: self._merge(table, rows, None, " AND ".join(parts) or "TRUE"))
+
     def update_row(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
         """Set ``values`` on the row whose key (``schemas.KEYS``) is in ``key``, in one commit.
 
@@ -201,6 +221,18 @@ class Lake:
 
 
 _ID = re.compile(r"[0-9a-f]{8,64}")
+
+
+def _sql(value: Any) -> str:
+    """A literal for a merge predicate: text quoted (quotes doubled), instants as UTC ISO text."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, datetime):
+        when = value.astimezone(timezone.utc) if value.tzinfo else value
+        return "'" + when.strftime("%Y-%m-%dT%H:%M:%S.%f") + ("Z'" if value.tzinfo else "'")
+    return "'" + str(value).replace("'", "''") + "'"
 _FULL = ("no space left", "disk quota exceeded", "enospc")
 _DENIED = ("permission denied", "read-only file system", "access denied", "forbidden", "eacces", "erofs")
 
