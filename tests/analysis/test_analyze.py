@@ -173,4 +173,81 @@ def test_bad_deployments_and_missing_outputs_fail_before_any_work(world, tmp_pat
     wrong = spec.model_copy(update={"analyses": [spec.analyses[0].model_copy(update={"task": "track"})]})
     with pytest.raises(ConfigError, match="needs the track task's outputs"):
         run_analyze(wrong, load_settings(), show=False)
+    unknown = spec.model_copy(update={"analyses": [AnalysisFile.model_validate({
+        "deployments": spec.deployments.model_dump(),
+        "analyses": [{"name": "x", "version": 1, "kind": "tracks", "queries": ["shapes"],
+                      "lines": {"nowhere": [{"name": "l", "start": [0, 0], "end": [1, 1]}]}}]}).analyses[0]]})
+    with pytest.raises(ConfigError, match=r"deployments \['nowhere'\]"):
+        run_analyze(unknown, load_settings(), show=False)
+    with pytest.raises(Exception, match="self-intersecting"):
+        AnalysisFile.model_validate({"deployments": spec.deployments.model_dump(), "analyses": [{
+            "name": "x", "version": 1, "kind": "tracks", "queries": ["shapes"],
+            "zones": {"pond-1": [{"name": "bow", "polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}}]})
     assert not Lake(str(lake_dir)).exists("analysis_counts")
+
+
+def test_track_speeds_and_line_crossings_equal_the_known_paths(world, tmp_path):
+    """The oracle's tracks through the job and the tracks analysis: path lengths (in metres with a
+    calibration of 1 px/m) and crossings of a vertical line equal what the truth's positions at the
+    sampled frames give."""
+    src = _archive(world, tmp_path / "src", [0, 1])
+    lake_dir = tmp_path / "lake"
+    spec = parse_job_spec({"sources": [str(src)], "lake": str(lake_dir), "model": {"name": f"oracle:{world}"},
+                           "tasks": [{"task": "track", "queries": ["shapes"]}],
+                           "sampling": {"fps": 2, "max_frames": 8, "overlap_s": 1.0, "size": 126}})
+    run_job(spec, load_settings(), show=False, executor=LocalExecutor())
+    (tmp_path / "deployments.csv").write_text(DEPLOYMENTS.replace("timezone\n", "timezone,pixelsPerMetre\n")
+                                              .replace("Berlin\n", "Berlin,1\n"))
+    analysis = AnalysisFile.model_validate({
+        "lake": str(lake_dir),
+        "deployments": {"file": str(tmp_path / "deployments.csv"), "path_pattern": "{locationName}/{cameraID}/*",
+                        "roots": [str(src)]},
+        "analyses": [{"name": "paths", "version": 1, "kind": "tracks", "queries": ["shapes"],
+                      "lines": {"pond-1": [{"name": "middle", "start": [0.5, 0.0], "end": [0.5, 1.0]}]}}],
+    })
+    run_analyze(analysis, load_settings(), show=False)
+    lake = Lake(str(lake_dir))
+    names = {v["video_id"]: Path(v["uris"][0]).name for v in lake.read("videos").to_pylist()}
+    tracks = lake.read("tracks").to_pylist()
+    truth = {}
+    with open(world / "points.csv") as f:
+        for r in csv.DictReader(f):
+            truth[(r["video"], round(float(r["time_s"]) * 1000), r["object_id"])] = (float(r["x"]), float(r["y"]))
+    by_track: dict = defaultdict(list)
+    for r in tracks:  # the truth object at each lake sample (the oracle's points lie within a pixel of it)
+        name = names[r["video_id"]]
+        near = min(((k[2], xy) for k, xy in truth.items() if k[0] == name and k[1] == round(r["t"] * 1000)),
+                   key=lambda o: (o[1][0] - r["x"]) ** 2 + (o[1][1] - r["y"]) ** 2)
+        by_track[(r["video_id"], r["object_id"])].append((r["t"], near[1], r["x_norm"]))
+    stats = {(s["video_id"], s["object_id"]): s for s in lake.read("analysis_tracks").to_pylist()}
+    assert set(stats) == set(by_track)
+    expected_in = expected_out = 0
+    for key, samples in by_track.items():
+        samples.sort()
+        path = sum(((b[1][0] - a[1][0]) ** 2 + (b[1][1] - a[1][1]) ** 2) ** 0.5 for a, b in zip(samples, samples[1:]))
+        assert stats[key]["path_length_m"] == pytest.approx(path, abs=1.5 * len(samples))  # within a pixel a sample
+        for a, b in zip(samples, samples[1:]):
+            if (a[2] - 0.5) * (b[2] - 0.5) < 0:
+                expected_in += a[2] < 0.5
+                expected_out += a[2] > 0.5
+    crossings = lake.read("analysis_crossings").to_pylist()
+    assert expected_in + expected_out > 0  # the world's shapes do cross the middle
+    assert sum(c["direction"] == "in" for c in crossings) == expected_in  # rightward across a downward line
+    assert sum(c["direction"] == "out" for c in crossings) == expected_out
+    assert all(c["t_utc"] is not None for c in crossings)
+
+
+def test_a_job_spec_runs_its_analyses_after_the_job(world, tmp_path):
+    src = _archive(world, tmp_path / "src", [0])
+    (tmp_path / "deployments.csv").write_text(DEPLOYMENTS)
+    data = {"sources": [str(src)], "lake": str(tmp_path / "lake"), "model": {"name": f"oracle:{world}"},
+            "tasks": [{"task": "count", "queries": ["shapes"]}], "sampling": {"max_frames": 8, "size": 126},
+            "analyses": [{"name": "hourly", "version": 1, "kind": "counts", "queries": ["shapes"]}]}
+    with pytest.raises(ConfigError, match="analyses need a deployments"):
+        parse_job_spec(data)
+    data["deployments"] = {"file": str(tmp_path / "deployments.csv"), "path_pattern": "{locationName}/{cameraID}/*",
+                           "roots": [str(src)]}
+    run_job(parse_job_spec(data), load_settings(), show=False, executor=LocalExecutor())
+    lake = Lake(str(tmp_path / "lake"))
+    assert {r["job"] for r in lake.read("runs").to_pylist()} >= {"job", "analyze"}
+    assert lake.read("analysis_counts").num_rows > 0

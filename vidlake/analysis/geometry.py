@@ -30,6 +30,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from vidlake.errors import ConfigError, LakeError
+from vidlake.platform.lake.schemas import LINE_CROSSINGS, TRACK_STATS, ZONE_VISITS
 
 __all__ = [
     "LINE_CROSSINGS", "SAMPLE_COLUMNS", "TRACK_KEYS", "TRACK_STATS", "ZONE_VISITS",
@@ -40,49 +41,6 @@ TRACK_KEYS = ("deployment_id", "video_id", "query", "object_id")
 SAMPLE_COLUMNS = TRACK_KEYS + ("t", "t_utc", "x_norm", "y_norm", "x", "y")
 
 _UTC = pa.timestamp("us", tz="UTC")
-_KEY_FIELDS = [pa.field("deployment_id", pa.string()), pa.field("video_id", pa.string()),
-               pa.field("query", pa.string()), pa.field("object_id", pa.int32())]
-
-TRACK_STATS = pa.schema(  # one row per track
-    _KEY_FIELDS
-    + [
-        pa.field("samples", pa.int64()),
-        pa.field("start_t", pa.float64()),  # video seconds of the first and last sample
-        pa.field("end_t", pa.float64()),
-        pa.field("start_utc", _UTC),  # null when the video's start time is unknown
-        pa.field("end_utc", _UTC),
-        pa.field("duration_s", pa.float64()),  # end_t - start_t, gaps included
-        pa.field("path_length_norm", pa.float64()),  # frame widths/heights (normalised units), gaps left out
-        pa.field("mean_speed_norm", pa.float64()),  # path length / time spent on the counted steps
-        pa.field("max_speed_norm", pa.float64()),  # fastest counted step
-        pa.field("path_length_m", pa.float64()),  # from pixels and the deployment's px_per_m; else null
-        pa.field("mean_speed_m_s", pa.float64()),
-        pa.field("max_speed_m_s", pa.float64()),
-    ]
-)
-
-LINE_CROSSINGS = pa.schema(  # one row per crossing of a line by a track
-    [pa.field("deployment_id", pa.string()), pa.field("line", pa.string())]
-    + _KEY_FIELDS[1:]
-    + [
-        pa.field("t", pa.float64()),  # video seconds, interpolated at the crossing point
-        pa.field("t_utc", _UTC),
-        pa.field("direction", pa.string()),  # in | out (see Line)
-    ]
-)
-
-ZONE_VISITS = pa.schema(  # one row per visit of a track to a zone
-    [pa.field("deployment_id", pa.string()), pa.field("zone", pa.string())]
-    + _KEY_FIELDS[1:]
-    + [
-        pa.field("enter_t", pa.float64()),  # video seconds of the first and last sample inside
-        pa.field("exit_t", pa.float64()),
-        pa.field("enter_utc", _UTC),
-        pa.field("exit_utc", _UTC),
-        pa.field("dwell_s", pa.float64()),  # midpoint rule, see zone_visits
-        pa.field("samples", pa.int64()),  # samples inside during the visit
-    ]
-)
 
 Point = tuple[float, float]
 Name = Annotated[str, Field(min_length=1)]
@@ -155,7 +113,7 @@ class Zone(BaseModel):
 
 
 _SAMPLE_SCHEMA = pa.schema(
-    _KEY_FIELDS
+    [TRACK_STATS.field(k) for k in TRACK_KEYS]
     + [pa.field("t", pa.float64()), pa.field("t_utc", _UTC)]
     + [pa.field(c, pa.float64()) for c in ("x_norm", "y_norm", "x", "y")]
 )

@@ -13,7 +13,12 @@ deployments:
   filename_time: "%Y%m%d_%H%M%S"        # optional: capture times in file names
 analyses:
   - {name: deer-per-hour, version: 1, kind: counts, queries: [deer], bin: hour, clock: local, event_gap_s: 300}
-  - {name: deer-seen, version: 1, kind: presence, queries: [deer]}
+  - name: stop-line
+    version: 1
+    kind: tracks
+    queries: [cars]
+    lines: {crossing-3: [{name: stop, start: [0.1, 0.6], end: [0.9, 0.6]}]}
+    zones: {crossing-3: [{name: box, polygon: [[0.3, 0.3], [0.7, 0.3], [0.7, 0.7], [0.3, 0.7]]}]}
 ```
 """
 
@@ -26,9 +31,10 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vidlake.analysis.geometry import Line, Zone
 from vidlake.errors import ConfigError
 
-__all__ = ["Analysis", "AnalysisFile", "CountsAnalysis", "DeploymentsSpec", "PresenceAnalysis", "load_analysis_file"]
+__all__ = ["Analysis", "AnalysisFile", "CountsAnalysis", "DeploymentsSpec", "TracksAnalysis", "load_analysis_file"]
 
 
 class _Spec(BaseModel):
@@ -66,7 +72,8 @@ class _Analysis(_Spec):
 class CountsAnalysis(_Analysis):
     """Per deployment, query and time bin: detections, individuals (distinct object ids first seen in the
     bin), MaxN (the most objects on one sampled frame), independent events (detections closer than
-    ``event_gap_s`` are one event, counted in the bin where it starts), and effort (recorded minutes)."""
+    ``event_gap_s`` are one event, counted in the bin where it starts), and effort (recorded minutes);
+    and per deployment and query, presence with first and last seen (``analysis_presence``)."""
 
     kind: Literal["counts"] = "counts"
     bin: Literal["minute", "hour", "day"] = "hour"
@@ -74,13 +81,20 @@ class CountsAnalysis(_Analysis):
     event_gap_s: float = Field(300.0, ge=0)
 
 
-class PresenceAnalysis(_Analysis):
-    """Per deployment and query: present or not, detections, first and last seen, effort."""
+class TracksAnalysis(_Analysis):
+    """Per track of the track task: path length, speed and duration (in metres too where the deployment
+    has ``pixelsPerMetre``); crossings of ``lines`` (in/out) and visits to ``zones`` (dwell), both given
+    per deployment in normalised coordinates (vidlake/analysis/geometry.py)."""
 
-    kind: Literal["presence"] = "presence"
+    kind: Literal["tracks"] = "tracks"
+    task: Literal["track"] = "track"
+    max_gap_s: float | None = Field(None, gt=0, description="A step over a longer gap (the object was away) "
+                                    "adds no path and ends a zone visit.")
+    lines: dict[str, list[Line]] = Field(default_factory=dict, description="deployment id -> lines.")
+    zones: dict[str, list[Zone]] = Field(default_factory=dict, description="deployment id -> zones.")
 
 
-Analysis = Annotated[Union[CountsAnalysis, PresenceAnalysis], Field(discriminator="kind")]
+Analysis = Annotated[Union[CountsAnalysis, TracksAnalysis], Field(discriminator="kind")]
 
 
 class AnalysisFile(_Spec):

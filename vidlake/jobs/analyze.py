@@ -27,14 +27,14 @@ import polars as pl
 from vidlake.analysis.counts import counts_per_bin, effort_per_bin, place_detections, presence
 from vidlake.analysis.deployments import Deployment, PathPattern, load_deployments
 from vidlake.analysis.placement import FilenameTime, MediaTimes, place
-from vidlake.analysis.spec import AnalysisFile, CountsAnalysis
+from vidlake.analysis.spec import AnalysisFile, CountsAnalysis, TracksAnalysis
 from vidlake.errors import ConfigError
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.storage import storage_for
 
-__all__ = ["AnalyzeResult", "run_analyze"]
+__all__ = ["AnalyzeResult", "check_analyses", "run_analyze"]
 
 _BIN_S = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -50,10 +50,23 @@ class AnalyzeResult:
     seconds: float = 0.0
 
 
+def check_analyses(spec: AnalysisFile, settings: Settings) -> list[Deployment]:
+    """The deployments, once every problem of the files and the analyses' references was ruled out
+    (``ConfigError`` otherwise): what runs before any work."""
+    deployments = _deployments(spec, settings)
+    known = {d.deployment_id for d in deployments}
+    for a in spec.analyses:
+        unknown = sorted((set(getattr(a, "lines", {})) | set(getattr(a, "zones", {}))) - known)
+        if unknown:
+            raise ConfigError(f"analysis {a.name!r} has lines or zones for deployments {unknown} that are not in "
+                              f"{spec.deployments.file}")
+    return deployments
+
+
 def run_analyze(spec: AnalysisFile, settings: Settings, full: bool = False, show: bool = True) -> AnalyzeResult:
     """Run every analysis of ``spec`` on its lake (``spec.lake`` or the settings' lake)."""
     lake = Lake(spec.lake or settings.lake.uri, settings.storage)
-    deployments = _deployments(spec, settings)  # every problem of the files fails here, before any work
+    deployments = check_analyses(spec, settings)  # every problem fails here, before any work
     if not lake.exists("outputs"):
         raise ConfigError(f"{lake.uri} has no model outputs yet: run `vidlake run` with the tasks the analyses need")
     task_keys = {a.name: _task_keys(lake, a) for a in spec.analyses}
@@ -62,9 +75,9 @@ def run_analyze(spec: AnalysisFile, settings: Settings, full: bool = False, show
         lake.replace_where("deployments", [{**d.row(), "run_id": record.run_id} for d in deployments], {})
         placements = _placements(lake, spec, settings, deployments, result)
         for analysis in spec.analyses:
-            if isinstance(analysis, CountsAnalysis):
-                result.analyses[analysis.name] = _counts(lake, analysis, task_keys[analysis.name], placements,
-                                                         deployments, full, record.run_id)
+            run = _counts if isinstance(analysis, CountsAnalysis) else _tracks
+            result.analyses[analysis.name] = run(lake, analysis, task_keys[analysis.name], placements, deployments,
+                                                 full, record.run_id)
         result.seconds = record.seconds
         record.finish("completed", metrics={"placed": result.placed, "undated": result.undated,
                                             "unplaced": result.unplaced, "analyses": result.analyses})
@@ -184,22 +197,72 @@ def _creation_time(uri: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
+def _changes(lake: Lake, fp: str, keys: dict[str, str], placements: pl.DataFrame,
+             full: bool) -> tuple[pl.DataFrame, set[str], bool]:
+    """(what the analysis reads now, the videos whose rows or placement changed since its last run,
+    whether this is a first or full run)."""
+    inputs = _inputs(lake, list(keys.values()), placements)
+    before = (pl.from_arrow(lake.read("analysis_inputs", filters=[("fingerprint", "=", fp)]))
+              if lake.exists("analysis_inputs") and not full else None)
+    if before is None or before.is_empty():
+        return inputs, set(inputs["video_id"].to_list()), True
+    now = inputs.select("video_id", "task_key", "output_run_id", "placement")
+    was = before.select("video_id", "task_key", "output_run_id", "placement")
+    changed = set(now.join(was, on=now.columns, how="anti")["video_id"].to_list()) | set(
+        was.join(now, on=now.columns, how="anti")["video_id"].to_list())
+    return inputs, changed, False
+
+
+def _ledger(lake: Lake, fp: str, inputs: pl.DataFrame, changed: set[str], first: bool, run_id: str) -> None:
+    """What the analysis read, written after its results: a run killed before this redoes the same work."""
+    ledger = inputs.with_columns(fingerprint=pl.lit(fp), run_id=pl.lit(run_id))
+    if first:
+        lake.replace_where("analysis_inputs", ledger.to_arrow(), {"fingerprint": fp})
+    else:
+        lake.replace_where("analysis_inputs", ledger.filter(pl.col("video_id").is_in(list(changed))).to_arrow(),
+                           {"fingerprint": fp, "video_id": sorted(changed)})
+
+
+def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placements: pl.DataFrame,
+            deployments: list[Deployment], full: bool, run_id: str) -> dict[str, Any]:
+    """One tracks analysis: statistics, line crossings and zone visits of the changed videos' tracks (each
+    video's rows depend on that video alone, so they are replaced video by video)."""
+    from vidlake.analysis.geometry import line_crossings, track_stats, zone_visits
+
+    fp = analysis.fingerprint
+    inputs, changed, first = _changes(lake, fp, keys, placements, full)
+    if not changed:
+        return {"changed_videos": 0, "deployments": 0, "rows": 0, "mode": "up to date"}
+    placed = placements.filter(pl.col("deployment_id").is_not_null() & pl.col("video_id").is_in(list(changed)))
+    query_of = {k: q for q, k in keys.items()}
+    samples = pl.from_arrow(lake.read("tracks", columns=["video_id", "task_key", "object_id", "t", "x", "y", "x_norm",
+                                                         "y_norm"],
+                                      filters=[("task_key", "in", list(query_of)),
+                                               ("video_id", "in", placed["video_id"].to_list())]))
+    samples = samples.filter(pl.col("object_id").is_not_null() & pl.col("x_norm").is_not_null()).with_columns(
+        query=pl.col("task_key").replace_strict(query_of, return_dtype=pl.String))
+    samples = place_detections(samples, placed).filter(pl.col("deployment_id").is_not_null())
+    calibration = {d.deployment_id: d.pixels_per_metre for d in deployments if d.pixels_per_metre}
+    where = {"fingerprint": fp} if first else {"fingerprint": fp, "video_id": sorted(changed)}
+    written = 0
+    for table, rows in (("analysis_tracks", track_stats(samples, calibration, analysis.max_gap_s)),
+                        ("analysis_crossings", line_crossings(samples, analysis.lines)),
+                        ("analysis_zone_visits", zone_visits(samples, analysis.zones, analysis.max_gap_s))):
+        rows = pl.from_arrow(rows).with_columns(
+            analysis=pl.lit(analysis.name), fingerprint=pl.lit(fp), run_id=pl.lit(run_id),
+            task_keys=pl.lit(sorted(keys.values()), pl.List(pl.String)))
+        written += lake.replace_where(table, rows.to_arrow(), where)
+    _ledger(lake, fp, inputs, changed, first, run_id)
+    return {"changed_videos": len(changed), "deployments": placed["deployment_id"].n_unique(), "rows": written,
+            "mode": "full" if first else "incremental"}
+
+
 def _counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], placements: pl.DataFrame,
             deployments: list[Deployment], full: bool, run_id: str) -> dict[str, Any]:
     """One counts analysis: what changed since its last run, recomputed and written."""
     fp = analysis.fingerprint
     table = "tracks" if analysis.task == "track" else "points"
-    inputs = _inputs(lake, table, list(keys.values()), placements)
-    before = (pl.from_arrow(lake.read("analysis_inputs", filters=[("fingerprint", "=", fp)]))
-              if lake.exists("analysis_inputs") and not full else None)
-    first = before is None or before.is_empty()
-    if first:
-        changed = set(inputs["video_id"].to_list())
-    else:
-        now = inputs.select("video_id", "task_key", "output_run_id", "placement")
-        was = before.select("video_id", "task_key", "output_run_id", "placement")
-        changed = set(now.join(was, on=now.columns, how="anti")["video_id"].to_list()) | set(
-            was.join(now, on=now.columns, how="anti")["video_id"].to_list())
+    inputs, changed, first = _changes(lake, fp, keys, placements, full)
     if not changed:
         return {"changed_videos": 0, "deployments": 0, "rows": 0, "mode": "up to date"}
     gap = timedelta(seconds=analysis.event_gap_s)
@@ -219,23 +282,23 @@ def _counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], placemen
             where["bin_start_utc"] = (low, high)
         written += lake.replace_where("analysis_counts", _count_rows(rows, analysis, keys, run_id), where)
     undated = placements.filter(~pl.col("dated") & pl.col("video_id").is_in(list(changed)))
+    if first:
+        undated = placements.filter(~pl.col("dated"))
     if not undated.is_empty() or first:
-        rows = _undated_counts(lake, analysis, keys, table, undated if not first else placements.filter(~pl.col("dated")))
         where = {"fingerprint": fp, "dated": False}
         if not first:
             where["video_id"] = undated["video_id"].to_list()
-        written += lake.replace_where("analysis_counts", _count_rows(rows, analysis, keys, run_id), where)
+        rows = (_count_rows(_undated_counts(lake, analysis, keys, table, undated), analysis, keys, run_id)
+                if not undated.is_empty() else [])
+        written += lake.replace_where("analysis_counts", rows, where)
     deps = list(ranges) if not first else [d.deployment_id for d in deployments]
     _presence(lake, analysis, keys, deployments, deps, run_id)
-    ledger = inputs.with_columns(fingerprint=pl.lit(fp), run_id=pl.lit(run_id))
-    where = {"fingerprint": fp} if first else {"fingerprint": fp, "video_id": sorted(changed)}
-    lake.replace_where("analysis_inputs", ledger.filter(pl.col("video_id").is_in(list(changed))).to_arrow()
-                       if not first else ledger.to_arrow(), where)
+    _ledger(lake, fp, inputs, changed, first, run_id)
     return {"changed_videos": len(changed), "deployments": len(ranges), "rows": written,
             "mode": "full" if first else "incremental"}
 
 
-def _inputs(lake: Lake, table: str, task_keys: list[str], placements: pl.DataFrame) -> pl.DataFrame:
+def _inputs(lake: Lake, task_keys: list[str], placements: pl.DataFrame) -> pl.DataFrame:
     """(video_id, task_key, output_run_id, placement) of every (video, task_key) the analysis reads."""
     outputs = pl.from_arrow(lake.read("outputs", columns=["video_id", "task_key", "run_id"],
                                       filters=[("task_key", "in", task_keys)]))

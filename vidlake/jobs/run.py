@@ -184,6 +184,11 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     check_lake_reachable(lake.uri, settings.storage)
     record = RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json())
     result = JobResult(run_id=record.run_id)
+    analyses = spec.analysis_file()
+    if analyses is not None:  # a bad deployments file fails before any work
+        from vidlake.jobs.analyze import check_analyses
+
+        check_analyses(analyses, settings)
     with record:  # from here on, whatever happens is recorded in the run's row (a bad model too)
         ref = resolve_model(spec.model, settings.storage)  # fails fast (ModelLoadError), before the ingest and any cluster work
         tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
@@ -229,6 +234,10 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
         _print(result, lake)
     if message:
         raise JobFailed(message)
+    if analyses is not None:  # the job's own analyses, on what it just wrote (a run of its own)
+        from vidlake.jobs.analyze import run_analyze
+
+        run_analyze(analyses, settings, show=show)
     return result
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vidlake.analysis.spec import Analysis, AnalysisFile, DeploymentsSpec
 from vidlake.errors import ConfigError
 from vidlake.models.molmo2 import ModelRef
 from vidlake.models.prompts import PromptRegistry, PromptTemplate, Task
@@ -140,6 +141,22 @@ class JobSpec(_Spec):
     commit_every: int = Field(
         32, ge=1, description="Commit after this many (video, task) pairs are complete (or every 30 s)."
     )
+    deployments: DeploymentsSpec | None = Field(None, description="Where and when the footage was recorded "
+                                                "(docs/analysis.md); needed by analyses.")
+    analyses: list[Analysis] = Field(default_factory=list, description="Run after the job, on its lake, as "
+                                     "`vidlake analyze` would (docs/analysis.md).")
+
+    @model_validator(mode="after")
+    def _analyses_need_deployments(self) -> "JobSpec":
+        if self.analyses and self.deployments is None:
+            raise ValueError("analyses need a deployments: section (file, path_pattern)")
+        return self
+
+    def analysis_file(self) -> AnalysisFile | None:
+        """The spec's analyses as an analysis file on the job's lake, or None."""
+        if not self.analyses:
+            return None
+        return AnalysisFile(lake=self.lake, deployments=self.deployments, analyses=self.analyses)
 
     @model_validator(mode="after")
     def _templates(self) -> "JobSpec":

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
-    "ANALYSIS_COUNTS", "ANALYSIS_INPUTS", "ANALYSIS_PRESENCE", "ANSWERS", "CAPTIONS", "DEPLOYMENTS", "PLACEMENTS", "CLAIMS", "COUNTS", "ERRORS", "EVALS", "IMAGES", "SETS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
+    "ANALYSIS_COUNTS", "ANALYSIS_CROSSINGS", "ANALYSIS_INPUTS", "ANALYSIS_PRESENCE", "ANALYSIS_TRACKS",
+    "ANALYSIS_ZONE_VISITS", "LINE_CROSSINGS", "TRACK_STATS", "ZONE_VISITS", "ANSWERS", "CAPTIONS", "DEPLOYMENTS", "PLACEMENTS", "CLAIMS", "COUNTS", "ERRORS", "EVALS", "IMAGES", "SETS", "FILES", "KEYS", "OUTPUTS", "POINTS", "RUNS", "SCHEMAS", "TRACKS", "VIDEOS",
     "WINDOWS", "empty_table", "schema_for",
 ]
 
@@ -327,6 +328,58 @@ ANALYSIS_PRESENCE = pa.schema(
     ]
 )
 
+# the geometry analyses' rows (vidlake/analysis/geometry.py), and as lake tables with what produced them
+_KEY_FIELDS = [pa.field("deployment_id", pa.string()), pa.field("video_id", pa.string()),
+               pa.field("query", pa.string()), pa.field("object_id", pa.int32())]
+
+TRACK_STATS = pa.schema(  # one row per track
+    _KEY_FIELDS
+    + [
+        pa.field("samples", pa.int64()),
+        pa.field("start_t", pa.float64()),  # video seconds of the first and last sample
+        pa.field("end_t", pa.float64()),
+        pa.field("start_utc", _TS),  # null when the video's start time is unknown
+        pa.field("end_utc", _TS),
+        pa.field("duration_s", pa.float64()),  # end_t - start_t, gaps included
+        pa.field("path_length_norm", pa.float64()),  # frame widths/heights (normalised units), gaps left out
+        pa.field("mean_speed_norm", pa.float64()),  # path length / time spent on the counted steps
+        pa.field("max_speed_norm", pa.float64()),  # fastest counted step
+        pa.field("path_length_m", pa.float64()),  # from pixels and the deployment's px_per_m; else null
+        pa.field("mean_speed_m_s", pa.float64()),
+        pa.field("max_speed_m_s", pa.float64()),
+    ]
+)
+
+LINE_CROSSINGS = pa.schema(  # one row per crossing of a line by a track
+    [pa.field("deployment_id", pa.string()), pa.field("line", pa.string())]
+    + _KEY_FIELDS[1:]
+    + [
+        pa.field("t", pa.float64()),  # video seconds, interpolated at the crossing point
+        pa.field("t_utc", _TS),
+        pa.field("direction", pa.string()),  # in | out (see Line)
+    ]
+)
+
+ZONE_VISITS = pa.schema(  # one row per visit of a track to a zone
+    [pa.field("deployment_id", pa.string()), pa.field("zone", pa.string())]
+    + _KEY_FIELDS[1:]
+    + [
+        pa.field("enter_t", pa.float64()),  # video seconds of the first and last sample inside
+        pa.field("exit_t", pa.float64()),
+        pa.field("enter_utc", _TS),
+        pa.field("exit_utc", _TS),
+        pa.field("dwell_s", pa.float64()),  # midpoint rule, see zone_visits
+        pa.field("samples", pa.int64()),  # samples inside during the visit
+    ]
+)
+
+ANALYSIS_TRACKS = pa.schema(_ANALYSIS + list(TRACK_STATS) + [pa.field("task_keys", pa.list_(pa.string())),
+                                                              pa.field("run_id", pa.string())])
+ANALYSIS_CROSSINGS = pa.schema(_ANALYSIS + list(LINE_CROSSINGS) + [pa.field("task_keys", pa.list_(pa.string())),
+                                                                   pa.field("run_id", pa.string())])
+ANALYSIS_ZONE_VISITS = pa.schema(_ANALYSIS + list(ZONE_VISITS) + [pa.field("task_keys", pa.list_(pa.string())),
+                                                                  pa.field("run_id", pa.string())])
+
 ANALYSIS_INPUTS = pa.schema(  # what each analysis last read: the incremental runs' ledger
     [
         pa.field("fingerprint", pa.string(), nullable=False),
@@ -359,6 +412,9 @@ SCHEMAS: dict[str, pa.Schema] = {
     "analysis_counts": ANALYSIS_COUNTS,
     "analysis_presence": ANALYSIS_PRESENCE,
     "analysis_inputs": ANALYSIS_INPUTS,
+    "analysis_tracks": ANALYSIS_TRACKS,
+    "analysis_crossings": ANALYSIS_CROSSINGS,
+    "analysis_zone_visits": ANALYSIS_ZONE_VISITS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -382,6 +438,9 @@ KEYS: dict[str, tuple[str, ...]] = {
     "analysis_counts": ("fingerprint", "deployment_id", "query", "video_id", "bin_start_utc", "bin_offset_s"),
     "analysis_presence": ("fingerprint", "deployment_id", "query"),
     "analysis_inputs": ("fingerprint", "video_id", "task_key"),
+    "analysis_tracks": ("fingerprint", "video_id", "query", "object_id"),
+    "analysis_crossings": ("fingerprint", "line", "video_id", "query", "object_id", "t"),
+    "analysis_zone_visits": ("fingerprint", "zone", "video_id", "query", "object_id", "enter_t"),
 }
 
 
