@@ -84,7 +84,8 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
                                                                     niceness=res.decode_niceness)),
         ExpandTasks(tasks),
         *model_steps(spec, ref, tasks, gpus),
-        # parsed inside the oracle's own tasks (a plain map); after Molmo 2's actor pool, in tasks of its own
+        # inside the oracle's own tasks (a plain map); after Molmo 2's actor pool, on the driver (a cluster task
+        # of its own would wait behind the decoders for a CPU on a small machine)
         ParseOutput(resources=ParseOutput.default_resources.with_(placement="previous") if ref.engine == "oracle"
                     else None),
     ]

@@ -29,14 +29,15 @@ class ParseOutput(Step):
     failed), ``parse_issues`` and ``appearance`` (what each pointed object looks like, from ``thumbs``:
     ``[{object_id, vector}]``, see operators/appearance.py; the merge re-identifies objects with it);
     drops ``thumbs``. Keeps ``raw_text``. A parser bug is not a row error: the row keeps
-    its raw text with ``parse_status="failed"``. A cheap cluster task (milliseconds per window): it runs
-    where the rows are, so the frame copies it reads never travel to the driver.
+    its raw text with ``parse_status="failed"``. Runs on the driver (milliseconds per window), or inside
+    the engine's own tasks where the engine is a plain map (the oracle), so its rows and frame copies
+    make no extra trip.
     """
 
     stage = "parse"
     outputs = PARSE_COLUMNS
     drops = ("thumbs",)
-    default_resources = Resources(num_cpus=0.25)
+    default_resources = Resources(num_cpus=0.25, placement="driver")
 
     def __init__(self, snap_to_frames: bool = True, resources: Resources | None = None):
         super().__init__(resources)
