@@ -268,19 +268,24 @@ def _counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], placemen
     gap = timedelta(seconds=analysis.event_gap_s)
     dated = placements.filter(pl.col("dated") & pl.col("deployment_id").is_not_null())
     touched = dated.filter(pl.col("video_id").is_in(list(changed)))
-    written = 0
-    ranges = {}  # deployment -> [low, high) of the bins to recompute (None: all of them)
-    for dep, group in touched.group_by("deployment_id"):
-        ranges[dep[0]] = None if first else (group["start_utc"].min(), group["end_utc"].max() + gap)
-    for dep, span in ranges.items():
-        rows = _deployment_counts(lake, analysis, keys, table, dated.filter(pl.col("deployment_id") == dep),
-                                  deployments, span, gap)
-        where: dict[str, Any] = {"fingerprint": fp, "deployment_id": dep, "dated": True}
-        if span is not None:
-            low, high = _bin_range(rows, span, analysis, deployments, dep)
-            rows = rows.filter((pl.col("bin_start_utc") >= low) & (pl.col("bin_start_utc") < high))
-            where["bin_start_utc"] = (low, high)
-        written += lake.replace_where("analysis_counts", _count_rows(rows, analysis, keys, run_id), where)
+    ranges = None  # per touched deployment, [low, high) of the bins to recompute; None: every bin
+    if first:
+        footage = dated
+        where: dict | list[dict] = {"fingerprint": fp, "dated": True}
+    else:
+        spans = touched.group_by("deployment_id", "timezone").agg(
+            pl.col("start_utc").min().alias("low"), (pl.col("end_utc").max() + gap).alias("high"))
+        ranges = _bin_bounds(spans, analysis)
+        # the footage overlapping those bins, and the events' look-back before them
+        footage = dated.join(ranges, on="deployment_id").filter(
+            (pl.col("end_utc") >= pl.col("low") - gap) & (pl.col("start_utc") < pl.col("high"))).drop("low", "high")
+        where = [{"fingerprint": fp, "deployment_id": r["deployment_id"], "dated": True,
+                  "bin_start_utc": (r["low"], r["high"])} for r in ranges.to_dicts()]
+    rows = _deployment_counts(lake, analysis, keys, table, footage, deployments)
+    if ranges is not None:
+        rows = rows.join(ranges, on="deployment_id").filter(
+            (pl.col("bin_start_utc") >= pl.col("low")) & (pl.col("bin_start_utc") < pl.col("high"))).drop("low", "high")
+    written = lake.replace_where("analysis_counts", _count_rows(rows, analysis, keys, run_id), where)
     undated = placements.filter(~pl.col("dated") & pl.col("video_id").is_in(list(changed)))
     if first:
         undated = placements.filter(~pl.col("dated"))
@@ -291,10 +296,10 @@ def _counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], placemen
         rows = (_count_rows(_undated_counts(lake, analysis, keys, table, undated), analysis, keys, run_id)
                 if not undated.is_empty() else [])
         written += lake.replace_where("analysis_counts", rows, where)
-    deps = list(ranges) if not first else [d.deployment_id for d in deployments]
+    deps = ranges["deployment_id"].to_list() if ranges is not None else [d.deployment_id for d in deployments]
     _presence(lake, analysis, keys, deployments, deps, run_id)
     _ledger(lake, fp, inputs, changed, first, run_id)
-    return {"changed_videos": len(changed), "deployments": len(ranges), "rows": written,
+    return {"changed_videos": len(changed), "deployments": touched["deployment_id"].n_unique(), "rows": written,
             "mode": "full" if first else "incremental"}
 
 
@@ -327,15 +332,12 @@ def _effort(dated: pl.DataFrame, deployments: list[Deployment]) -> pl.DataFrame:
     return pl.concat([videos, periods])
 
 
-def _deployment_counts(lake, analysis, keys, table, dated, deployments, span, gap) -> pl.DataFrame:
-    """Counts of one deployment's footage (all of it, or what overlaps ``span`` with the events' look-back)."""
-    if span is not None:
-        low, high = span
-        dated = dated.filter((pl.col("end_utc") >= low - gap) & (pl.col("start_utc") < high))
-    detections = _detections(lake, table, keys, dated["video_id"].to_list())
-    placed = place_detections(detections, dated)
-    effort = effort_per_bin(_effort(dated, deployments), analysis.bin, analysis.clock)
-    effort = effort.filter(pl.col("deployment_id").is_in(dated["deployment_id"].unique().to_list()))
+def _deployment_counts(lake, analysis, keys, table, footage, deployments) -> pl.DataFrame:
+    """Counts of this footage (dated, placed): one read of its rows, every deployment at once."""
+    detections = _detections(lake, table, keys, footage["video_id"].to_list())
+    placed = place_detections(detections, footage)
+    effort = effort_per_bin(_effort(footage, deployments), analysis.bin, analysis.clock)
+    effort = effort.filter(pl.col("deployment_id").is_in(footage["deployment_id"].unique().to_list()))
     rows = counts_per_bin(placed.with_columns(pl.col("query").cast(pl.String)), effort, analysis.bin, analysis.clock,
                           analysis.event_gap_s)
     rows = _with_queries(rows, analysis)
@@ -365,16 +367,21 @@ def _binned_extremes(placed: pl.DataFrame, analysis: CountsAnalysis) -> pl.DataF
         pl.col("t_utc").min().alias("first_utc"), pl.col("t_utc").max().alias("last_utc"))
 
 
-def _bin_range(rows, span, analysis, deployments, dep) -> tuple[datetime, datetime]:
-    """The bins holding ``span``: from the start of the first one to the end of the last one."""
-    from vidlake.analysis.counts import _binned
+def _bin_bounds(spans: pl.DataFrame, analysis: CountsAnalysis) -> pl.DataFrame:
+    """Per deployment, [low, high) widened to whole bins of the analysis' clock: from the start of the bin
+    holding ``low`` to the end of the bin holding ``high``."""
+    from vidlake.analysis.counts import _EVERY
 
-    zone = next(d.timezone for d in deployments if d.deployment_id == dep)
-    ends = pl.DataFrame({"t": list(span), "timezone": [zone, zone]},
-                        schema={"t": pl.Datetime("us", "UTC"), "timezone": pl.String})
-    binned = _binned(ends, "t", analysis.bin, analysis.clock)["bin_start_utc"].to_list()
-    return binned[0], binned[1] + timedelta(seconds=_BIN_S[analysis.bin] + 1) if analysis.bin != "day" else \
-        binned[1] + timedelta(hours=26)
+    every = _EVERY[analysis.bin]
+    parts = []
+    for (zone,), group in spans.group_by(["timezone"]):
+        zone = zone if analysis.clock == "local" else "UTC"
+        parts.append(group.select(
+            "deployment_id",
+            low=pl.col("low").dt.convert_time_zone(zone).dt.truncate(every).dt.convert_time_zone("UTC"),
+            high=pl.col("high").dt.convert_time_zone(zone).dt.truncate(every).dt.offset_by(every)
+            .dt.convert_time_zone("UTC")))
+    return pl.concat(parts)
 
 
 def _undated_counts(lake, analysis, keys, table, undated) -> pl.DataFrame:

@@ -170,24 +170,17 @@ class Lake:
         owned = " OR ".join(f"(t.video_id = '{v}' AND t.task_key = '{k}')" for v, k in pairs) or None
         return _on_conflict_retry(lambda: self._merge(table, rows, None, owned))
 
-    def replace_where(self, table: str, rows: pa.Table | Iterable[dict], where: dict[str, Any]) -> int:
-        """Make ``rows`` the whole content of ``table`` where every condition of ``where`` holds, in one
-        commit: ``column: value`` (equal), ``column: [values]`` (one of them; an empty list matches
-        nothing), ``column: (low, high)`` (low <= column < high, datetimes or numbers). Values are quoted
-        here (a quote in a user's deployment id stays a character)."""
-        parts = []
-        for column, value in where.items():
-            if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):
-                raise ValueError(f"not a column name: {column!r}")
-            if isinstance(value, tuple):
-                parts.append(f"t.{column} >= {_sql(value[0])} AND t.{column} < {_sql(value[1])}")
-            elif isinstance(value, list):
-                parts.append(f"t.{column} IN ({', '.join(_sql(v) for v in value)})" if value else "FALSE")
-            elif value is None:
-                parts.append(f"t.{column} IS NULL")
-            else:
-                parts.append(f"t.{column} = {_sql(value)}")
-        return _on_conflict_retry(lambda: self._merge(table, rows, None, " AND ".join(parts) or "TRUE"))
+    def replace_where(self, table: str, rows: pa.Table | Iterable[dict], where: dict[str, Any] | list[dict]) -> int:
+        """Make ``rows`` the whole content of ``table`` where every condition of ``where`` holds (or, for a
+        list of such dicts, where any of them holds), in one commit: ``column: value`` (equal),
+        ``column: [values]`` (one of them; an empty list matches nothing), ``column: (low, high)``
+        (low <= column < high, datetimes or numbers). Values are quoted here (a quote in a user's
+        deployment id stays a character)."""
+        if isinstance(where, list):
+            predicate = " OR ".join(f"({_where(w)})" for w in where) or "FALSE"
+        else:
+            predicate = _where(where)
+        return _on_conflict_retry(lambda: self._merge(table, rows, None, predicate))
 
     def update_row(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
         """Set ``values`` on the row whose key (``schemas.KEYS``) is in ``key``, in one commit.
@@ -221,6 +214,23 @@ class Lake:
 
 
 _ID = re.compile(r"[0-9a-f]{8,64}")
+
+
+def _where(conditions: dict[str, Any]) -> str:
+    """A merge predicate on the target (``t``) from ``Lake.replace_where``'s conditions."""
+    parts = []
+    for column, value in conditions.items():
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column):
+            raise ValueError(f"not a column name: {column!r}")
+        if isinstance(value, tuple):
+            parts.append(f"t.{column} >= {_sql(value[0])} AND t.{column} < {_sql(value[1])}")
+        elif isinstance(value, list):
+            parts.append(f"t.{column} IN ({', '.join(_sql(v) for v in value)})" if value else "FALSE")
+        elif value is None:
+            parts.append(f"t.{column} IS NULL")
+        else:
+            parts.append(f"t.{column} = {_sql(value)}")
+    return " AND ".join(parts) or "TRUE"
 
 
 def _sql(value: Any) -> str:
