@@ -34,7 +34,7 @@ from vidlake.platform.lake.schemas import LINE_CROSSINGS, TRACK_STATS, ZONE_VISI
 
 __all__ = [
     "LINE_CROSSINGS", "SAMPLE_COLUMNS", "TRACK_KEYS", "TRACK_STATS", "ZONE_VISITS",
-    "Line", "Zone", "line_crossings", "track_stats", "zone_visits",
+    "Line", "Samples", "Zone", "line_crossings", "load_samples", "track_stats", "zone_visits",
 ]
 
 TRACK_KEYS = ("deployment_id", "video_id", "query", "object_id")
@@ -120,7 +120,7 @@ _SAMPLE_SCHEMA = pa.schema(
 
 
 @dataclass(frozen=True)
-class _Samples:
+class Samples:
     """Track samples sorted by track, then time, as numpy columns, with the way back to the input's rows."""
 
     table: pa.Table  # the input's sample columns, typed, in the input's order
@@ -169,8 +169,9 @@ def _track_codes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return code, digits[0][0]
 
 
-def _load(samples: pa.Table | pl.DataFrame) -> _Samples:
-    """Check and sort the samples. Fails on missing columns, missing values where one is needed, and two
+def load_samples(samples: pa.Table | pl.DataFrame) -> Samples:
+    """Check and sort the samples (once: the three analyses take the result as well as a table). Fails
+    on missing columns, missing values where one is needed, and two
     samples of one track at the same time (they mix runs)."""
     table = samples.to_arrow() if isinstance(samples, pl.DataFrame) else samples
     missing = [c for c in SAMPLE_COLUMNS if c not in table.column_names]
@@ -204,7 +205,7 @@ def _load(samples: pa.Table | pl.DataFrame) -> _Samples:
     names = table["deployment_id"].take(order[starts]).to_pylist()
     ends = np.append(starts[1:], len(t))
     utc = table["t_utc"].cast(pa.int64())
-    return _Samples(
+    return Samples(
         table=table, order=order, first=first,
         deployments={name: slice(int(a), int(b)) for name, a, b in zip(names, starts, ends)},
         t=t, utc=pc.fill_null(utc, 0).to_numpy()[order], utc_null=utc.is_null().to_numpy()[order],
@@ -220,7 +221,7 @@ def _continuous(first: np.ndarray, t: np.ndarray, max_gap_s: float | None) -> np
     return step
 
 
-def track_stats(samples: pa.Table | pl.DataFrame, px_per_m: dict[str, float] | None = None,
+def track_stats(samples: pa.Table | pl.DataFrame | Samples, px_per_m: dict[str, float] | None = None,
                 max_gap_s: float | None = None) -> pa.Table:
     """One row per track (schema ``TRACK_STATS``): sample count, time span, path length and speeds.
 
@@ -237,7 +238,7 @@ def track_stats(samples: pa.Table | pl.DataFrame, px_per_m: dict[str, float] | N
     for deployment, scale in px_per_m.items():
         if not (scale > 0 and np.isfinite(scale)):
             raise ConfigError(f"px_per_m[{deployment!r}] must be a positive number of pixels per metre, got {scale}")
-    s = _load(samples)
+    s = samples if isinstance(samples, Samples) else load_samples(samples)
     if len(s.t) == 0:
         return TRACK_STATS.empty_table()
     counted = _continuous(s.first, s.t, max_gap_s)
@@ -302,7 +303,7 @@ def _check_names(shapes: dict[str, list[Line]] | dict[str, list[Zone]], kind: st
             raise ConfigError(f"deployment {deployment!r} has two {kind}s named {twice}: names must be unique")
 
 
-def _events(s: _Samples, rows: np.ndarray, deployment: str, shape: tuple[str, str],
+def _events(s: Samples, rows: np.ndarray, deployment: str, shape: tuple[str, str],
             columns: dict[str, np.ndarray | pa.Array], schema: pa.Schema) -> pa.Table:
     """Events at the given sorted rows of one deployment: deployment, the shape's column (line or zone) and
     name, the track's keys, then the event's own columns."""
@@ -322,7 +323,7 @@ def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
 
 
-def line_crossings(samples: pa.Table | pl.DataFrame, lines: dict[str, list[Line]]) -> pa.Table:
+def line_crossings(samples: pa.Table | pl.DataFrame | Samples, lines: dict[str, list[Line]]) -> pa.Table:
     """One row per crossing of a line by a track (schema ``LINE_CROSSINGS``); ``lines`` per deployment_id.
 
     A crossing is a step between consecutive samples of a track whose segment meets the line segment
@@ -336,7 +337,7 @@ def line_crossings(samples: pa.Table | pl.DataFrame, lines: dict[str, list[Line]
     Rows are sorted by deployment_id, line, video_id, query, object_id, t.
     """
     _check_names(lines, "line")
-    s = _load(samples)
+    s = samples if isinstance(samples, Samples) else load_samples(samples)
     parts = []
     for deployment, rows in s.deployments.items():
         x, y, t, first = s.x_norm[rows], s.y_norm[rows], s.t[rows], s.first[rows]
@@ -382,7 +383,7 @@ def _inside(zone: Zone, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return inside
 
 
-def zone_visits(samples: pa.Table | pl.DataFrame, zones: dict[str, list[Zone]],
+def zone_visits(samples: pa.Table | pl.DataFrame | Samples, zones: dict[str, list[Zone]],
                 max_gap_s: float | None = None) -> pa.Table:
     """One row per visit of a track to a zone (schema ``ZONE_VISITS``); ``zones`` per deployment_id.
 
@@ -402,7 +403,7 @@ def zone_visits(samples: pa.Table | pl.DataFrame, zones: dict[str, list[Zone]],
     """
     _check_gap(max_gap_s)
     _check_names(zones, "zone")
-    s = _load(samples)
+    s = samples if isinstance(samples, Samples) else load_samples(samples)
     parts = []
     for deployment, rows in s.deployments.items():
         t, utc, utc_null = s.t[rows], s.utc[rows], s.utc_null[rows]

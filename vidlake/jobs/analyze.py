@@ -227,7 +227,7 @@ def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placemen
             deployments: list[Deployment], full: bool, run_id: str) -> dict[str, Any]:
     """One tracks analysis: statistics, line crossings and zone visits of the changed videos' tracks (each
     video's rows depend on that video alone, so they are replaced video by video)."""
-    from vidlake.analysis.geometry import line_crossings, track_stats, zone_visits
+    from vidlake.analysis.geometry import line_crossings, load_samples, track_stats, zone_visits
 
     fp = analysis.fingerprint
     inputs, changed, first = _changes(lake, fp, keys, placements, full)
@@ -235,13 +235,14 @@ def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placemen
         return {"changed_videos": 0, "deployments": 0, "rows": 0, "mode": "up to date"}
     placed = placements.filter(pl.col("deployment_id").is_not_null() & pl.col("video_id").is_in(list(changed)))
     query_of = {k: q for q, k in keys.items()}
+    filters = [("task_key", "in", list(query_of))]
+    if not first:  # a first or full run reads every row of its task keys
+        filters.append(("video_id", "in", placed["video_id"].to_list()))
     samples = pl.from_arrow(lake.read("tracks", columns=["video_id", "task_key", "object_id", "t", "x", "y", "x_norm",
-                                                         "y_norm"],
-                                      filters=[("task_key", "in", list(query_of)),
-                                               ("video_id", "in", placed["video_id"].to_list())]))
+                                                         "y_norm"], filters=filters))
     samples = samples.filter(pl.col("object_id").is_not_null() & pl.col("x_norm").is_not_null()).with_columns(
         query=pl.col("task_key").replace_strict(query_of, return_dtype=pl.String))
-    samples = place_detections(samples, placed).filter(pl.col("deployment_id").is_not_null())
+    samples = load_samples(place_detections(samples, placed).filter(pl.col("deployment_id").is_not_null()))
     calibration = {d.deployment_id: d.pixels_per_metre for d in deployments if d.pixels_per_metre}
     where = {"fingerprint": fp} if first else {"fingerprint": fp, "video_id": sorted(changed)}
     written = 0
@@ -281,7 +282,7 @@ def _counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], placemen
             (pl.col("end_utc") >= pl.col("low") - gap) & (pl.col("start_utc") < pl.col("high"))).drop("low", "high")
         where = [{"fingerprint": fp, "deployment_id": r["deployment_id"], "dated": True,
                   "bin_start_utc": (r["low"], r["high"])} for r in ranges.to_dicts()]
-    rows = _deployment_counts(lake, analysis, keys, table, footage, deployments)
+    rows = _deployment_counts(lake, analysis, keys, table, footage, deployments, every=first)
     if ranges is not None:
         rows = rows.join(ranges, on="deployment_id").filter(
             (pl.col("bin_start_utc") >= pl.col("low")) & (pl.col("bin_start_utc") < pl.col("high"))).drop("low", "high")
@@ -313,10 +314,13 @@ def _inputs(lake: Lake, task_keys: list[str], placements: pl.DataFrame) -> pl.Da
     return latest.join(where, on="video_id", how="left").with_columns(pl.col("placement").fill_null(""))
 
 
-def _detections(lake: Lake, table: str, keys: dict[str, str], videos: list[str]) -> pl.DataFrame:
+def _detections(lake: Lake, table: str, keys: dict[str, str], videos: list[str] | None) -> pl.DataFrame:
+    """The task keys' rows of these videos (None: of every video) with their query."""
     query_of = {k: q for q, k in keys.items()}
-    frame = pl.from_arrow(lake.read(table, columns=["video_id", "task_key", "object_id", "t"],
-                                    filters=[("task_key", "in", list(query_of)), ("video_id", "in", videos)]))
+    filters = [("task_key", "in", list(query_of))] + ([("video_id", "in", videos)] if videos is not None else [])
+    if videos is not None and not videos:
+        filters = [("task_key", "in", [])]
+    frame = pl.from_arrow(lake.read(table, columns=["video_id", "task_key", "object_id", "t"], filters=filters))
     return frame.with_columns(query=pl.col("task_key").replace_strict(query_of, return_dtype=pl.String)).filter(
         pl.col("object_id").is_not_null() & pl.col("t").is_not_null())
 
@@ -332,10 +336,11 @@ def _effort(dated: pl.DataFrame, deployments: list[Deployment]) -> pl.DataFrame:
     return pl.concat([videos, periods])
 
 
-def _deployment_counts(lake, analysis, keys, table, footage, deployments) -> pl.DataFrame:
-    """Counts of this footage (dated, placed): one read of its rows, every deployment at once."""
-    detections = _detections(lake, table, keys, footage["video_id"].to_list())
-    placed = place_detections(detections, footage)
+def _deployment_counts(lake, analysis, keys, table, footage, deployments, every: bool = False) -> pl.DataFrame:
+    """Counts of this footage (dated, placed): one read of its rows (``every``: of all rows, the footage
+    being all there is), every deployment at once."""
+    detections = _detections(lake, table, keys, None if every else footage["video_id"].to_list())
+    placed = place_detections(detections, footage).filter(pl.col("dated").fill_null(False))
     effort = effort_per_bin(_effort(footage, deployments), analysis.bin, analysis.clock)
     effort = effort.filter(pl.col("deployment_id").is_in(footage["deployment_id"].unique().to_list()))
     rows = counts_per_bin(placed.with_columns(pl.col("query").cast(pl.String)), effort, analysis.bin, analysis.clock,
