@@ -197,30 +197,38 @@ def _creation_time(uri: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def _changes(lake: Lake, fp: str, keys: dict[str, str], placements: pl.DataFrame,
-             full: bool) -> tuple[pl.DataFrame, set[str], bool]:
-    """(what the analysis reads now, the videos whose rows or placement changed since its last run,
-    whether this is a first or full run)."""
-    inputs = _inputs(lake, list(keys.values()), placements)
+@dataclass
+class _Changes:
+    inputs: pl.DataFrame  # what the analysis reads now (the ledger's next rows)
+    videos: set[str]  # whose rows or placement changed since its last run
+    first: bool  # a first or full run: everything
+    since: int | None  # the rows' table version the last run read: changed rows lie in files added since
+    # (None when a placement changed: that video's rows may be old)
+
+
+def _changes(lake: Lake, fp: str, keys: dict[str, str], table: str, placements: pl.DataFrame,
+             full: bool) -> _Changes:
+    inputs = _inputs(lake, list(keys.values()), placements).with_columns(
+        table_version=pl.lit(lake.version(table), pl.Int64))
     before = (pl.from_arrow(lake.read("analysis_inputs", filters=[("fingerprint", "=", fp)]))
               if lake.exists("analysis_inputs") and not full else None)
     if before is None or before.is_empty():
-        return inputs, set(inputs["video_id"].to_list()), True
-    now = inputs.select("video_id", "task_key", "output_run_id", "placement")
-    was = before.select("video_id", "task_key", "output_run_id", "placement")
+        return _Changes(inputs, set(inputs["video_id"].to_list()), True, None)
+    rows = ["video_id", "task_key", "output_run_id"]
+    now, was = inputs.select(*rows, "placement"), before.select(*rows, "placement")
     changed = set(now.join(was, on=now.columns, how="anti")["video_id"].to_list()) | set(
         was.join(now, on=now.columns, how="anti")["video_id"].to_list())
-    return inputs, changed, False
+    rewritten = set(now.select(rows).join(was.select(rows), on=rows, how="anti")["video_id"].to_list())
+    moved = changed - rewritten - set(was.join(now, on=rows, how="anti")["video_id"].to_list())
+    since = None if moved or before["table_version"].null_count else int(before["table_version"].min())
+    return _Changes(inputs, changed, False, since)
 
 
-def _ledger(lake: Lake, fp: str, inputs: pl.DataFrame, changed: set[str], first: bool, run_id: str) -> None:
-    """What the analysis read, written after its results: a run killed before this redoes the same work."""
-    ledger = inputs.with_columns(fingerprint=pl.lit(fp), run_id=pl.lit(run_id))
-    if first:
-        lake.replace_where("analysis_inputs", ledger.to_arrow(), {"fingerprint": fp})
-    else:
-        lake.replace_where("analysis_inputs", ledger.filter(pl.col("video_id").is_in(list(changed))).to_arrow(),
-                           {"fingerprint": fp, "video_id": sorted(changed)})
+def _ledger(lake: Lake, fp: str, changes: _Changes, run_id: str) -> None:
+    """What the analysis read, written after its results: a run killed before this redoes the same work.
+    Every row gets this run's table version (what a next run reads from)."""
+    ledger = changes.inputs.with_columns(fingerprint=pl.lit(fp), run_id=pl.lit(run_id))
+    lake.replace_where("analysis_inputs", ledger.to_arrow(), {"fingerprint": fp})
 
 
 def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placements: pl.DataFrame,
@@ -230,7 +238,8 @@ def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placemen
     from vidlake.analysis.geometry import line_crossings, load_samples, track_stats, zone_visits
 
     fp = analysis.fingerprint
-    inputs, changed, first = _changes(lake, fp, keys, placements, full)
+    changes = _changes(lake, fp, keys, "tracks", placements, full)
+    changed, first = changes.videos, changes.first
     if not changed:
         return {"changed_videos": 0, "deployments": 0, "rows": 0, "mode": "up to date"}
     placed = placements.filter(pl.col("deployment_id").is_not_null() & pl.col("video_id").is_in(list(changed)))
@@ -239,7 +248,7 @@ def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placemen
     if not first:  # a first or full run reads every row of its task keys
         filters.append(("video_id", "in", placed["video_id"].to_list()))
     samples = pl.from_arrow(lake.read("tracks", columns=["video_id", "task_key", "object_id", "t", "x", "y", "x_norm",
-                                                         "y_norm"], filters=filters))
+                                                         "y_norm"], filters=filters, since=changes.since))
     samples = samples.filter(pl.col("object_id").is_not_null() & pl.col("x_norm").is_not_null()).with_columns(
         query=pl.col("task_key").replace_strict(query_of, return_dtype=pl.String))
     samples = load_samples(place_detections(samples, placed).filter(pl.col("deployment_id").is_not_null()))
@@ -253,7 +262,7 @@ def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placemen
             analysis=pl.lit(analysis.name), fingerprint=pl.lit(fp), run_id=pl.lit(run_id),
             task_keys=pl.lit(sorted(keys.values()), pl.List(pl.String)))
         written += lake.replace_where(table, rows.to_arrow(), where)
-    _ledger(lake, fp, inputs, changed, first, run_id)
+    _ledger(lake, fp, changes, run_id)
     return {"changed_videos": len(changed), "deployments": placed["deployment_id"].n_unique(), "rows": written,
             "mode": "full" if first else "incremental"}
 
@@ -263,7 +272,8 @@ def _counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], placemen
     """One counts analysis: what changed since its last run, recomputed and written."""
     fp = analysis.fingerprint
     table = "tracks" if analysis.task == "track" else "points"
-    inputs, changed, first = _changes(lake, fp, keys, placements, full)
+    changes = _changes(lake, fp, keys, table, placements, full)
+    changed, first = changes.videos, changes.first
     if not changed:
         return {"changed_videos": 0, "deployments": 0, "rows": 0, "mode": "up to date"}
     gap = timedelta(seconds=analysis.event_gap_s)
@@ -299,7 +309,7 @@ def _counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], placemen
         written += lake.replace_where("analysis_counts", rows, where)
     deps = ranges["deployment_id"].to_list() if ranges is not None else [d.deployment_id for d in deployments]
     _presence(lake, analysis, keys, deployments, deps, run_id)
-    _ledger(lake, fp, inputs, changed, first, run_id)
+    _ledger(lake, fp, changes, run_id)
     return {"changed_videos": len(changed), "deployments": touched["deployment_id"].n_unique(), "rows": written,
             "mode": "full" if first else "incremental"}
 

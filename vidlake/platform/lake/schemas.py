@@ -387,6 +387,7 @@ ANALYSIS_INPUTS = pa.schema(  # what each analysis last read: the incremental ru
         pa.field("task_key", pa.string(), nullable=False),
         pa.field("output_run_id", pa.string()),  # the run whose rows of (video, task_key) were read
         pa.field("placement", pa.string()),  # the placement then (deployment and start)
+        pa.field("table_version", pa.int64()),  # the version of the rows' table (points or tracks) then
         pa.field("run_id", pa.string()),
     ]
 )

@@ -70,8 +70,11 @@ class Lake:
     def version(self, table: str) -> int | None:
         return self.delta(table).version() if self.exists(table) else None
 
-    def read(self, table: str, columns: list[str] | None = None, filters: Any = None) -> pa.Table:
-        """The whole table (or ``columns``), or an empty table of its schema when it does not exist yet."""
+    def read(self, table: str, columns: list[str] | None = None, filters: Any = None,
+             since: int | None = None) -> pa.Table:
+        """The whole table (or ``columns``), or an empty table of its schema when it does not exist yet.
+        ``since``: only the files added after that version (where rows written since then are; all files
+        when that version is gone)."""
         schema = schema_for(table)
         if not self.exists(table):
             empty = schema.empty_table()
@@ -79,6 +82,8 @@ class Lake:
         import pyarrow.parquet as pq
 
         dataset = delta_dataset(self.delta(table))
+        if since is not None:
+            dataset = self._added_since(table, dataset, since)
         expression = None if filters is None else pq.filters_to_expression(filters)
         try:
             return dataset.to_table(columns=columns, filter=expression)
@@ -92,6 +97,18 @@ class Lake:
             data = data.cast(pa.schema([schema.field(name) for name in data.column_names]))
             data = pads.dataset(data).to_table(filter=expression) if filters else data
             return data.select(columns) if columns else data
+
+    def _added_since(self, table: str, dataset: Any, since: int) -> Any:
+        import pyarrow.dataset as pads
+        from deltalake import DeltaTable
+
+        try:
+            old = DeltaTable(self.table_uri(table), version=since, storage_options=self._options)
+        except Exception:  # noqa: BLE001 - that version's log is gone: read every file
+            return dataset
+        before = {u.rsplit("/", 1)[-1] for u in old.file_uris()}
+        fragments = [f for f in dataset.get_fragments() if f.path.rsplit("/", 1)[-1] not in before]
+        return pads.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
 
     def append(self, table: str, rows: pa.Table | Iterable[dict]) -> int:
         """Append rows in one commit (creating the table on first use; made again when another writer's
