@@ -220,7 +220,7 @@ def _changes(lake: Lake, fp: str, keys: dict[str, str], table: str, placements: 
         was.join(now, on=now.columns, how="anti")["video_id"].to_list())
     rewritten = set(now.select(rows).join(was.select(rows), on=rows, how="anti")["video_id"].to_list())
     moved = changed - rewritten - set(was.join(now, on=rows, how="anti")["video_id"].to_list())
-    since = None if moved or before["table_version"].null_count else int(before["table_version"].min())
+    since = None if moved or before["table_version"].null_count() else int(before["table_version"].min())
     return _Changes(inputs, changed, False, since)
 
 
