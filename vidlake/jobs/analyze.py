@@ -72,7 +72,7 @@ def run_analyze(spec: AnalysisFile, settings: Settings, full: bool = False, show
     task_keys = {a.name: _task_keys(lake, a) for a in spec.analyses}
     with RunRecord(lake, "analyze", spec_json=spec.model_dump_json()) as record:
         result = AnalyzeResult(run_id=record.run_id, deployments=len(deployments))
-        lake.replace_where("deployments", [{**d.row(), "run_id": record.run_id} for d in deployments], {})
+        _store_deployments(lake, deployments, record.run_id)
         placements = _placements(lake, spec, settings, deployments, result)
         for analysis in spec.analyses:
             run = _counts if isinstance(analysis, CountsAnalysis) else _tracks
@@ -84,6 +84,16 @@ def run_analyze(spec: AnalysisFile, settings: Settings, full: bool = False, show
     if show:
         _print(result, lake)
     return result
+
+
+def _store_deployments(lake: Lake, deployments: list[Deployment], run_id: str) -> None:
+    """The lake's ``deployments`` table becomes the file's content (no commit when it already is)."""
+    rows = [d.row() for d in deployments]
+    if lake.exists("deployments"):
+        have = [{k: v for k, v in r.items() if k != "run_id"} for r in lake.read("deployments").to_pylist()]
+        if sorted(have, key=lambda r: r["deployment_id"]) == sorted(rows, key=lambda r: r["deployment_id"]):
+            return
+    lake.replace_where("deployments", [{**r, "run_id": run_id} for r in rows], {})
 
 
 def _deployments(spec: AnalysisFile, settings: Settings) -> list[Deployment]:
@@ -220,15 +230,20 @@ def _changes(lake: Lake, fp: str, keys: dict[str, str], table: str, placements: 
         was.join(now, on=now.columns, how="anti")["video_id"].to_list())
     rewritten = set(now.select(rows).join(was.select(rows), on=rows, how="anti")["video_id"].to_list())
     moved = changed - rewritten - set(was.join(now, on=rows, how="anti")["video_id"].to_list())
-    since = None if moved or before["table_version"].null_count() else int(before["table_version"].min())
+    # the newest version in the ledger is what the last run that changed anything read
+    since = None if moved or before["table_version"].null_count() else int(before["table_version"].max())
     return _Changes(inputs, changed, False, since)
 
 
 def _ledger(lake: Lake, fp: str, changes: _Changes, run_id: str) -> None:
     """What the analysis read, written after its results: a run killed before this redoes the same work.
-    Every row gets this run's table version (what a next run reads from)."""
+    The changed videos' rows carry this run's table version (where a next run reads from)."""
     ledger = changes.inputs.with_columns(fingerprint=pl.lit(fp), run_id=pl.lit(run_id))
-    lake.replace_where("analysis_inputs", ledger.to_arrow(), {"fingerprint": fp})
+    if changes.first:
+        lake.replace_where("analysis_inputs", ledger.to_arrow(), {"fingerprint": fp})
+    else:
+        lake.replace_where("analysis_inputs", ledger.filter(pl.col("video_id").is_in(list(changes.videos))).to_arrow(),
+                           {"fingerprint": fp, "video_id": sorted(changes.videos)})
 
 
 def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placements: pl.DataFrame,
