@@ -214,6 +214,7 @@ class _Changes:
     first: bool  # a first or full run: everything
     since: int | None  # the rows' table version the last run read: changed rows lie in files added since
     # (None when a placement changed: that video's rows may be old)
+    new_only: bool = False  # every changed video is new to the analysis: its rows are added, nothing replaced
 
 
 def _changes(lake: Lake, fp: str, keys: dict[str, str], table: str, placements: pl.DataFrame,
@@ -232,7 +233,7 @@ def _changes(lake: Lake, fp: str, keys: dict[str, str], table: str, placements: 
     moved = changed - rewritten - set(was.join(now, on=rows, how="anti")["video_id"].to_list())
     # the newest version in the ledger is what the last run that changed anything read
     since = None if moved or before["table_version"].null_count() else int(before["table_version"].max())
-    return _Changes(inputs, changed, False, since)
+    return _Changes(inputs, changed, False, since, new_only=not changed & set(was["video_id"].to_list()))
 
 
 def _ledger(lake: Lake, fp: str, changes: _Changes, run_id: str) -> None:
@@ -241,6 +242,8 @@ def _ledger(lake: Lake, fp: str, changes: _Changes, run_id: str) -> None:
     ledger = changes.inputs.with_columns(fingerprint=pl.lit(fp), run_id=pl.lit(run_id))
     if changes.first:
         lake.replace_where("analysis_inputs", ledger.to_arrow(), {"fingerprint": fp})
+    elif changes.new_only:  # nothing of theirs is in the ledger yet
+        lake.append("analysis_inputs", ledger.filter(pl.col("video_id").is_in(list(changes.videos))).to_arrow())
     else:
         lake.replace_where("analysis_inputs", ledger.filter(pl.col("video_id").is_in(list(changes.videos))).to_arrow(),
                            {"fingerprint": fp, "video_id": sorted(changes.videos)})
@@ -275,8 +278,11 @@ def _tracks(lake: Lake, analysis: TracksAnalysis, keys: dict[str, str], placemen
                         ("analysis_zone_visits", zone_visits(samples, analysis.zones, analysis.max_gap_s))):
         rows = pl.from_arrow(rows).with_columns(
             analysis=pl.lit(analysis.name), fingerprint=pl.lit(fp), run_id=pl.lit(run_id),
-            task_keys=pl.lit(sorted(keys.values()), pl.List(pl.String)))
-        written += lake.replace_where(table, rows.to_arrow(), where)
+            task_keys=pl.lit(sorted(keys.values()), pl.List(pl.String))).to_arrow()
+        if changes.new_only:  # new videos only: nothing of theirs to replace
+            written += lake.append(table, rows)
+        else:
+            written += lake.replace_where(table, rows, where)
     _ledger(lake, fp, changes, run_id)
     return {"changed_videos": len(changed), "deployments": placed["deployment_id"].n_unique(), "rows": written,
             "mode": "full" if first else "incremental"}
