@@ -21,6 +21,11 @@ Two kinds of failure exist (see docs/errors.md):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 __all__ = [
     "VidlakeError",
     "ConfigError",
@@ -28,6 +33,7 @@ __all__ = [
     "LakeError",
     "ModelLoadError",
     "JobFailed",
+    "invalid",
     "RowError",
 ]
 
@@ -63,3 +69,10 @@ class RowError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+def invalid(exc: "ValidationError", whole: str = "spec") -> str:
+    """A pydantic ``ValidationError`` as one line: ``field.path: message; ...`` (``whole`` names a
+    problem of the whole object)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors())

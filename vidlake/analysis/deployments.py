@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vidlake.errors import ConfigError
+from vidlake.errors import ConfigError, invalid
 
 __all__ = ["Deployment", "PathPattern", "load_deployments", "parse_time"]
 
@@ -126,9 +126,7 @@ def load_deployments(source: str | bytes, name: str = "deployments") -> list[Dep
         try:
             deployments.append(Deployment.model_validate({k: v for k, v in row.items() if k is not None}))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg'].removeprefix('Value error, ')}"
-                                 for e in exc.errors())
-            raise ConfigError(f"{name}, {where}: {problems}") from None
+            raise ConfigError(f"{name}, {where}: {invalid(exc, 'row')}") from None
     _check_unique_and_apart(deployments, name)
     return deployments
 

@@ -28,11 +28,11 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vidlake.analysis.geometry import Line, Zone
-from vidlake.errors import ConfigError
+from vidlake.errors import ConfigError, invalid
+from vidlake.platform.config import read_yaml_mapping
 
 __all__ = ["Analysis", "AnalysisFile", "CountsAnalysis", "DeploymentsSpec", "TracksAnalysis", "load_analysis_file"]
 
@@ -118,19 +118,11 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
     """Read and check an analysis file; relative paths in it are taken from its folder. ``ConfigError``
     with every problem, before any work."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"analysis file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with deployments: and analyses:")
+    data = read_yaml_mapping(path, "analysis file", "a mapping with deployments: and analyses:")
     try:
         spec = AnalysisFile.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {invalid(exc, 'file')}") from None
     return _relative_to(spec, path.parent)
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vidlake.analysis.spec import Analysis, AnalysisFile, DeploymentsSpec
-from vidlake.errors import ConfigError
+from vidlake.errors import ConfigError, invalid
 from vidlake.models.molmo2 import ModelRef
 from vidlake.models.prompts import PromptRegistry, PromptTemplate, Task
 from vidlake.operators.plan import sampling_spec
 from vidlake.operators.tasks import PendingTask
-from vidlake.platform.config import ModelSettings, SamplingSettings, Settings
+from vidlake.platform.config import ModelSettings, SamplingSettings, Settings, read_yaml_mapping
 from vidlake.platform.lake.ids import TaskIdentity
 
 __all__ = [
@@ -175,38 +174,10 @@ class JobSpec(_Spec):
                 for t in self.tasks for query in t.queries or [None]]
 
 
-def _one_line(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return f"{getattr(exc, 'problem', None) or exc}{where}"
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error (the last one
-    would silently win: ``sources:`` written twice drops the first list)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark)
-            seen[key] = True
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_job_spec(path: str | Path, **overrides) -> JobSpec:
     """Read and validate a job spec; every problem becomes one ``ConfigError`` line."""
     path = Path(path)
-    try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"job spec {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"job spec {path} is not valid YAML: {_one_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"job spec {path} must be a mapping of fields (sources, tasks, ...)")
+    data = read_yaml_mapping(path, "job spec", "a mapping of fields (sources, tasks, ...)")
     data.update({k: v for k, v in overrides.items() if v is not None})
     return parse_job_spec(data, str(path))
 
@@ -215,7 +186,7 @@ def parse_job_spec(data: dict, where: str = "job spec") -> JobSpec:
     try:
         return JobSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors())
+        problems = invalid(exc)
         raise ConfigError(f"invalid {where}: {problems}") from None
 
 

@@ -21,7 +21,7 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vidlake.errors import ConfigError
+from vidlake.errors import ConfigError, invalid
 
 __all__ = ["BUILTIN_TEMPLATES", "PromptRegistry", "PromptTemplate", "Task", "TASKS"]
 
@@ -123,7 +123,7 @@ class PromptRegistry:
             try:
                 extra.append(item if isinstance(item, PromptTemplate) else PromptTemplate(**item))
             except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'template'}: {e['msg']}" for e in exc.errors())
+                problems = invalid(exc, "template")
                 raise ConfigError(f"invalid prompt template {item!r}: {problems}") from None
             except TypeError as exc:
                 raise ConfigError(f"invalid prompt template {item!r}: {exc}") from None

@@ -138,13 +138,7 @@ def _reidentify(firsts: dict[int, float], look: dict[int, list[float]], mapping:
                 d = appearance_distance(look[local], np.mean(s.looks, axis=0))
                 if d <= max_look:
                     options.append((d, local, vid))
-    pairs, done, used = [], set(), set()
-    for _, local, vid in sorted(options):
-        if local not in done and vid not in used:
-            pairs.append((local, vid))
-            done.add(local)
-            used.add(vid)
-    return pairs
+    return _one_to_one(options)
 
 
 def _match(rows, prev_rows, overlap, max_dist, max_dt) -> list[tuple[int, int]]:
@@ -163,12 +157,17 @@ def _match(rows, prev_rows, overlap, max_dist, max_dt) -> list[tuple[int, int]]:
                     dists.append(((p["x_norm"] - q["x_norm"]) ** 2 + (p["y_norm"] - q["y_norm"]) ** 2) ** 0.5)
             if dists and sum(dists) / len(dists) <= max_dist:
                 candidates.append((sum(dists) / len(dists), j, i))
-    pairs, used_j, used_i = [], set(), set()
-    for _, j, i in sorted(candidates):
-        if j not in used_j and i not in used_i:
-            pairs.append((j, i))
-            used_j.add(j)
-            used_i.add(i)
+    return _one_to_one(candidates)
+
+
+def _one_to_one(candidates: list[tuple[float, int, int]]) -> list[tuple[int, int]]:
+    """(a, b) pairs from (distance, a, b) candidates, closest first, each a and each b at most once."""
+    pairs, used_a, used_b = [], set(), set()
+    for _, a, b in sorted(candidates):
+        if a not in used_a and b not in used_b:
+            pairs.append((a, b))
+            used_a.add(a)
+            used_b.add(b)
     return pairs
 
 

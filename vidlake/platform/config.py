@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
-from vidlake.errors import ConfigError
+from vidlake.errors import ConfigError, invalid
 
 __all__ = [
     "IngestSettings",
@@ -285,7 +286,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     try:
         return cls(**{k: v for k, v in cleaned.items() if v != {}})
     except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {_one_line(exc)}") from exc
+        raise ConfigError(f"invalid settings: {invalid(exc, 'settings')}") from exc
 
 
 def _drop_none(value: Any) -> Any:
@@ -294,7 +295,36 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _one_line(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-    )
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{getattr(exc, 'problem', None) or exc}{where}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (the last one
+    would silently win: ``sources:`` written twice drops the first list)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark)
+            seen[key] = True
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_mapping(path: Path, what: str, shape: str) -> dict:
+    """A YAML file that must hold a mapping (a job spec, an analysis file), read with duplicate keys
+    refused; ``ConfigError`` saying what is wrong and where."""
+    try:
+        data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path} is not valid YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must be {shape}")
+    return data

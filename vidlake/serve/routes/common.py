@@ -18,7 +18,7 @@ from vidlake.serve.models import SET_ID, VIDEO_ID, ErrorBody
 from vidlake.serve.state import ServiceState
 from vidlake.serve.thumbnails import Thumbnails
 
-__all__ = ["ERRORS", "SID", "T_FROM", "T_TO", "VID", "ApiError", "Service", "root", "time_range"]
+__all__ = ["ERRORS", "SID", "T_FROM", "T_TO", "VID", "ApiError", "Service", "root", "time_range", "timeline"]
 
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 422, 503)}
 VID = Path(pattern=VIDEO_ID, description="sha256 of the video's bytes (64 hex).")
@@ -103,6 +103,15 @@ def time_range(t_from: float | None, t_to: float | None, media: dict | None = No
     if duration is not None and t_from is not None and t_from > duration:
         end = "the image set's last image" if "set_id" in (media or {}) else "the end of the video"
         raise ApiError(422, f"t_from={t_from} is past {end} ({duration:.3f} s)")
+
+
+async def timeline(service: "Service", media_id: str, media: dict, t_from: float | None, t_to: float | None,
+                   limit: int) -> dict:
+    """The timeline response of a video or an image set (``media``: its row), after the range checks."""
+    time_range(t_from, t_to, media)
+    events, truncated = await service.blocking(service.state.ready().timeline, media_id, t_from, t_to, limit)
+    return {"video_id": media_id, "duration_s": media["duration_s"], "t_from": t_from, "t_to": t_to,
+            "events": events, "truncated": truncated}
 
 
 def root(request: Request) -> str:

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from vidlake.index.documents import nearest_image, set_images
 from vidlake.serve.models import VIDEO_ID, SetDetail, SetList, TimelineResponse
-from vidlake.serve.routes.common import ERRORS, SID, T_FROM, T_TO, ApiError, Service, root, time_range
+from vidlake.serve.routes.common import ERRORS, SID, T_FROM, T_TO, ApiError, Service, root
+from vidlake.serve.routes.common import timeline as timeline_of
 
 __all__ = ["router"]
 
@@ -41,11 +42,7 @@ def router(service: Service) -> APIRouter:
     @api.get("/sets/{set_id}/timeline", response_model=TimelineResponse)
     async def timeline(set_id: str = SID, t_from: float | None = T_FROM, t_to: float | None = T_TO,
                        limit: int = Query(2000, ge=1, le=20000)) -> dict:
-        row = service.set_of(set_id)
-        time_range(t_from, t_to, row)
-        events, truncated = await service.blocking(state.ready().timeline, set_id, t_from, t_to, limit)
-        return {"video_id": set_id, "duration_s": row["duration_s"], "t_from": t_from, "t_to": t_to,
-                "events": events, "truncated": truncated}
+        return await timeline_of(service, set_id, service.set_of(set_id), t_from, t_to, limit)
 
     @api.get("/sets/{set_id}/thumbnail", response_class=Response,
              responses={200: {"content": {"image/jpeg": {}}}})

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from vidlake.serve.models import TimelineResponse, VideoDetail, VideoList
-from vidlake.serve.routes.common import ERRORS, T_FROM, T_TO, VID, ApiError, Service, root, time_range
+from vidlake.serve.routes.common import ERRORS, T_FROM, T_TO, VID, ApiError, Service, root
+from vidlake.serve.routes.common import timeline as timeline_of
 
 __all__ = ["router"]
 
@@ -28,11 +29,7 @@ def router(service: Service) -> APIRouter:
     @api.get("/videos/{video_id}/timeline", response_model=TimelineResponse)
     async def timeline(video_id: str = VID, t_from: float | None = T_FROM, t_to: float | None = T_TO,
                        limit: int = Query(2000, ge=1, le=20000)) -> dict:
-        row = service.video_of(video_id)
-        time_range(t_from, t_to, row)
-        events, truncated = await service.blocking(state.ready().timeline, video_id, t_from, t_to, limit)
-        return {"video_id": video_id, "duration_s": row["duration_s"], "t_from": t_from, "t_to": t_to,
-                "events": events, "truncated": truncated}
+        return await timeline_of(service, video_id, service.video_of(video_id), t_from, t_to, limit)
 
     @api.get("/videos/{video_id}/thumbnail", response_class=Response,
              responses={200: {"content": {"image/jpeg": {}}}})
