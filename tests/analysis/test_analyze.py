@@ -203,7 +203,8 @@ def test_track_speeds_and_line_crossings_equal_the_known_paths(world, tmp_path):
         "deployments": {"file": str(tmp_path / "deployments.csv"), "path_pattern": "{locationName}/{cameraID}/*",
                         "roots": [str(src)]},
         "analyses": [{"name": "paths", "version": 1, "kind": "tracks", "queries": ["shapes"],
-                      "lines": {"pond-1": [{"name": "middle", "start": [0.5, 0.0], "end": [0.5, 1.0]}]}}],
+                      "lines": {"pond-1": [{"name": "middle", "start": [0.5, 0.0], "end": [0.5, 1.0]}]},
+                      "zones": {"pond-1": [{"name": "right", "polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}]}}],
     })
     run_analyze(analysis, load_settings(), show=False)
     lake = Lake(str(lake_dir))
@@ -235,6 +236,16 @@ def test_track_speeds_and_line_crossings_equal_the_known_paths(world, tmp_path):
     assert sum(c["direction"] == "in" for c in crossings) == expected_in  # rightward across a downward line
     assert sum(c["direction"] == "out" for c in crossings) == expected_out
     assert all(c["t_utc"] is not None for c in crossings)
+    # dwell in the right half: runs of samples inside, each standing for half the interval to its neighbours
+    expected_dwell = 0.0
+    for samples in by_track.values():
+        times = [t for t, _, _ in samples]
+        for i, (t, _, x) in enumerate(samples):
+            if x >= 0.5:
+                expected_dwell += ((t - times[i - 1]) / 2 if i else 0.0) + (
+                    (times[i + 1] - t) / 2 if i + 1 < len(times) else 0.0)
+    visits = lake.read("analysis_zone_visits").to_pylist()
+    assert visits and sum(v["dwell_s"] for v in visits) == pytest.approx(expected_dwell, abs=1e-6)
 
 
 def test_a_job_spec_runs_its_analyses_after_the_job(world, tmp_path):

@@ -85,3 +85,16 @@ def test_presence_with_first_and_last_seen_in_local_time():
     assert deer["present"] and deer["detections"] == 6 and deer["individuals"] == 3 and deer["undated_videos"] == 1
     assert deer["first_seen_local"] == datetime(2026, 6, 1, 8, 30) and deer["effort_min"] == 60.0
     assert not rows[("d1", "fox")]["present"] and not rows[("d2", "deer")]["present"]
+
+
+def test_counts_across_the_autumn_change_keep_both_repeated_hours():
+    """Detections at 02:30 local twice (CEST, then CET an hour later): two bins with the same local label."""
+    start = datetime(2026, 10, 24, 23, 0, tzinfo=UTC)  # 01:00 CEST
+    placements = _placements([{"video_id": "v", "deployment_id": "d", "timezone": "Europe/Berlin",
+                               "start_utc": start, "end_utc": start + timedelta(hours=4), "dated": True}])
+    detections = _detections([("v", "deer", 1, 5400.0), ("v", "deer", 2, 9000.0)])  # 00:30 and 01:30 UTC
+    effort = effort_per_bin(placements.select("deployment_id", "timezone", "start_utc", "end_utc"), "hour", "local")
+    rows = counts_per_bin(place_detections(detections, placements), effort, "hour", "local", gap_s=300).sort(
+        "bin_start_utc")
+    assert [(r["bin_start_local"].hour, r["detections"]) for r in rows.to_dicts()] == [(1, 0), (2, 1), (2, 1), (3, 0)]
+    assert rows["effort_min"].sum() == 240.0 and rows["bin_start_utc"].n_unique() == 4
