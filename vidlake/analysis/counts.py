@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["COUNT_COLUMNS", "PRESENCE_COLUMNS", "counts_per_bin", "effort_per_bin", "place_detections", "presence"]
+__all__ = ["BIN_EVERY", "COUNT_COLUMNS", "PRESENCE_COLUMNS", "bin_starts", "counts_per_bin", "effort_per_bin", "place_detections", "presence"]
 
-_EVERY = {"minute": "1m", "hour": "1h", "day": "1d"}
+BIN_EVERY = {"minute": "1m", "hour": "1h", "day": "1d"}  # Polars durations of the bins
 _SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 COUNT_COLUMNS = ["deployment_id", "query", "dated", "video_id", "bin_start_utc", "bin_start_local", "bin_offset_s",
                  "effort_min", "detections", "individuals", "max_n", "events"]
@@ -38,12 +38,12 @@ def place_detections(detections: pl.DataFrame, placements: pl.DataFrame) -> pl.D
     ).drop("start_utc")
 
 
-def _binned(frame: pl.DataFrame, column: str, bin: str, clock: str) -> pl.DataFrame:
+def bin_starts(frame: pl.DataFrame, column: str, bin: str, clock: str) -> pl.DataFrame:
     """``bin_start_utc`` and ``bin_start_local`` of ``column`` (UTC instants), one zone at a time."""
     parts = []
     for (zone,), group in frame.group_by(["timezone"]):
         zone = zone if clock == "local" and zone else "UTC"
-        local = pl.col(column).dt.convert_time_zone(zone).dt.truncate(_EVERY[bin])
+        local = pl.col(column).dt.convert_time_zone(zone).dt.truncate(BIN_EVERY[bin])
         parts.append(group.with_columns(bin_start_utc=local.dt.convert_time_zone("UTC"),
                                         bin_start_local=local.dt.replace_time_zone(None)))
     return pl.concat(parts) if parts else frame.with_columns(
@@ -58,7 +58,7 @@ def effort_per_bin(intervals: pl.DataFrame, bin: str, clock: str) -> pl.DataFram
     parts = []
     for (zone,), group in intervals.group_by(["timezone"]):
         zone = zone if clock == "local" and zone else "UTC"
-        every = _EVERY[bin]
+        every = BIN_EVERY[bin]
         local = group.with_columns(
             a=pl.col("start_utc").dt.convert_time_zone(zone), b=pl.col("end_utc").dt.convert_time_zone(zone))
         bins = local.with_columns(bin_local=pl.datetime_ranges(pl.col("a").dt.truncate(every), pl.col("b"),
@@ -93,9 +93,9 @@ def counts_per_bin(placed: pl.DataFrame, effort: pl.DataFrame, bin: str, clock: 
     queries = placed.select("query").unique()
     dated = placed.filter(pl.col("dated"))
     dated = _events(dated, gap_s, ["deployment_id", "query"], "t_utc")
-    dated = _binned(dated, "t_utc", bin, clock)
+    dated = bin_starts(dated, "t_utc", bin, clock)
     firsts = dated.group_by("deployment_id", "query", "video_id", "object_id").agg(pl.col("t_utc").min().alias("first"))
-    firsts = _binned(firsts.join(dated.select("deployment_id", "timezone").unique(), on="deployment_id"), "first", bin, clock)
+    firsts = bin_starts(firsts.join(dated.select("deployment_id", "timezone").unique(), on="deployment_id"), "first", bin, clock)
     keys = ["deployment_id", "query", "bin_start_utc", "bin_start_local"]
     per_frame = dated.group_by(*keys, "video_id", "t").agg(pl.col("object_id").n_unique().alias("n"))
     stats = dated.group_by(keys).agg(pl.len().alias("detections"), pl.col("starts_event").sum().alias("events"))

@@ -166,7 +166,7 @@ def _sources(lake: Lake) -> list[str]:
 
 def _media(lake: Lake) -> list[dict[str, Any]]:
     """Videos and image sets: id, kind, first path, duration; sets with their first capture."""
-    from vidlake.jobs.image_sets import _capture_time
+    from vidlake.jobs.image_sets import capture_time
 
     media = [{"video_id": v["video_id"], "kind": "video", "uri": v["uris"][0], "duration_s": v["duration_s"]}
              for v in lake.read("videos", columns=["video_id", "uris", "duration_s"]).to_pylist() if v["uris"]]
@@ -175,7 +175,7 @@ def _media(lake: Lake) -> list[dict[str, Any]]:
         for s in lake.read("sets").to_pylist():
             first = images[s["image_ids"][0]]
             media.append({"video_id": s["set_id"], "kind": "set", "uri": s["uris"][0], "duration_s": 0.0,
-                          "captured": _capture_time(first),
+                          "captured": capture_time(first),
                           "captured_source": {"exif_offset": "exif"}.get(first["captured_at_source"],
                                                                           first["captured_at_source"])})
     return media
@@ -395,10 +395,10 @@ def _with_queries(rows: pl.DataFrame, analysis: CountsAnalysis) -> pl.DataFrame:
 
 
 def _binned_extremes(placed: pl.DataFrame, analysis: CountsAnalysis) -> pl.DataFrame:
-    from vidlake.analysis.counts import _binned
+    from vidlake.analysis.counts import bin_starts
 
     dated = placed.filter(pl.col("dated"))
-    binned = _binned(dated, "t_utc", analysis.bin, analysis.clock)
+    binned = bin_starts(dated, "t_utc", analysis.bin, analysis.clock)
     return binned.group_by("deployment_id", "query", "bin_start_utc").agg(
         pl.col("t_utc").min().alias("first_utc"), pl.col("t_utc").max().alias("last_utc"))
 
@@ -406,9 +406,9 @@ def _binned_extremes(placed: pl.DataFrame, analysis: CountsAnalysis) -> pl.DataF
 def _bin_bounds(spans: pl.DataFrame, analysis: CountsAnalysis) -> pl.DataFrame:
     """Per deployment, [low, high) widened to whole bins of the analysis' clock: from the start of the bin
     holding ``low`` to the end of the bin holding ``high``."""
-    from vidlake.analysis.counts import _EVERY
+    from vidlake.analysis.counts import BIN_EVERY
 
-    every = _EVERY[analysis.bin]
+    every = BIN_EVERY[analysis.bin]
     parts = []
     for (zone,), group in spans.group_by(["timezone"]):
         zone = zone if analysis.clock == "local" else "UTC"

@@ -19,7 +19,7 @@ from vidlake.platform.media.images import utc_offset_zone
 from vidlake.platform.media.sets import burst_sets, capture_offsets, manifest_sets, timelapse_sets
 from vidlake.platform.storage import storage_for
 
-__all__ = ["commit_sets", "set_item", "set_items"]
+__all__ = ["capture_time", "commit_sets", "set_item", "set_items"]
 
 
 def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -> tuple[int, list[str]]:
@@ -34,7 +34,7 @@ def commit_sets(lake: Lake, settings: Settings, listed: set[str], run_id: str) -
         uri = next((u for u in image["uris"] if u in listed), None)
         if uri is None:
             continue
-        images.append({"uri": uri, "media_id": image["image_id"], "captured_at": _capture_time(image)})
+        images.append({"uri": uri, "media_id": image["image_id"], "captured_at": capture_time(image)})
     if not images:
         return 0, []
     if ingest.image_sets == "timelapse":
@@ -71,7 +71,7 @@ def set_items(lake: Lake, set_ids: set[str]) -> list[dict]:
             continue
         members = [images[i] for i in s["image_ids"]]
         items.append(set_item(s["set_id"], s["uris"], s["image_ids"], [(m["width"], m["height"]) for m in members],
-                              capture_offsets([_capture_time(m) for m in members])))
+                              capture_offsets([capture_time(m) for m in members])))
     return items
 
 
@@ -86,7 +86,7 @@ def set_item(set_id: str, uris: list[str], image_ids: list[str], sizes: list[tup
     }
 
 
-def _capture_time(image: dict) -> datetime:
+def capture_time(image: dict) -> datetime:
     """An image's capture time as probed: aware in the camera's own zone (EXIF with offset), naive (EXIF
     without one: compared as wall-clock, see sets.py), or the file's time in UTC."""
     source, local = image["captured_at_source"], image["captured_local"]
