@@ -74,11 +74,11 @@ def test_daylight_saving_neither_loses_nor_doubles_an_hour():
 def test_presence_with_first_and_last_seen_in_local_time():
     placed, effort = _world()
     counts = counts_per_bin(placed, effort, "hour", "local", gap_s=300)
-    from vidlake.jobs.analyze import _binned_extremes
+    from vidlake.analysis.incremental import binned_extremes
     from vidlake.analysis.spec import CountsAnalysis
 
     spec = CountsAnalysis(name="a", version="1", queries=["deer", "fox"])
-    counts = counts.join(_binned_extremes(placed, spec), on=["deployment_id", "query", "bin_start_utc"], how="left")
+    counts = counts.join(binned_extremes(placed, spec), on=["deployment_id", "query", "bin_start_utc"], how="left")
     deployments = pl.DataFrame({"deployment_id": ["d1", "d2"], "timezone": ["Europe/Berlin", "UTC"]})
     rows = {(r["deployment_id"], r["query"]): r for r in presence(counts, deployments, ["deer", "fox"]).to_dicts()}
     deer = rows[("d1", "deer")]

@@ -5,9 +5,9 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from vidlake.analysis.geometry import (
-    LINE_CROSSINGS, TRACK_STATS, ZONE_VISITS, Line, Zone, line_crossings, track_stats, zone_visits,
-)
+from vidlake.analysis.geometry import line_crossings, track_stats, zone_visits
+from vidlake.analysis.shapes import Line, Zone
+from vidlake.platform.lake.schemas import LINE_CROSSINGS, TRACK_STATS, ZONE_VISITS
 from vidlake.errors import ConfigError, LakeError
 
 START = datetime(2024, 5, 1, 6, 0, tzinfo=timezone.utc)

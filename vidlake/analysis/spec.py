@@ -30,7 +30,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vidlake.analysis.geometry import Line, Zone
+from vidlake.analysis.shapes import Line, Zone
 from vidlake.errors import ConfigError, invalid
 from vidlake.platform.config import read_yaml_mapping
 
