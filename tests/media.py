@@ -58,8 +58,10 @@ def make_video(
     rotation: int = 0,
     timestamps_s: list[float] | None = None,
     gop: int | None = None,
+    created: str | None = None,
 ) -> Path:
-    """Write a small video. ``timestamps_s`` gives explicit (variable-rate) frame times.
+    """Write a small video. ``timestamps_s`` gives explicit (variable-rate) frame times; ``created`` the
+    container's creation_time tag (ISO 8601, as cameras write it).
 
     ``rotation`` sets the display matrix (degrees counter-clockwise, as ffmpeg's ``-display_rotation``).
     """
@@ -67,6 +69,8 @@ def make_video(
     width, height = size
     times = timestamps_s if timestamps_s is not None else [i / fps for i in range(round(seconds * fps))]
     with av.open(str(path), mode="w") as out:
+        if created:
+            out.metadata["creation_time"] = created
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"

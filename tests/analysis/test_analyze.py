@@ -262,3 +262,55 @@ def test_a_job_spec_runs_its_analyses_after_the_job(world, tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     assert {r["job"] for r in lake.read("runs").to_pylist()} >= {"job", "analyze"}
     assert lake.read("analysis_counts").num_rows > 0
+
+
+def _tables(lake: Lake) -> tuple[pl.DataFrame, pl.DataFrame]:
+    keep = ["deployment_id", "query", "dated", "video_id", "bin_start_utc", "bin_offset_s", "effort_min", "detections",
+            "individuals", "max_n", "events", "first_utc", "last_utc"]
+    counts = pl.from_arrow(lake.read("analysis_counts")).select(keep).sort(keep[:6], nulls_last=True)
+    presence = pl.from_arrow(lake.read("analysis_presence")).drop("run_id").sort("deployment_id", "query")
+    return counts, presence
+
+
+def test_undated_footage_and_an_edited_deployments_file_are_followed_incrementally(world, tmp_path):
+    """A new undated video updates its deployment's presence; renaming a deployment moves its footage, and
+    the old deployment's rows go: each incremental run equals a full one."""
+    src = _archive(world, tmp_path / "src", [0, 1])
+    lake_dir = tmp_path / "lake"
+    _job(world, src, lake_dir)
+    spec = _spec(tmp_path, lake_dir, src)
+    run_analyze(spec, load_settings(), show=False)
+    lake = Lake(str(lake_dir))
+    _archive(world, src, [2])  # the marsh's video, no start time
+    _job(world, src, lake_dir)
+    assert run_analyze(spec, load_settings(), show=False).analyses["hourly"]["mode"] == "incremental"
+    step = _tables(lake)
+    assert step[1].filter(pl.col("deployment_id") == "marsh-1")["undated_videos"].to_list() == [1, 1]
+    run_analyze(spec, load_settings(), full=True, show=False)
+    full = _tables(lake)
+    assert step[0].equals(full[0]) and step[1].equals(full[1])
+
+    (tmp_path / "deployments.csv").write_text(DEPLOYMENTS.replace("pond-1", "pond-9"))
+    run_analyze(spec, load_settings(), show=False)
+    moved = _tables(lake)
+    assert "pond-1" not in set(moved[0]["deployment_id"].to_list()) | set(moved[1]["deployment_id"].to_list())
+    run_analyze(spec, load_settings(), full=True, show=False)
+    full = _tables(lake)
+    assert moved[0].equals(full[0]) and moved[1].equals(full[1])
+
+
+def test_a_video_without_sidecar_is_dated_by_its_container_tag(tmp_path):
+    from media import make_video
+
+    from vidlake.analysis.deployments import PathPattern, load_deployments
+    from vidlake.analysis.placement import place
+    from vidlake.jobs.analyze import _creation_time
+
+    (tmp_path / "pond" / "cam1").mkdir(parents=True)
+    path = make_video(tmp_path / "pond" / "cam1" / "clip.mp4", created="2026-06-01T07:00:00.000000Z")
+    deployments = load_deployments(DEPLOYMENTS, "d.csv")
+    (row,) = place([{"video_id": "v", "kind": "video", "uri": str(path), "duration_s": 2.0}], deployments,
+                   PathPattern("{locationName}/{cameraID}/*", [str(tmp_path)]),
+                   read_creation_time=lambda uri: _creation_time(uri, load_settings()))
+    assert (row["start_source"], row["deployment_id"], row["dated"]) == ("container", "pond-1", True)
+    assert row["start_utc"] == datetime(2026, 6, 1, 7, 0, tzinfo=timezone.utc)

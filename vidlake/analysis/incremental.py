@@ -32,7 +32,6 @@ class _Changes:
     videos: set[str]  # whose rows or placement changed since its last run
     first: bool  # a first or full run: everything
     since: int | None  # the rows' table version the last run read: changed rows lie in files added since
-    # (None when a placement changed: that video's rows may be old)
     new_only: bool = False  # every changed video is new to the analysis: its rows are added, nothing replaced
 
 
@@ -50,8 +49,10 @@ def _changes(lake: Lake, fp: str, keys: dict[str, str], table: str, placements: 
         was.join(now, on=now.columns, how="anti")["video_id"].to_list())
     rewritten = set(now.select(rows).join(was.select(rows), on=rows, how="anti")["video_id"].to_list())
     moved = changed - rewritten - set(was.join(now, on=rows, how="anti")["video_id"].to_list())
+    if moved:  # footage placed elsewhere (an edited deployments file): its old bins and deployments are stale too
+        return _Changes(inputs, set(inputs["video_id"].to_list()) | changed, True, None)
     # the newest version in the ledger is what the last run that changed anything read
-    since = None if moved or before["table_version"].null_count() else int(before["table_version"].max())
+    since = None if before["table_version"].null_count() else int(before["table_version"].max())
     return _Changes(inputs, changed, False, since, new_only=not changed & set(was["video_id"].to_list()))
 
 
@@ -132,11 +133,14 @@ def run_counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], place
             (pl.col("end_utc") >= pl.col("low") - gap) & (pl.col("start_utc") < pl.col("high"))).drop("low", "high")
         where = [{"fingerprint": fp, "deployment_id": r["deployment_id"], "dated": True,
                   "bin_start_utc": (r["low"], r["high"])} for r in ranges.to_dicts()]
-    rows = _deployment_counts(lake, analysis, keys, table, footage, deployments, every=first)
-    if ranges is not None:
-        rows = rows.join(ranges, on="deployment_id").filter(
-            (pl.col("bin_start_utc") >= pl.col("low")) & (pl.col("bin_start_utc") < pl.col("high"))).drop("low", "high")
-    written = lake.replace_where("analysis_counts", _count_rows(rows, analysis, keys, run_id), where)
+    written = 0
+    if ranges is None or not ranges.is_empty():  # (only undated footage changed: no dated bin to redo)
+        rows = _deployment_counts(lake, analysis, keys, table, footage, deployments, every=first)
+        if ranges is not None:
+            rows = rows.join(ranges, on="deployment_id").filter(
+                (pl.col("bin_start_utc") >= pl.col("low")) & (pl.col("bin_start_utc") < pl.col("high"))
+            ).drop("low", "high")
+        written = lake.replace_where("analysis_counts", _count_rows(rows, analysis, keys, run_id), where)
     undated = placements.filter(~pl.col("dated") & pl.col("video_id").is_in(list(changed)))
     if first:
         undated = placements.filter(~pl.col("dated"))
@@ -147,7 +151,10 @@ def run_counts(lake: Lake, analysis: CountsAnalysis, keys: dict[str, str], place
         rows = (_count_rows(_undated_counts(lake, analysis, keys, table, undated), analysis, keys, run_id)
                 if not undated.is_empty() else [])
         written += lake.replace_where("analysis_counts", rows, where)
-    deps = ranges["deployment_id"].to_list() if ranges is not None else [d.deployment_id for d in deployments]
+    if ranges is None:
+        deps = None
+    else:  # the deployments whose dated bins or undated footage changed
+        deps = sorted(set(ranges["deployment_id"].to_list()) | set(undated["deployment_id"].drop_nulls().to_list()))
     _presence(lake, analysis, keys, deployments, deps, run_id)
     _ledger(lake, fp, changes, run_id)
     return {"changed_videos": len(changed), "deployments": touched["deployment_id"].n_unique(), "rows": written,
@@ -228,7 +235,8 @@ def _bin_bounds(spans: pl.DataFrame, analysis: CountsAnalysis) -> pl.DataFrame:
     from vidlake.analysis.counts import BIN_EVERY
 
     every = BIN_EVERY[analysis.bin]
-    parts = []
+    parts = [pl.DataFrame(schema={"deployment_id": pl.String, "low": pl.Datetime("us", "UTC"),
+                                  "high": pl.Datetime("us", "UTC")})]
     for (zone,), group in spans.group_by(["timezone"]):
         zone = zone if analysis.clock == "local" else "UTC"
         parts.append(group.select(
@@ -256,13 +264,16 @@ def _count_rows(rows: pl.DataFrame, analysis: CountsAnalysis, keys: dict[str, st
 
 
 def _presence(lake, analysis, keys, deployments, deps, run_id) -> None:
-    """Presence per (deployment, query), from the analysis' own count rows (every bin of the deployment)."""
+    """Presence per (deployment, query), from the analysis' own count rows (every bin of the deployment),
+    for the deployments ``deps`` (None: every deployment, and rows of deployments no longer in the file go)."""
     counts = pl.from_arrow(lake.read("analysis_counts", filters=[("fingerprint", "=", analysis.fingerprint)]))
-    counts = counts.filter(pl.col("deployment_id").is_in(deps) | pl.col("deployment_id").is_null())
+    if deps is not None:
+        counts = counts.filter(pl.col("deployment_id").is_in(deps) | pl.col("deployment_id").is_null())
     frame = pl.DataFrame([{"deployment_id": d.deployment_id, "timezone": d.timezone} for d in deployments
-                          if d.deployment_id in deps], schema={"deployment_id": pl.String, "timezone": pl.String})
+                          if deps is None or d.deployment_id in deps],
+                         schema={"deployment_id": pl.String, "timezone": pl.String})
     rows = presence(counts, frame, analysis.queries)
+    where = {"fingerprint": analysis.fingerprint} | ({"deployment_id": deps} if deps is not None else {})
     lake.replace_where("analysis_presence", rows.with_columns(
         analysis=pl.lit(analysis.name), fingerprint=pl.lit(analysis.fingerprint),
-        task_keys=pl.lit(sorted(keys.values()), pl.List(pl.String)), run_id=pl.lit(run_id)).to_arrow(),
-        {"fingerprint": analysis.fingerprint, "deployment_id": deps})
+        task_keys=pl.lit(sorted(keys.values()), pl.List(pl.String)), run_id=pl.lit(run_id)).to_arrow(), where)

@@ -103,7 +103,7 @@ def place(media: list[dict[str, Any]], deployments: list[Deployment], pattern: P
           read_sidecar=None, read_creation_time=None) -> list[dict[str, Any]]:
     """One ``placements`` row per video or set. ``media`` rows: ``video_id``, ``kind`` (video | set),
     ``uri``, ``duration_s`` and, for sets, ``captured`` (the first image's time, aware or naive) and
-    ``captured_source``. ``read_sidecar(uri)`` and ``read_creation_time(uri)`` give a sidecar's text and a
+    ``captured_source``. ``read_sidecar(uri)`` and ``read_creation_time(uri)`` give a sidecar's content and a
     container's creation time (None when absent); both are only called when the sources before them gave
     nothing."""
     out = []

@@ -9,6 +9,7 @@ Every problem of the files fails before any work; a run ends with a summary and 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -19,8 +20,8 @@ from typing import Any
 
 import polars as pl
 
-from vidlake.analysis.incremental import run_counts, run_tracks
 from vidlake.analysis.deployments import Deployment, PathPattern, load_deployments
+from vidlake.analysis.incremental import run_counts, run_tracks
 from vidlake.analysis.placement import FilenameTime, MediaTimes, place
 from vidlake.analysis.spec import AnalysisFile, CountsAnalysis
 from vidlake.errors import ConfigError
@@ -30,6 +31,7 @@ from vidlake.platform.lake.runs import RunRecord
 from vidlake.platform.storage import storage_for
 
 __all__ = ["AnalyzeResult", "check_analyses", "run_analyze"]
+
 
 @dataclass
 class AnalyzeResult:
@@ -42,30 +44,30 @@ class AnalyzeResult:
     seconds: float = 0.0
 
 
-def check_analyses(spec: AnalysisFile, settings: Settings) -> list[Deployment]:
-    """The deployments, once every problem of the files and the analyses' references was ruled out
-    (``ConfigError`` otherwise): what runs before any work."""
-    deployments = _deployments(spec, settings)
+def check_analyses(spec: AnalysisFile, settings: Settings) -> tuple[list[Deployment], MediaTimes | None]:
+    """The deployments and the media rows' times, once every problem of the files and the analyses'
+    references was ruled out (``ConfigError`` otherwise): what runs before any work."""
+    deployments, media_times = _deployments(spec, settings)
     known = {d.deployment_id for d in deployments}
     for a in spec.analyses:
         unknown = sorted((set(getattr(a, "lines", {})) | set(getattr(a, "zones", {}))) - known)
         if unknown:
             raise ConfigError(f"analysis {a.name!r} has lines or zones for deployments {unknown} that are not in "
                               f"{spec.deployments.file}")
-    return deployments
+    return deployments, media_times
 
 
 def run_analyze(spec: AnalysisFile, settings: Settings, full: bool = False, show: bool = True) -> AnalyzeResult:
     """Run every analysis of ``spec`` on its lake (``spec.lake`` or the settings' lake)."""
     lake = Lake(spec.lake or settings.lake.uri, settings.storage)
-    deployments = check_analyses(spec, settings)  # every problem fails here, before any work
+    deployments, media_times = check_analyses(spec, settings)  # every problem fails here, before any work
     if not lake.exists("outputs"):
         raise ConfigError(f"{lake.uri} has no model outputs yet: run `vidlake run` with the tasks the analyses need")
     task_keys = {a.name: _task_keys(lake, a) for a in spec.analyses}
     with RunRecord(lake, "analyze", spec_json=spec.model_dump_json()) as record:
         result = AnalyzeResult(run_id=record.run_id, deployments=len(deployments))
         _store_deployments(lake, deployments, record.run_id)
-        placements = _placements(lake, spec, settings, deployments, result)
+        placements = _placements(lake, spec, settings, deployments, media_times, result)
         for analysis in spec.analyses:
             run = run_counts if isinstance(analysis, CountsAnalysis) else run_tracks
             result.analyses[analysis.name] = run(lake, analysis, task_keys[analysis.name], placements, deployments,
@@ -88,23 +90,24 @@ def _store_deployments(lake: Lake, deployments: list[Deployment], run_id: str) -
     lake.replace_where("deployments", [{**r, "run_id": run_id} for r in rows], {})
 
 
-def _deployments(spec: AnalysisFile, settings: Settings) -> list[Deployment]:
+def _deployments(spec: AnalysisFile, settings: Settings) -> tuple[list[Deployment], MediaTimes | None]:
     d = spec.deployments
     deployments = load_deployments(_read(d.file, settings), d.file)
     PathPattern(d.path_pattern)  # a bad pattern fails now
     if d.filename_time:
         FilenameTime(d.filename_time)
+    media_times = None
     if d.media:
-        MediaTimes(csv.DictReader(io.StringIO(_read(d.media, settings).decode("utf-8-sig"))), deployments, d.media)
-    return deployments
+        rows = csv.DictReader(io.StringIO(_read(d.media, settings).decode("utf-8-sig")))
+        media_times = MediaTimes(rows, deployments, d.media)
+    return deployments, media_times
 
 
 def _read(uri: str, settings: Settings) -> bytes:
-    storage = storage_for(uri, settings.storage)
-    if not storage.exists(uri):
+    data = _maybe_read(uri, settings)
+    if data is None:
         raise ConfigError(f"{uri} does not exist")
-    with storage.open(uri) as f:
-        return f.read()
+    return data
 
 
 def _task_keys(lake: Lake, analysis: CountsAnalysis) -> dict[str, str]:
@@ -122,7 +125,7 @@ def _task_keys(lake: Lake, analysis: CountsAnalysis) -> dict[str, str]:
 
 
 def _placements(lake: Lake, spec: AnalysisFile, settings: Settings, deployments: list[Deployment],
-                result: AnalyzeResult) -> pl.DataFrame:
+                media_times: MediaTimes | None, result: AnalyzeResult) -> pl.DataFrame:
     """Every video and set placed (deployment, UTC start); footage already placed with this exact setup
     keeps its row, the rest is placed now (reading sidecars and container tags only for it)."""
     d = spec.deployments
@@ -134,13 +137,10 @@ def _placements(lake: Lake, spec: AnalysisFile, settings: Settings, deployments:
     done = set(known.filter(pl.col("placed_with") == setup)["video_id"].to_list()) if known is not None else set()
     todo = [m for m in media if m["video_id"] not in done]
     if todo:
-        media_times = None
-        if d.media:
-            rows = csv.DictReader(io.StringIO(_read(d.media, settings).decode("utf-8-sig")))
-            media_times = MediaTimes(rows, deployments, d.media)
         rows = place(todo, deployments, PathPattern(d.path_pattern, roots), media_times,
                      FilenameTime(d.filename_time) if d.filename_time else None,
-                     read_sidecar=lambda uri: _maybe_read(uri, settings), read_creation_time=_creation_time)
+                     read_sidecar=lambda uri: _maybe_read(uri, settings),
+                     read_creation_time=lambda uri: _creation_time(uri, settings))
         lake.upsert("placements", [{**r, "placed_with": setup, "run_id": result.run_id} for r in rows],
                     [c for c in ("kind", "uri", "deployment_id", "start_utc", "end_utc", "timezone", "start_source",
                                  "dated", "problem", "placed_with", "run_id")])
@@ -173,21 +173,25 @@ def _media(lake: Lake) -> list[dict[str, Any]]:
     return media
 
 
-def _maybe_read(uri: str, settings: Settings) -> str | None:
+def _maybe_read(uri: str, settings: Settings) -> bytes | None:
+    """A small file's bytes (local or S3), or None when it does not exist."""
     storage = storage_for(uri, settings.storage)
     if not storage.exists(uri):
         return None
     with storage.open(uri) as f:
-        return f.read().decode("utf-8-sig")
+        return f.read()
 
 
-def _creation_time(uri: str) -> datetime | None:
-    """The container's creation_time tag (UTC), when it has one."""
+def _creation_time(uri: str, settings: Settings) -> datetime | None:
+    """The container's creation_time tag (UTC), when it has one; the file local or on S3."""
     import av
 
+    storage = storage_for(uri, settings.storage)
     try:
-        with av.open(uri, metadata_errors="ignore") as container:
-            tag = container.metadata.get("creation_time")
+        with contextlib.ExitStack() as stack:
+            source = storage.local_path(uri) or stack.enter_context(storage.open(uri))
+            with av.open(source, metadata_errors="ignore") as container:
+                tag = container.metadata.get("creation_time")
     except (OSError, av.FFmpegError):
         return None
     if not tag:
