@@ -2,15 +2,16 @@
 
 Molmo 2 numbers the objects of one answer; across windows the merge joins ids by position in the overlap
 both windows saw (vidlake/operators/merge.py). An object that is away for a whole overlap and comes back
-in a later window has no such evidence, so the merge also compares how the objects look. The model steps
-keep small copies of the sampled frames (``thumbs``) for the grounded tasks; ParseOutput describes each
-pointed object from the pixels around its points and drops the copies.
+in a later window has no such evidence, so the merge also compares how the objects look. SampleFrames
+keeps small copies of the sampled frames (``thumbs``, once per window, when a task of the job points),
+ExpandTasks keeps them on the rows of tasks that point, and ParseOutput describes each pointed object from
+the pixels around its points and drops the copies.
 
 The descriptor is two colour histograms around each point (a disc and the ring around it, the radius a
 fixed share of the frame's short side), averaged over the object's points in the window: the disc says
 what colour the object is, the ring how much of it there is beyond the disc (its size and shape). It
-needs no model and is cheap; it cannot tell apart two objects that look alike, and the merge only
-re-identifies when one earlier object matches clearly better than any other.
+needs no model and is cheap; it cannot tell apart two objects that look alike (between look-alikes the
+merge takes the closest, which keeps a count right but may give an object its twin's id).
 """
 
 from __future__ import annotations

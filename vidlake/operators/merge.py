@@ -17,8 +17,9 @@ its looks), ``"window"`` (not confirmed beyond its window).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 REID_DISTANCE = 0.25  # appearance distance under which an object that came back is the same object
 
@@ -101,7 +102,7 @@ def link_track_ids(
                 seen[mapping[r["object_id"]]].saw(r["t"])
         for local, vector in look.items():
             if local in mapping:
-                seen[mapping[local]].looks.append(vector)
+                seen[mapping[local]].looked(vector)
         out.extend({**r, "object_id": mapping.get(r["object_id"])} for r in rows)
         prev_map, prev_rows = mapping, rows
     single = len(per_window) <= 1
@@ -113,19 +114,27 @@ def link_track_ids(
 
 @dataclass
 class _Seen:
+    """A video-wide id so far: when it was last seen, and the mean of its windows' appearance vectors."""
+
     last_t: float = float("-inf")
-    looks: list = field(default_factory=list)
+    look: Any = None  # the mean vector (numpy), None before any
+    looks: int = 0
 
     def saw(self, t: float) -> None:
         self.last_t = max(self.last_t, t)
+
+    def looked(self, vector: list[float]) -> None:
+        import numpy as np
+
+        self.looks += 1
+        v = np.asarray(vector, dtype=np.float64)
+        self.look = v if self.look is None else self.look + (v - self.look) / self.looks
 
 
 def _reidentify(firsts: dict[int, float], look: dict[int, list[float]], mapping: dict[int, int],
                 seen: dict[int, _Seen], max_look: float) -> list[tuple[int, int]]:
     """(local id, earlier video-wide id) for the window's unlinked objects that look like an object last
     seen before they first appear; the closest pairs first, each earlier id once."""
-    import numpy as np
-
     from vidlake.operators.appearance import appearance_distance
 
     taken = set(mapping.values())
@@ -134,8 +143,8 @@ def _reidentify(firsts: dict[int, float], look: dict[int, list[float]], mapping:
         if local in mapping or local not in look:
             continue
         for vid, s in seen.items():
-            if vid not in taken and s.looks and s.last_t < first - 1e-6:
-                d = appearance_distance(look[local], np.mean(s.looks, axis=0))
+            if vid not in taken and s.look is not None and s.last_t < first - 1e-6:
+                d = appearance_distance(look[local], s.look)
                 if d <= max_look:
                     options.append((d, local, vid))
     return _one_to_one(options)
