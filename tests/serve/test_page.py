@@ -32,14 +32,19 @@ def page(tmp_path):
         context.close()
 
 
-def test_search_and_open_a_timeline(page, serve_url, search_lake):
-    _, ids = search_lake
+def _search(page, serve_url: str, query: str):
+    """Open the page, search for ``query`` once the index is ready, and return the first hit."""
     page.goto(f"{serve_url}/")
     page.wait_for_selector("#status:has-text('index ready')")
-    page.fill("#q", "a forklift drops a box")
+    page.fill("#q", query)
     page.press("#q", "Enter")
     page.wait_for_selector(".hit")
-    first = page.locator(".hit").first
+    return page.locator(".hit").first
+
+
+def test_search_and_open_a_timeline(page, serve_url, search_lake):
+    _, ids = search_lake
+    first = _search(page, serve_url, "a forklift drops a box")
     assert first.get_attribute("data-video") == ids["warehouse"]
     assert first.locator(".range").inner_text() == "0:10.0–0:14.0"
     assert first.locator("mark").all_inner_texts()[:3] == ["forklift", "drops", "box"]
@@ -89,12 +94,7 @@ def test_highlights_stay_on_their_words_after_an_emoji(page, serve_url, search_l
 
 
 def test_a_set_hit_shows_its_images_with_their_capture_times(page, serve_url, search_sets):
-    page.goto(f"{serve_url}/")
-    page.wait_for_selector("#status:has-text('index ready')")
-    page.fill("#q", "a deer grazing in a forest clearing")
-    page.press("#q", "Enter")
-    page.wait_for_selector(".hit")
-    card = page.locator(".hit").first
+    card = _search(page, serve_url, "a deer grazing in a forest clearing")
     assert (card.get_attribute("data-media"), card.get_attribute("data-video")) == ("set", search_sets["deer"])
     assert card.locator(".media").inner_text().lower() == "image set · burst · 4 of 4 images"
     assert card.locator(".range").inner_text() == "2026-06-01 09:00:00"
