@@ -34,7 +34,7 @@ CRD_FILES = {"RayCluster": "ray.io_rayclusters.yaml", "RayJob": "ray.io_rayjobs.
              "RayService": "ray.io_rayservices.yaml"}
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 REQUIRES = {canonicalize_name(r.name): r for r in map(Requirement, PROJECT["dependencies"])}
-USER_SECRETS = {"vidlake-s3", "vidlake-ray-token", "vidlake-api", "vidlake-hf"}  # created by hand (docs/cluster.md)
+USER_SECRETS = {"vidlake-s3", "vidlake-ray-token", "vidlake-api", "vidlake-hf", "vidlake-webhooks"}  # created by hand (docs/cluster.md)
 
 
 def _documents() -> list[tuple[str, dict]]:
@@ -278,7 +278,8 @@ def test_rayjobs_run_a_valid_spec_and_free_their_cluster(where, doc):
 
     spec = doc["spec"]
     assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] > 0
-    # the entrypoint is a shell line: `vidlake run SPEC`, maybe followed by `&& vidlake ...`; each one parses
+    # the entrypoint is a shell line: `vidlake run SPEC` (or `vidlake schedule once SPEC`), maybe followed by
+    # `&& vidlake ...`; each one parses
     commands = [shlex.split(part) for part in spec["entrypoint"].split("&&")]
     cli = get_command(app)
     for command in commands:
@@ -286,10 +287,10 @@ def test_rayjobs_run_a_valid_spec_and_free_their_cluster(where, doc):
         parent = cli.make_context("vidlake", command[1:])
         cli.get_command(parent, command[1]).make_context(command[1], command[2:], parent=parent)  # usage errors raise
     args = commands[0]
-    assert args[:2] == ["vidlake", "run"], spec["entrypoint"]
+    assert args[:2] == ["vidlake", "run"] or args[:3] == ["vidlake", "schedule", "once"], spec["entrypoint"]
     head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]  # the driver runs on the head
     mounts = {m["mountPath"]: m["name"] for m in head["containers"][0]["volumeMounts"]}
-    folder, name = os.path.split(args[2])
+    folder, name = os.path.split(args[2] if args[1] == "run" else args[3])
     volume = next(v for v in head["volumes"] if v["name"] == mounts[folder])
     job = parse_job_spec(yaml.safe_load(_job_spec_text(where, volume)), f"{where} {name}")
     assert any(job.model.name.startswith(m + "/") for m in mounts), "the model folder is not mounted on the head"

@@ -50,3 +50,20 @@ def test_a_dead_holders_lease_expires_and_a_live_one_is_waited_for(tmp_path):
 @pytest.mark.s3
 def test_leases_on_s3_use_conditional_writes(s3_endpoint, s3_bucket):
     _exclusive(f"s3://{s3_bucket}/lake", StorageSettings(endpoint_url=s3_endpoint))
+
+
+def test_a_refusing_lease_fails_at_once_and_a_long_holder_keeps_its_lease_alive(tmp_path):
+    from vidlake.platform.lake.lease import LeaseHeld
+
+    lake = str(tmp_path / "lake")
+    path = tmp_path / "lake" / "_leases" / "schedule-x.json"
+    with Lease(lake, "schedule-x", ttl_s=0.6, wait_s=0, renew_every_s=0.1, note="run of x.yaml") as lease:
+        time.sleep(1.5)  # well past its ttl: renewed all along, so nobody may take it over
+        began = time.monotonic()
+        with pytest.raises(LeaseHeld, match=r"still held by .*\(run of x.yaml\)") as refused:
+            with Lease(lake, "schedule-x", wait_s=0):
+                pass
+        assert time.monotonic() - began < 0.5  # refused at once, not after waiting
+        assert refused.value.holder == lease.holder and refused.value.since == pytest.approx(lease.since)
+        assert json.loads(path.read_text())["expires"] > time.time()
+    assert not path.exists()

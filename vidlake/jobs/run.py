@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,6 +39,7 @@ from vidlake.platform.config import LakeSettings, Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.lease import Lease
 from vidlake.platform.lake.runs import RunRecord
+from vidlake.platform.notify import check_secrets, notify
 from vidlake.platform.runtime import ensure_ray, print_summary, progress_bar
 from vidlake.platform.runtime.cluster import alive_nodes
 from vidlake.platform.runtime.executors import Executor, RayExecutor
@@ -70,6 +72,8 @@ class JobResult:
     first_window_s: float | None = None  # seconds from the start of the run to the first window back
     last_window_s: float | None = None  # ... and to the last
     pipeline_stats: str = ""  # Ray Data's per-operator statistics of the run (RayExecutor)
+    analyses: dict = field(default_factory=dict)  # the spec's analyses: name -> what their run did
+    report: str | None = None  # where the spec's report was written
 
 
 def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[PendingTask, ...],
@@ -172,24 +176,67 @@ def model_gpus(spec: JobSpec) -> float:
     return want
 
 
-def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Executor | None = None) -> JobResult:
-    """Run ``spec``; safe to re-run or to kill at any point (see docs/jobs.md, Exactly once).
+def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Executor | None = None,
+            schedule: str | None = None) -> JobResult:
+    """Run ``spec``; safe to re-run or to kill at any point (see docs/jobs.md, Exactly once). Then its
+    analyses (``analyses:``), its report (``report:``), and its webhooks (``notify:``, on completion and
+    on failure, whichever step failed).
 
-    ``executor``: the RayExecutor (default) or a LocalExecutor (everything in this process)."""
-    from vidlake.models.molmo2 import resolve_model
-
-    started = time.monotonic()
+    ``executor``: the RayExecutor (default) or a LocalExecutor (everything in this process).
+    ``schedule``: the schedule that started the run, for the webhooks' payload."""
     settings = settings.model_copy(update={"lake": LakeSettings(uri=spec.lake), "model": spec.model,
                                            "sampling": spec.sampling})
     lake = Lake(settings.lake.uri, settings.storage)
     check_lake_reachable(lake.uri, settings.storage)
-    record = RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json())
-    result = JobResult(run_id=record.run_id)
+    check_secrets(spec.notify)  # a webhook whose secret is missing fails before any work
     analyses = spec.analysis_file()
     if analyses is not None:  # a bad deployments file fails before any work
         from vidlake.jobs.analyze import check_analyses
 
         check_analyses(analyses, settings)
+    record = RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json())
+    result = JobResult(run_id=record.run_id)
+    try:
+        _run_tasks(spec, settings, lake, record, result, show, executor)
+        if analyses is not None:  # the job's own analyses, on what it just wrote (a run of its own)
+            from vidlake.jobs.analyze import run_analyze
+
+            result.analyses = run_analyze(analyses, settings, show=show).analyses
+        if spec.report is not None:
+            from vidlake.jobs.report import run_report
+
+            result.report = run_report(lake.uri, spec.report.out, settings, spec=analyses, show=show).out
+    except BaseException as exc:
+        if spec.notify:
+            notify(spec.notify, "failed", _payload(spec, lake, result, "failed", schedule,
+                                                   f"{type(exc).__name__}: {exc}"), lake, _echo)
+        raise
+    if spec.notify:
+        notify(spec.notify, "completed", _payload(spec, lake, result, "completed", schedule), lake, _echo)
+    return result
+
+
+def _payload(spec: JobSpec, lake: Lake, result: JobResult, state: str, schedule: str | None,
+             message: str | None = None) -> dict:
+    """The webhooks' JSON (docs/schedules.md)."""
+    return {"run_id": result.run_id, "job": spec.name, "schedule": schedule, "state": state, "lake": lake.uri,
+            "message": message, "seconds": round(result.seconds, 3), "report": result.report,
+            "counts": {"videos": result.videos, "sets": result.sets, "videos_todo": result.videos_todo,
+                       "windows_ok": result.windows_ok, "windows_failed": result.windows_failed,
+                       "rows": result.rows},
+            "analyses": result.analyses}
+
+
+def _echo(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _run_tasks(spec: JobSpec, settings: Settings, lake: Lake, record: RunRecord, result: JobResult, show: bool,
+               executor: Executor | None) -> None:
+    """The job proper: ingest, the tasks on every window not done yet, the commits, the run's row."""
+    from vidlake.models.molmo2 import resolve_model
+
+    started = time.monotonic()
     with record:  # from here on, whatever happens is recorded in the run's row (a bad model too)
         ref = resolve_model(spec.model, settings.storage)  # fails fast (ModelLoadError), before the ingest and any cluster work
         tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
@@ -235,11 +282,6 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
         _print(result, lake)
     if message:
         raise JobFailed(message)
-    if analyses is not None:  # the job's own analyses, on what it just wrote (a run of its own)
-        from vidlake.jobs.analyze import run_analyze
-
-        run_analyze(analyses, settings, show=show)
-    return result
 
 
 def _stream(executor: Executor, steps: list[Step], items: list[dict], tasks: tuple[PendingTask, ...],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -15,10 +17,11 @@ from vidlake.operators.plan import sampling_spec
 from vidlake.operators.tasks import PendingTask
 from vidlake.platform.config import ModelSettings, SamplingSettings, Settings, read_yaml_mapping
 from vidlake.platform.lake.ids import TaskIdentity
+from vidlake.platform.notify import WebhookSpec
 
 __all__ = [
-    "JobSpec", "ResourcesSpec", "TaskRun", "TaskSpec", "load_job_spec", "parse_job_spec", "resolve_tasks",
-    "shorthand_spec", "task_run",
+    "JobSpec", "ReportSpec", "ResourcesSpec", "ScheduleSpec", "TaskRun", "TaskSpec", "load_job_spec",
+    "parse_job_spec", "resolve_tasks", "shorthand_spec", "task_run",
 ]
 
 _NEEDS_QUERY = {"qa", "point", "count", "track", "ground"}
@@ -76,6 +79,58 @@ class ResourcesSpec(_Spec):
         if low < 1 or high < low:
             raise ValueError(f"replicas must be >= 1, or [min, max] with 1 <= min <= max (got {value})")
         return value
+
+
+_EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ScheduleSpec(_Spec):
+    """When ``vidlake schedule`` runs the spec: a cron expression or a fixed interval, in a time zone."""
+
+    cron: str | None = Field(None, description="Five-field crontab expression (minute hour day month weekday), "
+                             "e.g. '0 2 * * *' for 02:00 every day.")
+    every: str | None = Field(None, description="A fixed interval instead: '30s', '10m', '6h', '1d'.")
+    timezone: str = Field("UTC", description="IANA time zone of the cron expression.")
+    lease_ttl_s: float = Field(300.0, ge=10, description="How long a crashed run keeps the schedule's lease "
+                               "before the next run may take it (renewed every third of it while a run goes).")
+    misfire_grace_s: float = Field(3600.0, ge=1, description="A run missed (scheduler down) by less than this "
+                                   "still runs once when the scheduler is back; older misses are skipped.")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> "ScheduleSpec":
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("schedule needs exactly one of cron: or every:")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r} (an IANA name, e.g. Europe/Berlin)") from None
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+            except ValueError as exc:
+                raise ValueError(f"cron expression {self.cron!r} does not parse: {exc} (five fields: minute hour "
+                                 f"day-of-month month day-of-week, e.g. '0 2 * * *')") from None
+        else:
+            self.every_s
+        return self
+
+    @property
+    def every_s(self) -> float | None:
+        if self.every is None:
+            return None
+        match = _EVERY.match(self.every)
+        if not match or float(match[1]) <= 0:
+            raise ValueError(f"every: {self.every!r} is not an interval like '30s', '10m', '6h' or '1d'")
+        return float(match[1]) * _UNIT_S[match[2]]
+
+
+class ReportSpec(_Spec):
+    """Where the report of the spec's analyses (or of the whole lake) goes after each run."""
+
+    out: str = Field(description="Folder (local or s3://) for the HTML pages, CSV and Parquet files.")
 
 
 class TaskRun(_Spec):
@@ -144,6 +199,12 @@ class JobSpec(_Spec):
                                                 "(docs/analysis.md); needed by analyses.")
     analyses: list[Analysis] = Field(default_factory=list, description="Run after the job, on its lake, as "
                                      "`vidlake analyze` would (docs/analysis.md).")
+    report: ReportSpec | None = Field(None, description="Write the report after the job and its analyses "
+                                      "(docs/reports.md).")
+    notify: list[WebhookSpec] = Field(default_factory=list, description="Webhooks called when the run ends "
+                                      "(docs/schedules.md).")
+    schedule: ScheduleSpec | None = Field(None, description="When `vidlake schedule start` runs this spec "
+                                          "(docs/schedules.md).")
 
     @model_validator(mode="after")
     def _analyses_need_deployments(self) -> "JobSpec":

@@ -392,6 +392,21 @@ ANALYSIS_INPUTS = pa.schema(  # what each analysis last read: the incremental ru
     ]
 )
 
+NOTIFICATIONS = pa.schema(  # webhook deliveries: one row per (run, webhook, event), after its last attempt
+    [
+        pa.field("delivery_id", pa.string(), nullable=False),  # also the payload's delivery_id header
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("event", pa.string()),  # completed | failed | skipped
+        pa.field("url", pa.string()),  # scheme, host and path only: a query string may carry a token
+        pa.field("ok", pa.bool_()),
+        pa.field("attempts", pa.int32()),
+        pa.field("status_code", pa.int32()),  # the last response's, null when none came
+        pa.field("error", pa.string()),  # why the last attempt failed
+        pa.field("signed", pa.bool_()),
+        pa.field("at", _TS),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "videos": VIDEOS,
     "images": IMAGES,
@@ -416,6 +431,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "analysis_tracks": ANALYSIS_TRACKS,
     "analysis_crossings": ANALYSIS_CROSSINGS,
     "analysis_zone_visits": ANALYSIS_ZONE_VISITS,
+    "notifications": NOTIFICATIONS,
 }
 
 KEYS: dict[str, tuple[str, ...]] = {
@@ -442,6 +458,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "analysis_tracks": ("fingerprint", "video_id", "query", "object_id"),
     "analysis_crossings": ("fingerprint", "line", "video_id", "query", "object_id", "t"),
     "analysis_zone_visits": ("fingerprint", "zone", "video_id", "query", "object_id", "enter_t"),
+    "notifications": ("delivery_id",),
 }
 
 
