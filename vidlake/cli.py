@@ -25,6 +25,9 @@ app = typer.Typer(
 )
 model_app = typer.Typer(help="Model utilities (tiny offline checkpoint, ...).", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+schedule_app = typer.Typer(help="Run a job spec on its schedule: here (APScheduler) or as a Kubernetes CronJob.",
+                           no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
 
 ConfigOpt = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="YAML settings file (see docs/configuration.md).")
@@ -346,6 +349,127 @@ def analyze(
     if lake is not None:
         loaded = loaded.model_copy(update={"lake": settings.lake.uri})
     run_analyze(loaded, settings, full=full)
+
+
+@app.command()
+def report(
+    lake: Annotated[str, typer.Argument(help="Lake root: local folder or s3://bucket/prefix.")],
+    out: Annotated[str, typer.Option("--out", help="Folder (local or s3://) for the pages, CSV and Parquet.")],
+    spec: Annotated[Optional[Path], typer.Option("--spec", help="Analysis file or job spec: a page per "
+                                                 "analysis. Without it, the report covers what the lake holds.")] = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+) -> None:
+    """Write self-contained HTML reports with plots (counts over time per site, activity by hour of day,
+    point heatmaps and track trajectories over a frame, line and zone counts) and the same numbers as
+    CSV and Parquet (docs/reports.md)."""
+    from vidlake.jobs.report import run_report
+
+    settings = settings_from(config, lake, s3_endpoint)
+    run_report(settings.lake.uri, out, settings, spec=_analyses_of(spec) if spec else None)
+
+
+def _analyses_of(path: Path):
+    """The analyses of an analysis file or of a job spec (its analyses: section)."""
+    from vidlake.analysis.spec import load_analysis_file
+    from vidlake.errors import ConfigError
+    from vidlake.jobs.spec import load_job_spec
+    from vidlake.platform.config import read_yaml_mapping
+
+    if "tasks" not in read_yaml_mapping(path, "spec", "an analysis file or a job spec"):
+        return load_analysis_file(path)
+    analyses = load_job_spec(path).analysis_file()
+    if analyses is None:
+        raise ConfigError(f"{path} is a job spec without analyses: (see docs/analysis.md)")
+    return analyses
+
+
+@app.command()
+def export(
+    lake: Annotated[str, typer.Argument(help="Lake root: local folder or s3://bucket/prefix.")],
+    fmt: Annotated[str, typer.Option("--format", help="camtrap-dp | mot | csv")],
+    out: Annotated[str, typer.Option("--out", help="Folder (local or s3://) to write into.")],
+    taxon: Annotated[Optional[list[str]], typer.Option(
+        "--taxon", help="QUERY=SCIENTIFIC NAME for Camtrap DP observations, e.g. 'deer=Capreolus capreolus' "
+        "(repeatable); without it the query is the name.")] = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+) -> None:
+    """Write the lake in a format its field's tools read: a Camtrap DP 1.0 package (validated with
+    frictionless), MOTChallenge files of the tracks, or CSV and Parquet of counts and analyses
+    (docs/exports.md)."""
+    from vidlake.errors import ConfigError
+    from vidlake.jobs.export import run_export
+
+    taxa = {}
+    for item in taxon or []:
+        query, sep, name = item.partition("=")
+        if not sep or not query.strip() or not name.strip():
+            raise ConfigError(f"--taxon {item!r}: expected QUERY=SCIENTIFIC NAME")
+        taxa[query.strip()] = name.strip()
+    settings = settings_from(config, lake, s3_endpoint)
+    run_export(settings.lake.uri, fmt, out, settings, taxa=taxa or None)
+
+
+StateOpt = Annotated[Optional[Path], typer.Option(
+    "--state", help="Folder of the schedules' job store. [default: $XDG_STATE_HOME/vidlake]")]
+
+
+@schedule_app.command("start")
+def schedule_start(
+    job: Annotated[Path, typer.Argument(help="Job spec (YAML) with a schedule: section.")],
+    state: StateOpt = None,
+    max_runs: Annotated[Optional[int], typer.Option("--max-runs", min=1, help="Stop after this many runs.")] = None,
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join.")] = None,
+) -> None:
+    """Run the spec on its schedule (cron: or every:) until Ctrl-C: each run ingests new files, runs the
+    tasks, the analyses and the report, and calls the webhooks. Runs never overlap; a run missed while
+    the scheduler was down runs once when it is back (within schedule.misfire_grace_s)."""
+    from vidlake.jobs.schedule import start_scheduler
+
+    start_scheduler(job, state, str(config) if config else None,
+                    {"storage": {"endpoint_url": s3_endpoint}, "ray": {"address": ray_address}}, max_runs=max_runs)
+
+
+@schedule_app.command("once")
+def schedule_once(
+    job: Annotated[Path, typer.Argument(help="Job spec (YAML).")],
+    config: ConfigOpt = None,
+    s3_endpoint: EndpointOpt = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join.")] = None,
+) -> None:
+    """One run of the spec now, under its schedule's lease (what each CronJob run calls): skipped when
+    another run of the schedule is still going."""
+    from vidlake.jobs.schedule import run_once
+
+    run_once(job, settings_from(config, None, s3_endpoint, ray={"address": ray_address}))
+
+
+@schedule_app.command("export-k8s")
+def schedule_export_k8s(
+    job: Annotated[Path, typer.Argument(help="Job spec (YAML) with schedule.cron.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the manifests (kubectl apply -k OUT).")],
+    image: Annotated[str, typer.Option("--image", help="vidlake image of the Ray pods (infra/Dockerfile).")] = (
+        "registry.example.com/vidlake:0.1.0-ray2.60.0"),
+) -> None:
+    """Write the schedule as Kubernetes manifests: a CronJob whose pod creates a RayJob running
+    `vidlake schedule once` on the spec (docs/cluster.md)."""
+    from vidlake.jobs.schedule import export_k8s
+
+    for warning in export_k8s(job, out, image):
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"wrote {out}: kubectl apply -k {out}")
+
+
+@schedule_app.command("list")
+def schedule_list(state: StateOpt = None) -> None:
+    """The schedules this machine's scheduler keeps, with their next run."""
+    from vidlake.jobs.schedule import list_schedules
+
+    for s in list_schedules(state):
+        typer.echo(f"{s['name']:20} next {s['next_run']}  {s['trigger']}  {s['spec']}")
 
 
 @app.command()
