@@ -42,7 +42,7 @@ def print_status(settings: Settings, limit: int = 20) -> None:
         runs.add_column(col, justify="right")
     runs.add_column("message")
     for r in overview["runs"][:limit]:
-        style = {"completed": "green", "failed": "red", "running": "yellow", "abandoned": "red"}.get(r["status"], "")
+        style = {"completed": "green", "failed": "red", "running": "yellow", "abandoned": "red", "skipped": "dim"}.get(r["status"], "")
         runs.add_row(
             r["run_id"], r["job"], f"[{style}]{r['status']}[/]" if style else r["status"],
             f"{r['seconds']:.1f}" if r["seconds"] is not None else "-",
