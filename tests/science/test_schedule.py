@@ -133,3 +133,43 @@ def test_the_kubernetes_export_is_what_infra_holds_and_carries_the_deployments_f
                                                                     "deployments.csv"}
     job = load_job_spec(tmp_path / "out" / "job.yaml")
     assert job.deployments.file == "/specs/deployments.csv" and (tmp_path / "out" / "deployments.csv").is_file()
+
+
+def _due_in_the_past(state: Path, name: str, hours: float) -> None:
+    """Move a kept schedule's due time back, as if the scheduler had been down for ``hours``."""
+    from datetime import datetime, timedelta, timezone
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    store = SQLAlchemyJobStore(url=f"sqlite:///{state / 'schedules.sqlite'}")
+    store.start(None, "default")
+    job = store.lookup_job(name)
+    job.next_run_time = datetime.now(timezone.utc) - timedelta(hours=hours)
+    store.update_job(job)
+    store.shutdown()
+
+
+@pytest.mark.parametrize("grace_h, runs", [(1, 1), (0.25, 0)], ids=["within-grace", "too-late"])
+def test_runs_missed_while_the_scheduler_was_down_run_once_or_are_skipped(science_world, tmp_path, grace_h, runs):
+    """Down for 3.5 hours of an hourly schedule (the last missed run was due half an hour ago): within
+    the grace the four missed runs become one run at once, and the next is due on the hourly grid;
+    past the grace they are skipped and said so."""
+    from datetime import datetime, timedelta, timezone
+
+    spec = write_science_spec(science_world, tmp_path, schedule={"every": "1h", "misfire_grace_s": int(grace_h * 3600)})
+    state = tmp_path / "state"
+    stop = threading.Event()
+    stop.set()  # start, keep the schedule in the store, stop
+    assert start_scheduler(spec, state, local=True, echo=lambda _: None, stop=stop) == 0
+    _due_in_the_past(state, "science", hours=3.5)
+    said: list[str] = []
+    if runs:
+        assert start_scheduler(spec, state, max_runs=1, local=True, echo=said.append) == 1
+    else:
+        stop = threading.Event()
+        threading.Timer(3.0, stop.set).start()
+        assert start_scheduler(spec, state, local=True, echo=said.append, stop=stop) == 0
+        assert any("was missed" in line for line in said)
+    assert len(_job_runs(Lake(str(tmp_path / "lake")))) if runs else not (tmp_path / "lake").exists()
+    (kept,) = list_schedules(state)
+    assert kept["next_run"] > datetime.now(timezone.utc) + timedelta(minutes=25)  # coalesced: not the next missed one

@@ -94,8 +94,8 @@ class ScheduleSpec(_Spec):
     timezone: str = Field("UTC", description="IANA time zone of the cron expression.")
     lease_ttl_s: float = Field(300.0, ge=10, description="How long a crashed run keeps the schedule's lease "
                                "before the next run may take it (renewed every third of it while a run goes).")
-    misfire_grace_s: float = Field(3600.0, ge=1, description="A run missed (scheduler down) by less than this "
-                                   "still runs once when the scheduler is back; older misses are skipped.")
+    misfire_grace_s: float = Field(3600.0, ge=1, description="Runs missed while the scheduler was down run once "
+                                   "when it is back if the latest was due less than this ago; else skipped.")
 
     @model_validator(mode="after")
     def _one_trigger(self) -> "ScheduleSpec":
