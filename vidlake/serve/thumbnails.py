@@ -18,40 +18,13 @@ from cachetools import LRUCache
 
 from vidlake.errors import RowError
 from vidlake.platform.config import StorageSettings
+from vidlake.platform.media.frame_at import decode_frame
 from vidlake.platform.media.images import load_image
 from vidlake.platform.storage import is_s3, storage_for
 
-__all__ = ["Thumbnails", "decode_frame", "draw_marks"]
+__all__ = ["Thumbnails", "draw_marks"]
 
 _COLORS = ("#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa")
-
-
-def decode_frame(source: Any, t: float, rotation: int | None = 0) -> Any:
-    """The PIL image of the frame on screen at ``t`` seconds (the last frame starting at or before t)."""
-    import av
-
-    with av.open(source) as container:
-        stream = container.streams.video[0]
-        base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        target = base + max(0.0, t)
-        best = None
-        for seek_to in (target, 0.0):
-            container.seek(int(seek_to / stream.time_base), stream=stream, backward=True)
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                if frame.time > target + 1e-6:
-                    if best is None and seek_to == 0.0:
-                        best = frame  # t before the first frame: show the first one
-                    break
-                best = frame
-            if best is not None:
-                break
-        if best is None:
-            raise ValueError(f"no frame at t={t:.3f}s")
-        image = best.to_image()
-    turns = round((rotation or 0) / 90) % 4
-    return image.rotate(90 * turns, expand=True) if turns else image
 
 
 def draw_marks(image: Any, marks: Sequence[dict], width: int, height: int) -> None:

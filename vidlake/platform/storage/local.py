@@ -75,6 +75,7 @@ class LocalStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, 0o644)  # as any file written by open(): mkstemp's 0600 would hide reports from a web server
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
