@@ -31,7 +31,8 @@ def test_a_schedule_fires_twice_and_the_second_run_does_no_duplicate_work(scienc
     monkeypatch.setenv("SCIENCE_HOOK_SECRET", "k3y")
     with Receiver() as receiver:
         spec = write_science_spec(science_world, tmp_path, schedule={"every": "1s"},
-                                  notify=[{"url": receiver.url, "secret_env": "SCIENCE_HOOK_SECRET"}])
+                                  notify=[{"url": receiver.url, "secret_env": "SCIENCE_HOOK_SECRET"}],
+                                  report={"out": str(tmp_path / "report")})
         said: list[str] = []
         ended = start_scheduler(spec, tmp_path / "state", max_runs=2, local=True, echo=said.append)
     assert ended == 2
@@ -49,6 +50,10 @@ def test_a_schedule_fires_twice_and_the_second_run_does_no_duplicate_work(scienc
     assert all(Receiver.signed_by(r, "k3y") for r in receiver.requests)
     assert [p["counts"]["videos_todo"] for p in receiver.payloads()] == [3, 0]
     assert receiver.payloads()[0]["schedule"] == "science" and receiver.payloads()[0]["analyses"]["hourly"]["mode"] == "full"
+    # each run wrote the report of the spec's analyses
+    assert {p["report"] for p in receiver.payloads()} == {str(tmp_path / "report")}
+    assert {"index.html", "hourly.html", "paths.html"} <= {p.name for p in (tmp_path / "report").iterdir()}
+    assert [r["status"] for r in lake.read("runs").to_pylist() if r["job"] == "report"] == ["completed"] * 2
     assert len(said) == 3 and "run 2 completed" in said[-1]
     # the job store keeps the schedule for the next start
     (kept,) = list_schedules(tmp_path / "state")
