@@ -27,7 +27,7 @@ from vidlake.errors import ConfigError, JobFailed, StorageError
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.runs import RunRecord
-from vidlake.platform.storage import is_s3, join_uri, split_s3_uri, storage_for
+from vidlake.platform.storage import is_s3, split_s3_uri, storage_for, write_files
 
 __all__ = ["FORMATS", "ExportResult", "check_export", "run_export"]
 
@@ -105,7 +105,8 @@ def run_export(lake_uri: str, fmt: str, out: str, settings: Settings, show: bool
                                     f"{out}:\n  " + "\n  ".join(report_problems(report)))
             else:
                 exported = export_mot(lake, folder) if fmt == "mot" else export_tables(lake, folder)
-            result.files = _write_out(folder, out, settings)
+            names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+            result.files = write_files(folder, names, out, settings.storage)
         result.rows, result.skipped = exported.rows, exported.skipped
         result.seconds = record.seconds
         record.finish("completed", metrics={"format": fmt, "out": out, "files": len(result.files),
@@ -125,17 +126,6 @@ def _check_bucket(out: str, settings: Settings) -> None:
     except Exception as exc:  # botocore: NoCredentialsError, EndpointConnectionError, ClientError(403/404)
         raise StorageError(f"cannot reach the bucket {bucket!r} of {out} ({exc}); check the AWS credentials, the "
                            "bucket name and --s3-endpoint / VIDLAKE_STORAGE__ENDPOINT_URL") from exc
-
-
-def _write_out(folder: Path, out: str, settings: Settings) -> list[str]:
-    """Every file built in ``folder``, written under ``out`` (local or s3://), each file atomically."""
-    storage = storage_for(out, settings.storage)
-    written = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        target = join_uri(out, path.relative_to(folder).as_posix())
-        storage.write_atomic(target, path.read_bytes())
-        written.append(target)
-    return written
 
 
 def _print(result: ExportResult, lake: Lake) -> None:

@@ -3,7 +3,7 @@
     checks: the lake has outputs; each analysis of the spec has results (``vidlake analyze`` ran it)
     pages: one per analysis (vidlake/analysis/report/analysis_pages.py), or, without a spec, what the lake
            holds (lake_pages.py); rendered into a temporary folder, then copied file by file to ``out``
-           (a local folder or s3://) through vidlake's storage, the index last
+           (a local folder or s3://) with ``write_files``, the index last
 
 Every problem of the input fails before anything is written; a run ends with a summary and a ``runs``
 row (job ``report``). See docs/reports.md.
@@ -24,7 +24,7 @@ from vidlake.errors import ConfigError
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.runs import RunRecord
-from vidlake.platform.storage import Storage, join_uri, storage_for
+from vidlake.platform.storage import join_uri, storage_for, write_files
 
 __all__ = ["ReportResult", "check_report", "run_report"]
 
@@ -62,7 +62,7 @@ def run_report(lake_uri: str, out: str, settings: Settings, spec: AnalysisFile |
     lake = Lake(lake_uri, settings.storage)
     check_report(lake, spec)
     try:
-        storage = storage_for(out, settings.storage)
+        storage_for(out, settings.storage)
     except ValueError as exc:
         raise ConfigError(f"--out {out}: {exc}") from None
     spec_json = json.dumps({"out": out, "spec": spec.model_dump(mode="json") if spec is not None else None})
@@ -70,7 +70,9 @@ def run_report(lake_uri: str, out: str, settings: Settings, spec: AnalysisFile |
         header = [("lake", lake.uri), ("generated at", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")),
                   ("report run", record.run_id), ("vidlake", __version__)]
         pages = build_pages(lake, spec, Frames(lake, settings.storage), header)
-        written = _write(pages, header, out, storage)
+        with tempfile.TemporaryDirectory(prefix="vidlake-report-") as tmp:
+            written = write_report(pages, header, Path(tmp))  # the index last: it links only pages already there
+            write_files(Path(tmp), written, out, settings.storage)
         result = ReportResult(
             run_id=record.run_id, out=out, pages=[w for w in written if w.endswith(".html")],
             plots={p.file: len(p.plots) for p in pages}, tables=[w for w in written if not w.endswith(".html")],
@@ -87,15 +89,6 @@ def build_pages(lake: Lake, spec: AnalysisFile | None, frames: Frames, header: l
         return lake_pages(lake, frames, header)
     return [(counts_page if isinstance(a, CountsAnalysis) else tracks_page)(lake, a, frames, header)
             for a in spec.analyses]
-
-
-def _write(pages: list[Page], header: list[tuple[str, str]], out: str, storage: Storage) -> list[str]:
-    """Render into a temporary folder, then copy each file to ``out`` (local or S3) atomically."""
-    with tempfile.TemporaryDirectory(prefix="vidlake-report-") as tmp:
-        written = write_report(pages, header, Path(tmp))
-        for name in written:
-            storage.write_atomic(join_uri(out, name), (Path(tmp) / name).read_bytes())
-    return written
 
 
 def _print(result: ReportResult) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "join_uri",
     "split_s3_uri",
     "storage_for",
+    "write_files",
 ]
 
 
@@ -36,6 +37,19 @@ def storage_for(uri: str, settings: StorageSettings | None = None) -> Storage:
     if "://" in uri and not uri.startswith("file://"):
         raise ValueError(f"unsupported URI scheme in {uri!r}: use a local path or s3://bucket/prefix")
     return LocalStorage()
+
+
+def write_files(folder: Path, names: list[str], out: str, settings: StorageSettings | None = None) -> list[str]:
+    """Copy the files ``names`` (paths relative to the local ``folder``) under ``out`` (a local folder or
+    s3://), each atomically and in the order given; returns their URIs. Reports and exports are built in
+    a temporary folder and written out with this, so a reader never sees a half-written file."""
+    storage = storage_for(out, settings)
+    written = []
+    for name in names:
+        target = join_uri(out, name)
+        storage.write_atomic(target, (folder / name).read_bytes())
+        written.append(target)
+    return written
 
 
 def join_uri(base: str, *parts: str) -> str:
