@@ -236,6 +236,25 @@ def model_make_tiny(
     print(make_tiny(out_dir, seed=seed))
 
 
+@model_app.command("train-toy")
+def model_train_toy(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the checkpoint and its model card into.")],
+    minutes: Annotated[float, typer.Option("--minutes", min=0.1, help="Training time.")] = 30.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the initial weights and of the data.")] = 0,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Stop after this many steps.")] = None,
+    eval_windows: Annotated[int, typer.Option("--eval-windows", min=0, help="Held-out windows scored after "
+                                              "training (0: none).")] = 60,
+) -> None:
+    """Train the toy Molmo 2 from scratch on the synthetic world, on the CPU (docs/models.md).
+
+    [bold]Trained only on synthetic shapes: on real footage its answers mean nothing.[/] Load the result
+    like any checkpoint ([bold]--model DIR[/]).
+    """
+    from vidlake.models.toy_train import TrainConfig, train_toy
+
+    train_toy(out_dir, TrainConfig(minutes=minutes, seed=seed, steps=steps), eval_windows=eval_windows)
+
+
 @app.command()
 def ask(
     video: Annotated[str, typer.Argument(help="A video or image file (local path or s3:// URI).")],

@@ -22,7 +22,7 @@ import numpy as np
 from vidlake.errors import ConfigError
 from vidlake.evaluation.world import COLOURS, QUERIES, VideoSpec, covers, match_query, plan_video, visibility
 
-__all__ = ["make_synthetic"]
+__all__ = ["background", "draw_frame", "make_synthetic"]
 
 # mbtree=0: x264's macroblock-tree pass reads memory nobody wrote (run with MALLOC_PERTURB_=1 to see the
 # output change), so with it the same frames encode differently from one run to the next.
@@ -53,7 +53,7 @@ def make_synthetic(dir: Path, videos: int = 6, seed: int = 0, max_seconds: float
         video = plan_video(seed, index, max_seconds, short_seconds)
         xs, ys, visible = visibility(video)
         path = out / "videos" / video.file
-        _encode(path, video, _render(video, xs, ys, _background(seed, video)))
+        _encode(path, video, _render(video, xs, ys, background(seed, video)))
         _write_video_truth(out, video, xs, ys, visible)
         specs.append((video, xs, ys, visible))
         paths.append(path)
@@ -76,8 +76,9 @@ def _clear(out: Path) -> None:
         raise ConfigError(f"{out} is not empty and holds no world.json: name a new or empty folder")
 
 
-def _background(seed: int, video: VideoSpec) -> np.ndarray:
-    """Smooth blotches plus grain in one muted tone (H x W x 3 uint8, display orientation)."""
+def background(seed: int, video: VideoSpec) -> np.ndarray:
+    """The video's background, the same on every frame: smooth blotches plus grain in one muted tone
+    (H x W x 3 uint8, display orientation)."""
     from PIL import Image
 
     rng = np.random.default_rng([seed, video.index, 1])
@@ -91,19 +92,26 @@ def _background(seed: int, video: VideoSpec) -> np.ndarray:
 
 def _render(video: VideoSpec, xs: np.ndarray, ys: np.ndarray, background: np.ndarray) -> Iterator[np.ndarray]:
     """Each frame as stored: shapes drawn in id order (higher ids on top), turned against the rotation."""
-    h, w = background.shape[:2]
-    grid_x, grid_y = np.arange(w) + 0.5, np.arange(h) + 0.5  # pixel centres, as covers() is asked in world.py
     turns = video.kind.rotation // 90
     for f in range(len(video.times)):
-        frame = background.copy()
-        for k, obj in enumerate(video.objects):
-            cx, cy, half = xs[k, f], ys[k, f], obj.size / 2
-            x0, x1 = max(0, int(np.floor(cx - half))), min(w, int(np.ceil(cx + half)) + 1)
-            y0, y1 = max(0, int(np.floor(cy - half))), min(h, int(np.ceil(cy + half)) + 1)
-            if x0 < x1 and y0 < y1:
-                mask = covers(obj.shape, obj.size, cx, cy, grid_x[None, x0:x1], grid_y[y0:y1, None])
-                frame[y0:y1, x0:x1][mask] = COLOURS[obj.colour]
+        frame = draw_frame(video, xs[:, f], ys[:, f], background)
         yield np.ascontiguousarray(np.rot90(frame, -turns)) if turns else frame
+
+
+def draw_frame(video: VideoSpec, xs: np.ndarray, ys: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """One frame as a player shows it (display orientation): the objects, centred at ``xs``/``ys``
+    (one entry per object), drawn over ``background`` in id order (higher ids on top)."""
+    h, w = background.shape[:2]
+    grid_x, grid_y = np.arange(w) + 0.5, np.arange(h) + 0.5  # pixel centres, as covers() is asked in world.py
+    frame = background.copy()
+    for k, obj in enumerate(video.objects):
+        cx, cy, half = xs[k], ys[k], obj.size / 2
+        x0, x1 = max(0, int(np.floor(cx - half))), min(w, int(np.ceil(cx + half)) + 1)
+        y0, y1 = max(0, int(np.floor(cy - half))), min(h, int(np.ceil(cy + half)) + 1)
+        if x0 < x1 and y0 < y1:
+            mask = covers(obj.shape, obj.size, cx, cy, grid_x[None, x0:x1], grid_y[y0:y1, None])
+            frame[y0:y1, x0:x1][mask] = COLOURS[obj.colour]
+    return frame
 
 
 def _encode(path: Path, video: VideoSpec, frames: Iterator[np.ndarray]) -> None:

@@ -108,21 +108,25 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_config(tokenizer):
+def build_config(tokenizer, vision_width: int = 64, vision_layers: int = 2, text_width: int = 64,
+                 text_layers: int = 2, frame_size: int = FRAME_SIZE):
+    """A small ``Molmo2Config`` on ``tokenizer``'s ids: 4 attention heads everywhere, MLPs twice as wide."""
     from transformers import Molmo2Config
 
     tid = dict(zip(MM_TOKENS, tokenizer.convert_tokens_to_ids(MM_TOKENS)))
     vision = dict(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, head_dim=16, image_size=[FRAME_SIZE, FRAME_SIZE], patch_size=14,
+        hidden_size=vision_width, intermediate_size=2 * vision_width, num_hidden_layers=vision_layers,
+        num_attention_heads=4, num_key_value_heads=4, head_dim=vision_width // 4, image_size=[frame_size, frame_size],
+        patch_size=14,
     )
     adapter = dict(
-        vision_feature_layer=[-1, 0], hidden_size=64, num_attention_heads=4, num_key_value_heads=4,
-        head_dim=16, intermediate_size=128, text_hidden_size=64,
+        vision_feature_layer=[-1, 0], hidden_size=vision_width, num_attention_heads=4, num_key_value_heads=4,
+        head_dim=vision_width // 4, intermediate_size=2 * vision_width, text_hidden_size=text_width,
     )
     text = dict(
-        hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=BASE_VOCAB,
-        additional_vocab_size=16, num_hidden_layers=2, intermediate_size=128, max_position_embeddings=36864,
+        hidden_size=text_width, num_attention_heads=4, num_key_value_heads=2, head_dim=text_width // 4,
+        vocab_size=BASE_VOCAB, additional_vocab_size=16, num_hidden_layers=text_layers,
+        intermediate_size=2 * text_width, max_position_embeddings=36864,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     )
     return Molmo2Config(
@@ -133,27 +137,33 @@ def build_config(tokenizer):
     )
 
 
+def build_processor(tokenizer, frame_size: int = FRAME_SIZE, pooling: int | None = None):
+    """Molmo 2's processor for ``frame_size`` px frames; ``pooling``: patches per visual token along each
+    side (None: the processors' defaults, 3 for video frames and 2 for images)."""
+    from transformers import Molmo2ImageProcessor, Molmo2Processor, Molmo2VideoProcessor
+
+    size = {"height": frame_size, "width": frame_size}
+    pool = {} if pooling is None else {"pooling_size": [pooling, pooling]}
+    # Molmo2VideoProcessor() leaves do_rescale/do_normalize unset (None = off): set them as checkpoints do.
+    flags = dict(do_resize=True, do_rescale=True, do_normalize=True, do_convert_rgb=True)
+    return Molmo2Processor(
+        image_processor=Molmo2ImageProcessor(size=size, max_crops=2, **pool),
+        video_processor=Molmo2VideoProcessor(size=size, num_frames=16, **pool, **flags),
+        tokenizer=tokenizer,
+        chat_template=tiny_chat_template(),
+    )
+
+
 def make_tiny(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     """Write the tiny checkpoint (model, processor, generation config) into ``out_dir``."""
     import torch
-    from transformers import (
-        GenerationConfig, Molmo2ForConditionalGeneration, Molmo2ImageProcessor, Molmo2Processor,
-        Molmo2VideoProcessor,
-    )
+    from transformers import GenerationConfig, Molmo2ForConditionalGeneration
 
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     config = build_config(tokenizer)
-    size = {"height": FRAME_SIZE, "width": FRAME_SIZE}
-    # Molmo2VideoProcessor() leaves do_rescale/do_normalize unset (None = off): set them as checkpoints do.
-    flags = dict(do_resize=True, do_rescale=True, do_normalize=True, do_convert_rgb=True)
-    processor = Molmo2Processor(
-        image_processor=Molmo2ImageProcessor(size=size, max_crops=2),
-        video_processor=Molmo2VideoProcessor(size=size, num_frames=16, **flags),
-        tokenizer=tokenizer,
-        chat_template=tiny_chat_template(),
-    )
+    processor = build_processor(tokenizer)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

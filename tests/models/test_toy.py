@@ -1,0 +1,73 @@
+"""The toy Molmo 2's training: windows of the synthetic world with the oracle's answers as targets, a few
+deterministic steps, a checkpoint that vidlake loads like any other and a model card that says what it is."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+from transformers import Molmo2ForConditionalGeneration
+
+from vidlake.jobs.ask import run_ask
+from vidlake.models.molmo2 import resolve_model
+from vidlake.models.toy import TOY_FRAME_SIZE, build_toy
+from vidlake.models.toy_data import CLASSES, FIRST_SEED, WorldWindows, training_row
+from vidlake.models.toy_train import TrainConfig, train_toy
+from vidlake.platform.config import ModelSettings, load_settings
+
+FAST = dict(steps=2, batch_size=2, warmup=2, frames=(2, 3))
+
+
+def test_training_windows_carry_the_oracles_answers_and_a_target_per_visual_token():
+    _, processor = build_toy()
+    source = WorldWindows(range(FIRST_SEED, FIRST_SEED + 3))
+    rng = np.random.default_rng(0)
+    windows = [source.sample(rng) for _ in range(12)]
+    assert {w.task for w in windows} == {"caption", "count", "point", "track"}
+    for w in windows:
+        assert w.frames.dtype == np.uint8 and len(w.frames) == len(w.timestamps_s) >= 2
+        assert np.all(np.diff(w.timestamps_s) > 0)
+        if w.task == "count":
+            assert w.prompt.startswith("How many ") and (" total of " in w.answer or w.answer == "There are none.")
+        row = training_row(processor, w, grid=4)
+        answer = processor.tokenizer.decode(row["input_ids"][row["labels_from"]:])
+        assert answer == w.answer + "<|im_end|>"  # the target follows the prompt, as generate() would go on
+        assert (row["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<im_patch>")).sum() == 16 * len(w.frames)
+        assert row["cells"].shape == (16 * len(w.frames), len(CLASSES))
+        marked = {(f, int(y * 4), int(x * 4), label) for f, objects in enumerate(w.objects) for label, x, y in objects}
+        assert row["cells"].sum() == len(marked)  # every visible object marks its class in its token's cell
+    again = WorldWindows(range(FIRST_SEED, FIRST_SEED + 3)).sample(np.random.default_rng(0))
+    assert again.answer == windows[0].answer and np.array_equal(again.frames, windows[0].frames)
+
+
+def test_a_few_steps_are_deterministic_and_give_a_checkpoint_vidlake_loads(tmp_path):
+    first = train_toy(tmp_path / "a", TrainConfig(**FAST), echo=lambda _: None, eval_windows=2)
+    second = train_toy(tmp_path / "b", TrainConfig(**FAST), echo=lambda _: None, eval_windows=0)
+    assert first.steps == 2 and all(np.isfinite(loss) for _, loss, _ in first.losses)
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)  # same seed, same weights
+    trained = Molmo2ForConditionalGeneration.from_pretrained(tmp_path / "a").state_dict()
+    untrained = build_toy()[0].state_dict()
+    for key in ("model.vision_tower.patch_embedding.weight", "lm_head.weight"):  # both sides learned
+        assert not np.array_equal(trained[key].numpy(), untrained[key].numpy()), key
+    card = (tmp_path / "a" / "README.md").read_text()
+    assert "Trained only on the synthetic world" in card and "On real footage its answers mean nothing" in card
+    meta = json.loads((tmp_path / "a" / "vidlake-toy.json").read_text())
+    assert meta["steps"] == 2 and set(meta["scores"]) >= {"count_exact", "point_f1", "caption_names_all"}
+    ref = resolve_model(ModelSettings(name=str(tmp_path / "a")))  # the code path that loads Molmo2-4B
+    assert ref.model_id == "local:a" and ref.revision.startswith("local-")
+    settings = load_settings(model={"name": str(tmp_path / "a"), "max_new_tokens": 16},
+                             sampling={"size": TOY_FRAME_SIZE, "max_frames": 4})
+    from media import make_video
+
+    result = run_ask(settings, str(make_video(tmp_path / "clip.mp4", seconds=2)), task="count", query="circles",
+                     show=False)
+    assert result["model_id"] == "local:a" and result["windows"]
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"minutes": 0}])
+def test_bad_training_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**bad)

@@ -1,0 +1,42 @@
+"""The toy Molmo 2: a small ``Molmo2ForConditionalGeneration`` trained from scratch on the synthetic world.
+
+It is trained ONLY on coloured shapes moving over a textured background (``vidlake synth``): on real
+footage its answers mean nothing. It exists so that a machine without a GPU or a download can see the
+platform work end to end with answers that depend on the pixels (docs/models.md, toy model).
+
+Architecture (``toy_config``): Molmo 2's own, small: a 3-layer ViT of width 128 on 112 px frames (8 x 8
+patches of 14 px), Molmo 2's attention pooling over 2 x 2 patches (16 visual tokens per frame) and its
+projector, and a 4-layer language model of width 256, on the tiny model's tokenizer. Training:
+vidlake/models/toy_train.py (``vidlake model train-toy``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy"]
+
+TOY_MODEL_ID = "vidlake/toy-molmo2"
+TOY_FRAME_SIZE = 112
+TOY_POOLING = 2
+TOY_SIZES = dict(vision_width=128, vision_layers=3, text_width=256, text_layers=4)
+
+
+def build_toy(seed: int = 0) -> tuple[Any, Any]:
+    """An untrained toy model (Molmo 2's default initialisation under ``seed``) and its processor."""
+    import torch
+    from transformers import GenerationConfig, Molmo2ForConditionalGeneration
+
+    from vidlake.models.tiny import build_config, build_processor, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = build_config(tokenizer, frame_size=TOY_FRAME_SIZE, **TOY_SIZES)
+    processor = build_processor(tokenizer, TOY_FRAME_SIZE, TOY_POOLING)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Molmo2ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"]),
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, do_sample=False,
+    )
+    return model, processor

@@ -1,0 +1,119 @@
+"""Training windows for the toy Molmo 2, made on the fly from the synthetic world (vidlake/evaluation/world.py).
+
+A window is what the job gives the model: 2-8 upright frames sampled at 2 fps from a video of the world,
+their timestamps, one task's prompt from vidlake's own templates, and as the target the oracle engine's
+answer to that window (vidlake/models/oracle.py): captions, counts by pointing, points and tracks with
+ids, in Molmo 2's formats. Worlds come from seeds >= ``FIRST_SEED``: the accuracy benchmark's worlds (seed
+0 and the development seeds 1 and 2) are never trained on. Besides the text, each window carries a dense
+target for every visual token (which object classes have their centre in that token's cell), used by
+the training's auxiliary loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CLASSES", "FIRST_SEED", "TASKS", "ToyWindow", "WorldWindows", "training_row"]
+
+FIRST_SEED = 1000
+TASKS = ("caption", "count", "point", "track")
+FPS = 2.0
+
+
+def _classes() -> list[str]:
+    from vidlake.evaluation.world import COLOURS, SHAPES
+
+    return [f"{c} {s}" for c in COLOURS for s in SHAPES]
+
+
+CLASSES = _classes()
+
+
+@dataclass
+class ToyWindow:
+    frames: np.ndarray  # N x H x W x 3 uint8, upright
+    timestamps_s: list[float]
+    task: str
+    query: str | None
+    prompt: str
+    answer: str
+    objects: list[list[tuple[str, float, float]]]  # per frame: (label, x_norm, y_norm) of every visible object
+    size: tuple[int, int]  # the video's upright width and height
+
+
+class WorldWindows:
+    """Random windows of the synthetic worlds ``seeds`` (a range); ``rng`` draws everything."""
+
+    def __init__(self, seeds: range, frames: tuple[int, int] = (2, 8), tasks: tuple[str, ...] = TASKS,
+                 cache: int = 48):
+        from vidlake.models.prompts import PromptRegistry
+
+        self.seeds, self.frames, self.tasks, self.cache = seeds, frames, tasks, cache
+        self.templates = PromptRegistry()
+        self._videos: dict[tuple[int, int], Any] = {}
+
+    def _video(self, seed: int, index: int) -> Any:
+        from vidlake.evaluation.synth import background
+        from vidlake.evaluation.world import plan_video, visibility
+
+        key = (seed, index)
+        if key not in self._videos:
+            video = plan_video(seed, index, 60.0, (20, 60))
+            video = replace(video, kind=replace(video.kind, rotation=0))  # frames as the decoders give them: upright
+            self._videos[key] = (video, *visibility(video), background(seed, video))
+            if len(self._videos) > self.cache:
+                self._videos.pop(next(iter(self._videos)))
+        return self._videos[key]
+
+    def sample(self, rng: np.random.Generator) -> ToyWindow:
+        from vidlake.evaluation.synth import draw_frame
+        from vidlake.evaluation.world import QUERIES
+        from vidlake.models.oracle import oracle_answer
+
+        video, xs, ys, visible, back = self._video(int(rng.choice(self.seeds)), int(rng.integers(0, 40)))
+        times = np.array([float(t) for t in video.times])
+        count = int(rng.integers(self.frames[0], self.frames[1] + 1))
+        start = float(rng.uniform(0.0, max(0.0, times[-1] - (count - 1) / FPS)))
+        picked = sorted({int(np.argmin(np.abs(times - (start + j / FPS)))) for j in range(count)})
+        w, h = video.kind.width, video.kind.height
+        frames, seen, objects = [], [], []
+        for f in picked:
+            frames.append(draw_frame(video, xs[:, f], ys[:, f], back))
+            here = [(k + 1, f"{o.colour} {o.shape}", float(xs[k, f]), float(ys[k, f]))
+                    for k, o in enumerate(video.objects) if visible[k, f]]
+            seen.append((round(times[f] - times[picked[0]], 1), here))
+            objects.append([(label, x / w, y / h) for _, label, x, y in here])
+        task = self.tasks[int(rng.integers(len(self.tasks)))]
+        query = None
+        if task != "caption":
+            present = sorted({o[1] for _, objs in seen for o in objs})
+            if present and rng.random() < 0.75:  # mostly about what is there; else any query (often "none")
+                colour, shape = present[int(rng.integers(len(present)))].split()
+                query = (f"{colour} {shape}s", f"{shape}s", "shapes")[int(rng.integers(3))]
+            else:
+                query = QUERIES[int(rng.integers(len(QUERIES)))]
+        return ToyWindow(np.stack(frames), [float(times[f]) for f in picked], task, query,
+                         self.templates.get(task).render(query), oracle_answer(task, query, seen, w, h), objects,
+                         (w, h))
+
+
+def training_row(processor: Any, window: ToyWindow, grid: int) -> dict[str, Any]:
+    """The window as model inputs (vidlake's own ``prepare_window``) with the answer and end token
+    appended, where the loss starts, and the auxiliary target (frames x grid x grid cells, classes)."""
+    from vidlake.models.molmo2_inputs import prepare_window
+
+    row = prepare_window(processor, window.frames, window.timestamps_s, window.timestamps_s[0], window.prompt)
+    answer = processor.tokenizer(window.answer + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    row["labels_from"] = len(row["input_ids"])
+    row["input_ids"] = np.concatenate([row["input_ids"], np.asarray(answer, dtype=np.int32)])
+    row["mm_token_type_ids"] = np.concatenate([row["mm_token_type_ids"], np.zeros(len(answer), dtype=np.int8)])
+    cells = np.zeros((len(window.objects), grid, grid, len(CLASSES)), dtype=np.float32)
+    for f, objects in enumerate(window.objects):
+        for label, x, y in objects:
+            cells[f, min(grid - 1, math.floor(y * grid)), min(grid - 1, math.floor(x * grid)), CLASSES.index(label)] = 1
+    row["cells"] = cells.reshape(-1, len(CLASSES))
+    return row
