@@ -35,9 +35,10 @@ def test_training_windows_carry_the_oracles_answers_and_a_target_per_visual_toke
         answer = processor.tokenizer.decode(row["input_ids"][row["labels_from"]:])
         assert answer == w.answer + "<|im_end|>"  # the target follows the prompt, as generate() would go on
         assert (row["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<im_patch>")).sum() == 16 * len(w.frames)
-        assert row["cells"].shape == (16 * len(w.frames), len(CLASSES))
+        assert row["cells"].shape == (16 * len(w.frames), 3 * len(CLASSES))
         marked = {(f, int(y * 4), int(x * 4), label) for f, objects in enumerate(w.objects) for label, x, y in objects}
-        assert row["cells"].sum() == len(marked)  # every visible object marks its class in its token's cell
+        assert row["cells"][:, :len(CLASSES)].sum() == len(marked)  # each object marks its class in its token's cell
+        assert 0 <= row["cells"][:, len(CLASSES):].min() and row["cells"][:, len(CLASSES):].max() < 1
     again = WorldWindows(range(FIRST_SEED, FIRST_SEED + 3)).sample(np.random.default_rng(0))
     assert again.answer == windows[0].answer and np.array_equal(again.frames, windows[0].frames)
 

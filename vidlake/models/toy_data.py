@@ -6,7 +6,7 @@ answer to that window (vidlake/models/oracle.py): captions, counts by pointing, 
 ids, in Molmo 2's formats. Worlds come from seeds >= ``FIRST_SEED``: the accuracy benchmark's worlds (seed
 0 and the development seeds 1 and 2) are never trained on. Besides the text, each window carries a dense
 target for every visual token (which object classes have their centre in that token's cell), used by
-the training's auxiliary loss.
+the training's auxiliary loss, and where in that cell the object is.
 """
 
 from __future__ import annotations
@@ -111,9 +111,12 @@ def training_row(processor: Any, window: ToyWindow, grid: int) -> dict[str, Any]
     row["labels_from"] = len(row["input_ids"])
     row["input_ids"] = np.concatenate([row["input_ids"], np.asarray(answer, dtype=np.int32)])
     row["mm_token_type_ids"] = np.concatenate([row["mm_token_type_ids"], np.zeros(len(answer), dtype=np.int8)])
-    cells = np.zeros((len(window.objects), grid, grid, len(CLASSES)), dtype=np.float32)
+    n = len(CLASSES)
+    cells = np.zeros((len(window.objects), grid, grid, 3 * n), dtype=np.float32)  # presence, x and y in the cell
     for f, objects in enumerate(window.objects):
         for label, x, y in objects:
-            cells[f, min(grid - 1, math.floor(y * grid)), min(grid - 1, math.floor(x * grid)), CLASSES.index(label)] = 1
-    row["cells"] = cells.reshape(-1, len(CLASSES))
+            row_, col = min(grid - 1, math.floor(y * grid)), min(grid - 1, math.floor(x * grid))
+            k = CLASSES.index(label)
+            cells[f, row_, col, [k, n + k, 2 * n + k]] = (1.0, x * grid - col, y * grid - row_)
+    row["cells"] = cells.reshape(-1, 3 * n)
     return row

@@ -3,7 +3,7 @@
 Plain PyTorch on the CPU: AdamW with warm-up and cosine decay, batches of windows made on the fly
 (vidlake/models/toy_data.py), the language-model loss on the oracle's answers, plus an auxiliary loss:
 a linear probe on the visual tokens (the projector's output, what the language model receives)
-predicts which object classes have their centre in each token's cell. The probe is training-only and
+predicts which object classes have their centre in each token's cell, and where in the cell. The probe is training-only and
 is not saved: the checkpoint is a plain ``Molmo2ForConditionalGeneration``. Why the probe: from
 scratch, the language model's loss reaches the vision tower only weakly (it learns the answers'
 format and priors long before it looks), while the probe gives every visual token a target at once.
@@ -70,7 +70,7 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     torch.manual_seed(config.seed)
     model, processor = build_toy(config.seed)
     grid = math.ceil(TOY_FRAME_SIZE / 14 / TOY_POOLING)
-    probe = torch.nn.Linear(model.config.text_config.hidden_size, len(CLASSES))
+    probe = torch.nn.Linear(model.config.text_config.hidden_size, 3 * len(CLASSES))
     vision = [*model.model.vision_tower.parameters(), *model.model.multi_modal_projector.parameters()]
     seen = {id(p) for p in vision}
     groups = [{"params": [p for p in model.parameters() if id(p) not in seen], "lr": config.lr},
@@ -94,8 +94,7 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
                                                inputs["video_grids"])
         del inputs["pixel_values_videos"], inputs["video_token_pooling"], inputs["video_grids"]
         output = model(**inputs, labels=labels, mm_encoder_outputs={"video": video})
-        aux = torch.nn.functional.binary_cross_entropy_with_logits(
-            probe(torch.cat(video.pooler_output)), cells, pos_weight=weight)
+        aux = _probe_loss(probe(torch.cat(video.pooler_output)), cells, weight)
         loss = config.text_weight * output.loss + config.aux_weight * aux
         optimizer.zero_grad()
         loss.backward()
@@ -120,6 +119,19 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     _save(model, processor, result, config)
     echo(f"wrote {result.out}: {result.steps} steps in {result.seconds / 60:.1f} min; {result.scores}")
     return result
+
+
+def _probe_loss(guess, cells, weight):
+    """Which classes are in each token's cell (weighted cross-entropy), and where in the cell (squared
+    error of the position, counted only where the class is)."""
+    import torch
+
+    n = weight.shape[0]
+    present = cells[:, :n]
+    classes = torch.nn.functional.binary_cross_entropy_with_logits(guess[:, :n], present, pos_weight=weight)
+    where = torch.sigmoid(guess[:, n:]) - cells[:, n:]
+    mask = torch.cat([present, present], dim=1)
+    return classes + 4.0 * (where.square() * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 def _batch(rows: list[dict], collate: Callable, pad: int, norm: tuple) -> tuple[dict, object]:
@@ -190,7 +202,7 @@ and the oracle engine's answer as the target.
 Plain PyTorch on CPU (vidlake/models/toy_train.py): AdamW, learning rate {train['lr']} (vision tower and
 projector x{train['vision_lr_scale']}), {train['warmup']} warm-up steps then cosine decay, batches of
 {train['batch_size']} windows, seed {train['seed']}; the text loss plus {train['aux_weight']} x an auxiliary loss of
-a training-only linear probe on the visual tokens (which object classes are in each token's cell).
+a training-only linear probe on the visual tokens (which object classes are in each token's cell, and where).
 {meta['steps']} steps in {meta['seconds'] / 60:.1f} minutes. Loss per step: `losses.csv`.
 
 ## Scores on held-out windows (vidlake/models/toy_eval.py)

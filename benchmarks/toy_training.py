@@ -1,0 +1,63 @@
+"""Toy Molmo 2 training runs side by side: their loss curves (one plot) and held-out scores (one table).
+
+    python benchmarks/toy_training.py NAME=FOLDER [NAME=FOLDER ...]
+
+Each FOLDER is the output of ``vidlake model train-toy`` (its ``losses.csv`` and ``vidlake-toy.json``).
+Writes benchmarks/results/toy-training.md and toy-training-loss.png; the hand-written findings are in
+benchmarks/results/toy-notes.md, appended to the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from common import RESULTS, machine_header, write_result
+
+
+def main(runs: list[str]) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 3.5), dpi=100)
+    text_ax, probe_ax = figure.subplots(1, 2)
+    rows = ["| run | steps | minutes | lr x vision | probe | count exact (n) | point F1 | captions naming all (n) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for item in runs:
+        name, _, folder = item.partition("=")
+        meta = json.loads((Path(folder) / "vidlake-toy.json").read_text())
+        with open(Path(folder) / "losses.csv") as f:
+            losses = [(int(r["step"]), float(r["text_loss"]), float(r["probe_loss"])) for r in csv.DictReader(f)]
+        steps = [s for s, _, _ in losses]
+        text_ax.plot(steps, _smooth([t for _, t, _ in losses]), label=name)
+        probe_ax.plot(steps, _smooth([p for _, _, p in losses]), label=name)
+        s, t = meta.get("scores") or {}, meta["train"]
+        rows.append(f"| {name} | {meta['steps']} | {meta['seconds'] / 60:.1f} | {t['vision_lr_scale']} | "
+                    f"{t['aux_weight']} | {_num(s.get('count_exact'))} ({s.get('count_windows', '-')}) | "
+                    f"{_num(s.get('point_f1'))} | {_num(s.get('caption_names_all'))} ({s.get('caption_windows', '-')}) |")
+    for ax, title in ((text_ax, "text loss (answers)"), (probe_ax, "probe loss (visual tokens)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(RESULTS / "toy-training-loss.png")
+    report = "\n".join([
+        "# Toy Molmo 2 training runs", "", machine_header(__file__), "",
+        "Scores on 60 held-out windows of validation worlds (vidlake/models/toy_eval.py; the benchmark's worlds "
+        "are never trained on). Losses smoothed over 20 steps:", "", "![loss curves](toy-training-loss.png)", "",
+        *rows])
+    write_result(RESULTS / "toy-training.md", report, notes=RESULTS / "toy-notes.md")
+
+
+def _smooth(values: list[float], k: int = 20) -> list[float]:
+    return [sum(values[max(0, i - k + 1):i + 1]) / len(values[max(0, i - k + 1):i + 1]) for i in range(len(values))]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
