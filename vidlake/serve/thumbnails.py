@@ -18,9 +18,9 @@ from cachetools import LRUCache
 
 from vidlake.errors import RowError
 from vidlake.platform.config import StorageSettings
-from vidlake.platform.media.frame_at import decode_frame
+from vidlake.platform.media.frame_at import frame_of_any_copy
 from vidlake.platform.media.images import load_image
-from vidlake.platform.storage import is_s3, storage_for
+from vidlake.platform.storage import storage_for
 
 __all__ = ["Thumbnails", "draw_marks"]
 
@@ -85,15 +85,10 @@ class Thumbnails:
         return data, False
 
     def _render(self, video: dict, t: float, width: int, marks: Sequence[dict]) -> bytes:
-        image, error = None, None
-        for uri in video.get("uris") or [video.get("uri")]:
-            try:
-                image = decode_frame(self._open(uri), t, video.get("rotation"))
-                break
-            except (OSError, ValueError, IndexError) as exc:  # gone, unreadable: try the next copy
-                error = exc
-        if image is None:
-            raise FileNotFoundError(f"no readable copy of video {video['video_id']}: {error}")
+        try:
+            image, _ = frame_of_any_copy(video.get("uris") or [video.get("uri")], t, video.get("rotation"), self.storage)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"no readable copy of video {video['video_id']}: {exc}") from None
         upright_w, upright_h = image.size
         height = max(1, round(upright_h * width / upright_w))
         image = image.convert("RGB").resize((width, height))
@@ -114,13 +109,6 @@ class Thumbnails:
         if image.size != (width, height):  # the longer side was fitted: the width may be a pixel off
             image = image.resize((width, height))
         return _jpeg(image, marks, upright_w, upright_h)
-
-    def _open(self, uri: str) -> Any:
-        if is_s3(uri):
-            return storage_for(uri, self.storage).open(uri)
-        if "://" in uri and not uri.startswith("file://"):
-            raise ValueError(f"unsupported video location {uri!r}")
-        return uri.removeprefix("file://")
 
 
 def _overlay(marks: Sequence[dict] | None) -> tuple:

@@ -11,7 +11,6 @@ None, its size comes from the ``videos`` row, and ``note`` says why it is missin
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ import polars as pl
 
 from vidlake.platform.config import StorageSettings
 from vidlake.platform.lake import Lake
-from vidlake.platform.storage import is_s3, storage_for
+from vidlake.platform.storage import storage_for
 
 __all__ = ["Frame", "Frames"]
 
@@ -89,23 +88,18 @@ class Frames:
         return self._sets
 
     def _decode(self, video: dict, t: float) -> Frame:
-        from vidlake.platform.media.frame_at import decode_frame
+        from vidlake.platform.media.frame_at import frame_of_any_copy
 
         turned = round((video["rotation"] or 0) / 90) % 2 == 1
         width, height = (video["height"], video["width"]) if turned else (video["width"], video["height"])
-        error: Exception | None = None
-        for uri in video["uris"] or []:
-            try:
-                with contextlib.ExitStack() as stack:
-                    source = self._source(uri, stack)
-                    image = decode_frame(source, t, video["rotation"])
-                width, height = image.size
-                return Frame(self._shrink(image), width, height, video["video_id"], t,
-                             f"{_name(uri)} at {t:.1f} s")
-            except (OSError, ValueError, IndexError) as exc:  # gone, unreadable: try the next copy
-                error = exc
-        return Frame(None, width or 16, height or 9, video["video_id"], t,
-                     f"no readable copy of video {video['video_id'][:12]} ({error})")
+        try:
+            image, uri = frame_of_any_copy(video["uris"] or [], t, video["rotation"], self.storage)
+        except FileNotFoundError as exc:
+            return Frame(None, width or 16, height or 9, video["video_id"], t,
+                         f"no readable copy of video {video['video_id'][:12]} ({exc})")
+        width, height = image.size
+        return Frame(self._shrink(image), width, height, video["video_id"], t,
+                     f"{_name(uri)} at {t:.1f} s")
 
     def _image(self, image_set: dict, image_id: str | None) -> Frame:
         from vidlake.errors import RowError
@@ -119,13 +113,6 @@ class Frames:
         except (RowError, OSError, ValueError) as exc:
             return Frame(None, 4, 3, image_set["set_id"], None, f"image {_name(uri)} is not readable ({exc})")
         return Frame(pixels, pixels.shape[1], pixels.shape[0], image_set["set_id"], None, f"image {_name(uri)}")
-
-    def _source(self, uri: str, stack: contextlib.ExitStack) -> Any:
-        if is_s3(uri):
-            return stack.enter_context(storage_for(uri, self.storage).open(uri))
-        if "://" in uri and not uri.startswith("file://"):
-            raise ValueError(f"unsupported video location {uri!r}")
-        return uri.removeprefix("file://")
 
     def _shrink(self, image: Any) -> np.ndarray:
         scale = min(1.0, self.max_side / max(image.size))

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Sequence
 
-__all__ = ["decode_frame"]
+from vidlake.platform.config import StorageSettings
+
+__all__ = ["decode_frame", "frame_of_any_copy"]
+
+
+def frame_of_any_copy(uris: Sequence[str], t: float, rotation: int | None,
+                      storage: StorageSettings) -> tuple[Any, str]:
+    """The frame at ``t`` (and the copy it came from) from the first readable of a video's copies (local paths, ``file://`` or
+    ``s3://`` URIs read through vidlake's storage). ``FileNotFoundError`` with the last copy's problem
+    when none can be read (gone, damaged, an unsupported location)."""
+    from vidlake.platform.storage import is_s3, storage_for
+
+    error: Exception | None = None
+    for uri in uris:
+        try:
+            with contextlib.ExitStack() as stack:
+                if is_s3(uri):
+                    source = stack.enter_context(storage_for(uri, storage).open(uri))
+                elif "://" in uri and not uri.startswith("file://"):
+                    raise ValueError(f"unsupported video location {uri!r}")
+                else:
+                    source = uri.removeprefix("file://")
+                return decode_frame(source, t, rotation), uri
+        except (OSError, ValueError, IndexError) as exc:  # gone, unreadable: try the next copy
+            error = exc
+    raise FileNotFoundError(str(error) if error else "no copies")
 
 
 def decode_frame(source: Any, t: float, rotation: int | None = 0) -> Any:
