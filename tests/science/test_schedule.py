@@ -138,6 +138,10 @@ def test_the_kubernetes_export_is_what_infra_holds_and_carries_the_deployments_f
                                                                     "deployments.csv"}
     job = load_job_spec(tmp_path / "out" / "job.yaml")
     assert job.deployments.file == "/specs/deployments.csv" and (tmp_path / "out" / "deployments.csv").is_file()
+    before = spec.read_text()
+    with pytest.raises(ConfigError, match="holds the spec itself"):  # never rewrites the spec it reads
+        export_k8s(spec, spec.parent, "img:1")
+    assert spec.read_text() == before
 
 
 def _due_in_the_past(state: Path, name: str, hours: float) -> None:

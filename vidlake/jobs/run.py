@@ -45,7 +45,7 @@ from vidlake.platform.runtime.cluster import alive_nodes
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 from vidlake.platform.storage import check_lake_reachable
 
-__all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts", "model_gpus", "model_steps", "pending_work", "run_job", "run_steps", "video_item"]
+__all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts", "model_gpus", "model_steps", "pending_work", "run_job", "run_steps", "video_item", "webhook_payload"]
 
 
 @dataclass
@@ -208,17 +208,17 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
             result.report = run_report(lake.uri, spec.report.out, settings, spec=analyses, show=show).out
     except BaseException as exc:
         if spec.notify:
-            notify(spec.notify, "failed", _payload(spec, lake, result, "failed", schedule,
-                                                   f"{type(exc).__name__}: {exc}"), lake, _echo)
+            notify(spec.notify, "failed", webhook_payload(spec, lake, result, "failed", schedule,
+                                                          f"{type(exc).__name__}: {exc}"), lake, _echo)
         raise
     if spec.notify:
-        notify(spec.notify, "completed", _payload(spec, lake, result, "completed", schedule), lake, _echo)
+        notify(spec.notify, "completed", webhook_payload(spec, lake, result, "completed", schedule), lake, _echo)
     return result
 
 
-def _payload(spec: JobSpec, lake: Lake, result: JobResult, state: str, schedule: str | None,
+def webhook_payload(spec: JobSpec, lake: Lake, result: JobResult, state: str, schedule: str | None,
              message: str | None = None) -> dict:
-    """The webhooks' JSON (docs/schedules.md)."""
+    """The webhooks' JSON for every end of a run (docs/schedules.md)."""
     return {"run_id": result.run_id, "job": spec.name, "schedule": schedule, "state": state, "lake": lake.uri,
             "message": message, "seconds": round(result.seconds, 3), "report": result.report,
             "counts": {"videos": result.videos, "sets": result.sets, "videos_todo": result.videos_todo,

@@ -77,8 +77,10 @@ def _skipped(spec: JobSpec, lake: Lake, held: LeaseHeld, show: bool) -> Schedule
     with RunRecord(lake, spec.name, sources=spec.sources, spec_json=spec.model_dump_json()) as record:
         record.finish("skipped", message)
     if spec.notify:
-        notify(spec.notify, "skipped", {"run_id": record.run_id, "job": spec.name, "schedule": spec.name,
-                                        "state": "skipped", "lake": lake.uri, "message": message}, lake)
+        from vidlake.jobs.run import JobResult, webhook_payload
+
+        notify(spec.notify, "skipped", webhook_payload(spec, lake, JobResult(run_id=record.run_id), "skipped",
+                                                       spec.name, message), lake)
     if show:
         print(message)
     return ScheduledRun(spec.name, "skipped", record.run_id, message)
@@ -215,6 +217,11 @@ def export_k8s(spec_path: str | Path, out: Path, image: str) -> list[str]:
                           f"and '-', at most 42 characters")
     data = yaml.safe_load(Path(spec_path).read_text())
     warnings, files = [], ["rayjob-template.yaml", "job.yaml"]
+    rewrites = spec.deployments is not None and any(
+        p and "://" not in p for p in (spec.deployments.file, spec.deployments.media))
+    if rewrites and Path(spec_path).resolve() == (out / "job.yaml").resolve():
+        raise ConfigError(f"--out {out} holds the spec itself, whose local deployments paths the export rewrites to "
+                          f"/specs/...: write the manifests into another folder")
     out.mkdir(parents=True, exist_ok=True)
     if spec.deployments is not None:
         for key in ("file", "media"):
@@ -242,9 +249,9 @@ def export_k8s(spec_path: str | Path, out: Path, image: str) -> list[str]:
         assert "{{" not in text, f"unfilled placeholder in {name}"
         (out / name).write_text(text)
     job = out / "job.yaml"
-    if Path(spec_path).resolve() != job.resolve() or data != yaml.safe_load(job.read_text()):
-        if data == yaml.safe_load(Path(spec_path).read_text()):
-            shutil.copyfile(spec_path, job)  # as written, comments kept
-        else:
-            job.write_text(yaml.safe_dump(data, sort_keys=False))
+    if data == yaml.safe_load(Path(spec_path).read_text()):  # nothing to rewrite: the file as written, comments kept
+        if Path(spec_path).resolve() != job.resolve():
+            shutil.copyfile(spec_path, job)
+    else:
+        job.write_text(yaml.safe_dump(data, sort_keys=False))
     return warnings
