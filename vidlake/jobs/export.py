@@ -23,11 +23,11 @@ from vidlake.analysis.exports.camtrap_schema import report_problems, validate_ca
 from vidlake.analysis.exports.common import Skipped
 from vidlake.analysis.exports.mot import export_mot
 from vidlake.analysis.exports.tables import REQUIRED_TABLES, export_tables
-from vidlake.errors import ConfigError, JobFailed, StorageError
+from vidlake.errors import ConfigError, JobFailed
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
 from vidlake.platform.lake.runs import RunRecord
-from vidlake.platform.storage import is_s3, split_s3_uri, storage_for, write_files
+from vidlake.platform.storage import check_bucket, is_s3, split_s3_uri, write_files
 
 __all__ = ["FORMATS", "ExportResult", "check_export", "run_export"]
 
@@ -91,7 +91,8 @@ def run_export(lake_uri: str, fmt: str, out: str, settings: Settings, show: bool
     """Export ``lake_uri`` as ``fmt`` into ``out``; ``taxa`` (camtrap-dp): query -> scientific name."""
     lake = Lake(lake_uri, settings.storage)
     check_export(lake, fmt, out, taxa)
-    _check_bucket(out, settings)
+    if is_s3(out):  # an unreachable bucket fails now, not after the export is built
+        check_bucket(out, settings.storage, f"the bucket {split_s3_uri(out)[0]!r} of {out}")
     spec = {"lake": lake.uri, "format": fmt, "out": out, "taxa": taxa or {}}
     with RunRecord(lake, "export", spec_json=json.dumps(spec, sort_keys=True)) as record:
         result = ExportResult(run_id=record.run_id, format=fmt, out=out)
@@ -114,18 +115,6 @@ def run_export(lake_uri: str, fmt: str, out: str, settings: Settings, show: bool
     if show:
         _print(result, lake)
     return result
-
-
-def _check_bucket(out: str, settings: Settings) -> None:
-    """An s3:// ``out`` whose bucket cannot be reached fails now, not after the export is built."""
-    if not is_s3(out):
-        return
-    bucket, _ = split_s3_uri(out)
-    try:
-        storage_for(out, settings.storage).client.head_bucket(Bucket=bucket)
-    except Exception as exc:  # botocore: NoCredentialsError, EndpointConnectionError, ClientError(403/404)
-        raise StorageError(f"cannot reach the bucket {bucket!r} of {out} ({exc}); check the AWS credentials, the "
-                           "bucket name and --s3-endpoint / VIDLAKE_STORAGE__ENDPOINT_URL") from exc
 
 
 def _print(result: ExportResult, lake: Lake) -> None:

@@ -12,6 +12,7 @@ from vidlake.platform.storage.s3 import S3Storage, split_s3_uri
 
 __all__ = [
     "FileInfo",
+    "check_bucket",
     "check_lake_reachable",
     "LocalStorage",
     "S3Storage",
@@ -89,11 +90,16 @@ def check_lake_reachable(uri: str, settings: StorageSettings | None = None) -> N
             raise StorageError(f"cannot create the lake folder {uri}: {exc}") from exc
         return
     bucket, _ = split_s3_uri(uri)
-    storage = storage_for(uri, settings)
+    check_bucket(uri, settings, f"the lake bucket {bucket!r}")
+
+
+def check_bucket(uri: str, settings: StorageSettings | None, name: str) -> None:
+    """``StorageError`` naming ``name`` when the bucket of the s3:// ``uri`` cannot be reached."""
+    bucket, _ = split_s3_uri(uri)
     try:
-        storage.client.head_bucket(Bucket=bucket)
+        storage_for(uri, settings).client.head_bucket(Bucket=bucket)
     except Exception as exc:  # botocore: NoCredentialsError, EndpointConnectionError, ClientError(403/404)
         raise StorageError(
-            f"cannot reach the lake bucket {bucket!r} ({exc}); check the AWS credentials, "
+            f"cannot reach {name} ({exc}); check the AWS credentials, "
             "the bucket name and --s3-endpoint / VIDLAKE_STORAGE__ENDPOINT_URL"
         ) from exc
