@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -209,10 +208,10 @@ def run_job(spec: JobSpec, settings: Settings, show: bool = True, executor: Exec
     except BaseException as exc:
         if spec.notify:
             notify(spec.notify, "failed", webhook_payload(spec, lake, result, "failed", schedule,
-                                                          f"{type(exc).__name__}: {exc}"), lake, _echo)
+                                                          f"{type(exc).__name__}: {exc}"), lake)
         raise
     if spec.notify:
-        notify(spec.notify, "completed", webhook_payload(spec, lake, result, "completed", schedule), lake, _echo)
+        notify(spec.notify, "completed", webhook_payload(spec, lake, result, "completed", schedule), lake)
     return result
 
 
@@ -225,10 +224,6 @@ def webhook_payload(spec: JobSpec, lake: Lake, result: JobResult, state: str, sc
                        "windows_ok": result.windows_ok, "windows_failed": result.windows_failed,
                        "rows": result.rows},
             "analyses": result.analyses}
-
-
-def _echo(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 def _run_tasks(spec: JobSpec, settings: Settings, lake: Lake, record: RunRecord, result: JobResult, show: bool,

@@ -20,10 +20,11 @@ import hashlib
 import hmac
 import json
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -145,17 +146,21 @@ def deliver(hook: WebhookSpec, event: str, payload: dict[str, Any]) -> Delivery:
                     secret is not None)
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def notify(hooks: list[WebhookSpec], event: str, payload: dict[str, Any], lake: Any = None,
-           echo: Any = None) -> list[Delivery]:
-    """Send ``event`` to every hook that asks for it; keep each delivery in ``lake``'s ``notifications``."""
+           echo: Callable[[str], None] = _stderr) -> list[Delivery]:
+    """Send ``event`` to every hook that asks for it; keep each delivery in ``lake``'s ``notifications``;
+    ``echo`` says which were not delivered."""
     deliveries = [deliver(h, event, payload) for h in hooks if event in h.on]
     for d in deliveries:
-        if not d.ok and echo is not None:
+        if not d.ok:
             echo(f"webhook {d.url}: not delivered after {d.attempts} attempt(s): {d.error}")
     if deliveries and lake is not None:
         try:
             lake.append("notifications", [d.row(payload["run_id"]) for d in deliveries])
         except Exception as exc:  # noqa: BLE001 - the run has ended; its notification record is best effort
-            if echo is not None:
-                echo(f"could not record webhook deliveries in {lake.uri}: {exc}")
+            echo(f"could not record webhook deliveries in {lake.uri}: {exc}")
     return deliveries
