@@ -18,11 +18,9 @@ GPU memory (``torch.cuda.max_memory_allocated``). A batch size that runs out of 
 and ends the sweep. Prints a Markdown table; with ``$OUT`` set (the device runner) also writes
 ``$OUT/gpu.md`` and ``$OUT/gpu.json``; ``--out`` writes the Markdown elsewhere.
 
-The sizes: ``Molmo2Config()``'s defaults are Molmo2-8B's vision tower (SigLIP so400m, 378 px,
-25 of 27 layers used) and an 8B Qwen3 text model (hidden 4096, 36 layers), but its adapter
-defaults (``text_hidden_size=3584``, ``intermediate_size=18944``) are the Qwen2-7B-era ones, which
-do not fit a 4096-wide text model; ``--size 8b`` sets them to 4096 / 12288 (the text model's
-width and MLP width). ``--size 4b`` swaps in Qwen3-4B's text shape.
+The sizes (``--size 8b`` with the adapter fix, ``--size 4b`` with Qwen3-4B's text shape), the tokenizer
+and the model builder live in :mod:`vidlake.models.full_size`, which also writes such a model as a
+checkpoint folder (``vidlake model make-random``).
 """
 
 from __future__ import annotations
@@ -42,85 +40,11 @@ import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # run from anywhere; PYTHONPATH (a pinned copy) wins
 
-from vidlake.models import tiny as tiny_mod  # noqa: E402
+from vidlake.models.full_size import full_config_and_processor, random_model  # noqa: E402
 from vidlake.models.molmo2_inputs import collate, pixel_norm, prepare_window, strip_special_tokens  # noqa: E402
 from vidlake.models.prompts import PromptRegistry  # noqa: E402
 
-QWEN_VOCAB = 151936  # Molmo 2's base vocabulary: its multimodal tokens come right after it (ids 151936...)
 YARDSTICK_PREFILL_S = 0.2  # 8B-class model, ~10k visual tokens of a 128-frame window, H100/H200 at full use
-
-TEXT_4B = dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
-               num_key_value_heads=8, head_dim=128)
-
-
-def full_tokenizer():
-    """vidlake's tiny BPE tokenizer, its table padded to Qwen's 151,936 ids, so Molmo 2's special tokens
-    get the real checkpoints' ids (151936 ...) beyond what the LM head can generate."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=tiny_mod.BASE_VOCAB, special_tokens=tiny_mod.CHAT_TOKENS,
-                                  show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    core.train_from_iterator(tiny_mod.tokenizer_corpus(), trainer)
-    spec = json.loads(core.to_str())
-    vocab = spec["model"]["vocab"]
-    for i in range(len(vocab), QWEN_VOCAB):  # unreachable by merges: never produced, only pad the id range
-        vocab[f"<|unused{i}|>"] = i
-    core = Tokenizer.from_str(json.dumps(spec))
-    core.add_special_tokens(tiny_mod.MM_TOKENS)  # in Molmo 2's order: <im_start> = 151936 ... <|video|> = 151945
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        extra_special_tokens={"image_token": "<|image|>", "video_token": "<|video|>"}, model_max_length=36864,
-    )
-    tokenizer.add_special_tokens({"extra_special_tokens": tiny_mod.MM_TOKENS}, replace_extra_special_tokens=False)
-    ids = tokenizer.convert_tokens_to_ids(tiny_mod.MM_TOKENS)
-    assert ids == list(range(QWEN_VOCAB, QWEN_VOCAB + len(ids))), ids  # the real checkpoints' ids
-    tokenizer.chat_template = tiny_mod.tiny_chat_template()
-    return tokenizer
-
-
-def build(size: str):
-    """(config, processor, size label) for ``tiny`` | ``8b`` | ``4b``."""
-    from transformers import Molmo2Config, Molmo2ImageProcessor, Molmo2Processor, Molmo2VideoProcessor
-
-    flags = dict(do_resize=True, do_rescale=True, do_normalize=True, do_convert_rgb=True)
-    if size == "tiny":
-        tokenizer = tiny_mod.build_tokenizer()
-        config = tiny_mod.build_config(tokenizer)
-        px = {"height": tiny_mod.FRAME_SIZE, "width": tiny_mod.FRAME_SIZE}
-        image, video = Molmo2ImageProcessor(size=px, max_crops=2), Molmo2VideoProcessor(size=px, **flags)
-    else:
-        tokenizer = full_tokenizer()
-        text = TEXT_4B if size == "4b" else {}
-        base = Molmo2Config()
-        width = text.get("hidden_size", base.text_config.hidden_size)
-        mlp = text.get("intermediate_size", base.text_config.intermediate_size)
-        tid = dict(zip(tiny_mod.MM_TOKENS, tokenizer.convert_tokens_to_ids(tiny_mod.MM_TOKENS)))
-        config = Molmo2Config(
-            text_config=text or None, adapter_config={"text_hidden_size": width, "intermediate_size": mlp},
-            image_start_token_id=tid["<im_start>"], image_end_token_id=tid["<im_end>"],
-            image_patch_id=tid["<im_patch>"], low_res_image_start_token_id=tid["<low_res_im_start>"],
-            frame_start_token_id=tid["<frame_start>"], frame_end_token_id=tid["<frame_end>"],
-        )
-        image, video = Molmo2ImageProcessor(), Molmo2VideoProcessor(**flags)  # 378 px, 3x3 pooling
-    processor = Molmo2Processor(image_processor=image, video_processor=video, tokenizer=tokenizer,
-                                chat_template=tiny_mod.tiny_chat_template())
-    return config, processor
-
-
-def make_model(config, device: str, dtype, eos: list[int], pad: int, seed: int = 0):
-    """Random-weight ``Molmo2ForConditionalGeneration`` built in place on ``device`` (no CPU copy)."""
-    from transformers import GenerationConfig, Molmo2ForConditionalGeneration
-
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = Molmo2ForConditionalGeneration._from_config(config, dtype=dtype, attn_implementation="sdpa")
-    model = model.to(device=device, dtype=dtype).eval()
-    model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad, do_sample=False)
-    return model
 
 
 def param_counts(model) -> dict[str, int]:
@@ -210,9 +134,8 @@ def run(args) -> dict:
     print(f"# {size} Molmo 2 on {res.get('gpu', device)} ({res['dtype']}), torch {res['torch']}, "
           f"transformers {res['transformers']}", flush=True)
 
-    config, processor = build(size)
+    config, processor = full_config_and_processor(size)
     tok = processor.tokenizer
-    eos = tok.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
     pad = tok.pad_token_id
     norm = pixel_norm(processor.video_processor)
 
@@ -227,7 +150,7 @@ def run(args) -> dict:
     print(f"window: {args.frames} frames -> {row['visual_tokens']} visual / {row['prompt_tokens']} prompt tokens, "
           f"prepared in {res['prep_s']:.2f} s (CPU)", flush=True)
 
-    res["build_s"], model = timed(lambda: make_model(config, device, dtype, eos, pad), device)
+    res["build_s"], model = timed(lambda: random_model(config, tok, device, dtype), device)
     counts = param_counts(model)
     res["params"] = counts
     res["weights_gib"] = round(sum(p.numel() * p.element_size() for p in model.parameters()) / 2**30, 2)

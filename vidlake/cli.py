@@ -236,6 +236,26 @@ def model_make_tiny(
     print(make_tiny(out_dir, seed=seed))
 
 
+@model_app.command("make-random")
+def model_make_random(
+    out_dir: Annotated[Path, typer.Argument(help="New (or empty) folder to write the checkpoint into.")],
+    size: Annotated[str, typer.Option("--size", help="4b | 8b: Molmo2-4B's or Molmo2-8B's shapes.")] = "8b",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda (auto: cuda when visible).")] = "auto",
+) -> None:
+    """Write a full-size Molmo 2 with [bold]random weights, for throughput only[/] (its answers are noise).
+
+    Real shapes and processor settings, no download; built in bf16 (8b: ~17 GB of memory and disk, 4b: ~10 GB).
+    Load it like any checkpoint ([bold]--model DIR[/]) to measure speed and memory (docs/models.md).
+    """
+    from vidlake.errors import ConfigError
+    from vidlake.models.full_size import SIZES, make_random
+
+    if size not in SIZES:  # make_random also takes "tiny", for tests; the command offers the real shapes
+        raise ConfigError(f"--size {size!r}: choose one of {', '.join(SIZES)}")
+    make_random(out_dir, size=size, seed=seed, device=device, echo=typer.echo)
+
+
 @model_app.command("train-toy")
 def model_train_toy(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the checkpoint and its model card into.")],

@@ -37,10 +37,11 @@ def run_ask(
 ) -> AskResult:
     """Answer one question about one video or image; returns the JSON-able result (and prints it when
     ``show``)."""
-    from vidlake.jobs.run import check_prompt_lengths, run_steps, video_item
+    from vidlake.jobs.run import check_prompt_lengths, executor_gpus, run_steps, video_item
     from vidlake.jobs.spec import parse_job_spec, resolve_tasks
     from vidlake.models.molmo2 import resolve_model
     from vidlake.models.prompts import PromptRegistry
+    from vidlake.models.vllm_engine import with_engine
     from vidlake.operators.merge import merge_windows
     from vidlake.operators.write import plain
     from vidlake.platform.runtime.executors import LocalExecutor
@@ -56,6 +57,8 @@ def run_ask(
                    "max_new_tokens": max_new_tokens}],
     }, "question")
     ref = resolve_model(spec.model, settings.storage)  # fails fast, before any decoding
+    if spec.model.engine != "hf":  # vLLM without a GPU here or the package: before any decoding too
+        ref = with_engine(ref, spec.model, *executor_gpus(LocalExecutor(), settings))
     if show:
         from transformers.utils import logging as hf_logging
 

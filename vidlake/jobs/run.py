@@ -25,11 +25,11 @@ from vidlake.jobs.ingest import run_ingest
 from vidlake.jobs.spec import JobSpec, resolve_tasks
 from vidlake.models.molmo2 import ModelRef
 from vidlake.operators.appearance import GROUNDED_TASKS
-from vidlake.operators.infer import InferConfig, RunModel
+from vidlake.operators.infer import InferConfig, RunModel, RunVLLM
 from vidlake.operators.oracle import AnswerFromTruth
 from vidlake.operators.parse import ParseOutput
 from vidlake.operators.plan import PlanWindows
-from vidlake.operators.prompt import BuildPrompt, PromptConfig
+from vidlake.operators.prompt import BuildPrompt, BuildRequest, PromptConfig
 from vidlake.operators.sample import SampleConfig, SampleFrames
 from vidlake.operators.step import Step
 from vidlake.operators.tasks import ExpandTasks, PendingTask, runs_on
@@ -96,17 +96,18 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
 
 def model_steps(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], gpus: float = 0.0) -> list[Step]:
     """The engine's steps between ExpandTasks and ParseOutput: BuildPrompt + RunModel for Molmo 2 through
-    transformers, AnswerFromTruth for the oracle (the same columns out, so the rest of the job is one)."""
+    transformers, BuildRequest + RunVLLM through vLLM, AnswerFromTruth for the oracle (the same columns out, so the rest of the job is one)."""
     prompts = PromptConfig(model=ref, tasks=tasks, settings=spec.model)
     if ref.engine == "oracle":
         return [AnswerFromTruth(prompts)]
     res = spec.resources
     batch = spec.model.batch_size or res.batch_size
+    build, run = (BuildRequest, RunVLLM) if ref.engine == "vllm" else (BuildPrompt, RunModel)
     return [
-        BuildPrompt(prompts),
-        RunModel(InferConfig(model=ref, settings=spec.model, batch_size=batch, max_new_tokens=spec.model.max_new_tokens),
-                 resources=RunModel.default_resources.with_(num_cpus=res.model_cpus, num_gpus=gpus, batch_size=batch,
-                                                            concurrency=res.replicas)),
+        build(prompts),
+        run(InferConfig(model=ref, settings=spec.model, batch_size=batch, max_new_tokens=spec.model.max_new_tokens),
+            resources=run.default_resources.with_(num_cpus=res.model_cpus, num_gpus=gpus, batch_size=batch,
+                                                  concurrency=res.replicas)),
     ]
 
 
@@ -147,6 +148,18 @@ def check_prompt_lengths(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask,
                 f"task {t.task!r} ({shown!r}) needs {need} tokens per window ({seen} for {what}, "
                 f"{need - seen - t.token_limit} of prompt, {t.token_limit} to generate), more than "
                 f"{ref.model_id}'s context of {limit}: shorten the question, lower max_new_tokens or {fix}")
+
+
+def executor_gpus(executor: Executor, settings: Settings) -> tuple[float, str]:
+    """GPUs where ``executor`` runs the model, and what that place is called (for messages)."""
+    if isinstance(executor, RayExecutor):
+        import ray
+
+        ensure_ray(settings.ray)
+        return float(ray.cluster_resources().get("GPU", 0)), "this Ray cluster"
+    import torch
+
+    return float(torch.cuda.device_count()), "this machine"
 
 
 def model_gpus(spec: JobSpec) -> float:
@@ -230,17 +243,23 @@ def _run_tasks(spec: JobSpec, settings: Settings, lake: Lake, record: RunRecord,
                executor: Executor | None) -> None:
     """The job proper: ingest, the tasks on every window not done yet, the commits, the run's row."""
     from vidlake.models.molmo2 import resolve_model
+    from vidlake.models.vllm_engine import with_engine
 
     started = time.monotonic()
     with record:  # from here on, whatever happens is recorded in the run's row (a bad model too)
         ref = resolve_model(spec.model, settings.storage)  # fails fast (ModelLoadError), before the ingest and any cluster work
+        executor = executor or RayExecutor(settings.ray)
+        if spec.model.engine != "hf":  # vLLM without a GPU or the package fails here, before any work
+            ref = with_engine(ref, spec.model, *executor_gpus(executor, settings))
         tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
         check_prompt_lengths(spec, ref, tasks)
-        executor = executor or RayExecutor(settings.ray)
         gpus = 0.0
         if isinstance(executor, RayExecutor):  # GPUs the cluster cannot give fail here, before the ingest
             ensure_ray(settings.ray)
             gpus = model_gpus(spec) if ref.engine != "oracle" else 0.0
+            if ref.engine == "vllm" and gpus < 1:
+                raise ConfigError(f"model.engine vllm needs a whole GPU per model replica, but resources."
+                                  f"gpus_per_replica is {gpus:g}")
         ingest = run_ingest(settings, spec.sources, show=show, executor=executor)
         videos = [video_item(v, []) for v in lake.read("videos").to_pylist() if v["video_id"] in ingest.source_video_ids]
         sets = set_items(lake, ingest.source_set_ids)

@@ -163,13 +163,15 @@ def resolve_tasks(runs: list[TaskRun], ref: ModelRef, sampling: SamplingSettings
     image variant and the sets' sampling, so a task key of its own."""
     tasks = [
         PendingTask(TaskIdentity(r.task, r.template.fingerprint, r.query, ref.model_id, ref.revision,
-                                 sampling_spec(sampling, r.windows)), r.template, r.windows, r.max_new_tokens)
+                                 sampling_spec(sampling, r.windows), ref.engine_key), r.template, r.windows,
+                    r.max_new_tokens)
         for r in runs
     ]
     if images:
         tasks += [
             PendingTask(TaskIdentity(r.task, r.template.for_images().fingerprint, r.query, ref.model_id, ref.revision,
-                                     sampling_spec(sampling, "set")), r.template.for_images(), "set", r.max_new_tokens)
+                                     sampling_spec(sampling, "set"), ref.engine_key), r.template.for_images(), "set",
+                        r.max_new_tokens)
             for r in runs if r.windows == "slow"
         ]
     return tuple(tasks)

@@ -42,7 +42,13 @@ class ModelRef:
     source: str  # the Hub id, the folder path, or the folder's s3:// URI
     is_local: bool  # a folder (here or on S3), pinned by content, not a Hub id
     storage: StorageSettings | None = field(default=None, compare=False)  # how an s3:// folder is reached
-    engine: str = "transformers"  # what answers: Molmo 2 through transformers, or "oracle" (vidlake/models/oracle.py)
+    engine: str = "transformers"  # what answers: Molmo 2 through transformers or "vllm", or "oracle" (models/oracle.py)
+    engine_version: str = ""  # the serving engine's version (vllm's); "" for transformers and the oracle
+
+    @property
+    def engine_key(self) -> str:
+        """What the engine adds to ``task_key``: "" for transformers (the reference) and the oracle."""
+        return f"{self.engine}=={self.engine_version}" if self.engine == "vllm" else ""
 
 
 def resolve_model(settings: ModelSettings, storage: StorageSettings | None = None) -> ModelRef:

@@ -17,7 +17,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["IMAGE_KEYS", "VIDEO_KEYS", "collate", "pixel_norm", "prepare_images", "prepare_window", "strip_special_tokens"]
+__all__ = [
+    "IMAGE_KEYS", "VIDEO_KEYS", "collate", "image_request", "pixel_norm", "prepare_images", "prepare_window",
+    "strip_special_tokens", "video_request",
+]
 
 VIDEO_KEYS = ("pixel_values_videos", "video_token_pooling", "video_grids")  # a window's visual inputs
 IMAGE_KEYS = ("pixel_values", "image_token_pooling", "image_grids", "image_num_crops")  # an image set's
@@ -31,10 +34,13 @@ def strip_special_tokens(text: str, tokenizer: Any) -> str:
     return text
 
 
-def prepare_window(
+def video_request(
     processor: Any, frames: np.ndarray, timestamps_s: Sequence[float], time_offset_s: float, user_text: str
-) -> dict[str, Any]:
-    """Chat-templated, tokenized inputs for one window: numpy arrays plus token counts."""
+) -> tuple[str, np.ndarray, dict[str, Any]]:
+    """What the processor is given for one window, whichever engine runs it: the chat-templated prompt, the
+    frames, and their video metadata in a millisecond time base (so each frame's timestamp is its own).
+    :func:`prepare_window` runs transformers' processor on it; vLLM's engine runs the same processor on
+    the same three (vidlake/models/vllm_engine.py)."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 N x H x W x 3, got {frames.dtype} {frames.shape}")
@@ -49,6 +55,14 @@ def prepare_window(
         "total_num_frames": max(indices) + 1, "fps": 1000.0, "frames_indices": indices,
         "duration": (max(indices) + 1) / 1000.0, "height": int(frames.shape[1]), "width": int(frames.shape[2]),
     }
+    return text, frames, metadata
+
+
+def prepare_window(
+    processor: Any, frames: np.ndarray, timestamps_s: Sequence[float], time_offset_s: float, user_text: str
+) -> dict[str, Any]:
+    """Chat-templated, tokenized inputs for one window: numpy arrays plus token counts."""
+    text, frames, metadata = video_request(processor, frames, timestamps_s, time_offset_s, user_text)
     out = processor(
         text=[text], videos=[frames], video_metadata=[metadata], do_sample_frames=False,
         input_data_format="channels_last", do_rescale=False, do_normalize=False, return_tensors="pt",
@@ -66,14 +80,20 @@ def prepare_window(
     }
 
 
-def prepare_images(processor: Any, images: Sequence[np.ndarray], user_text: str) -> dict[str, Any]:
-    """Chat-templated, tokenized inputs for one image set (the processor's image path: one ``<|image|>``
-    per image before the text, each image tiled into crops): numpy arrays plus token counts."""
+def image_request(processor: Any, images: Sequence[np.ndarray], user_text: str) -> tuple[str, list[np.ndarray]]:
+    """What the processor is given for one image set: the chat-templated prompt (one ``<|image|>`` per
+    image before the text) and the images."""
     images = [np.asarray(im) for im in images]
     if not images or any(im.ndim != 3 or im.shape[-1] != 3 or im.dtype != np.uint8 for im in images):
         raise ValueError("images must be uint8 H x W x 3 arrays, at least one")
     messages = [{"role": "user", "content": [*({"type": "image"} for _ in images), {"type": "text", "text": user_text}]}]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), images
+
+
+def prepare_images(processor: Any, images: Sequence[np.ndarray], user_text: str) -> dict[str, Any]:
+    """Chat-templated, tokenized inputs for one image set (the processor's image path, each image tiled
+    into crops): numpy arrays plus token counts."""
+    text, images = image_request(processor, images, user_text)
     out = processor(text=[text], images=[images], input_data_format="channels_last", do_rescale=False,
                     do_normalize=False, return_tensors="pt")
     input_ids = out["input_ids"][0].numpy().astype(np.int32)

@@ -12,7 +12,7 @@ from vidlake.operators.prompt import INPUT_COLUMNS
 from vidlake.operators.step import Resources, Step
 from vidlake.platform.config import ModelSettings
 
-__all__ = ["InferConfig", "RunModel"]
+__all__ = ["InferConfig", "RunModel", "RunVLLM"]
 
 OUTPUT_COLUMNS = ("raw_text", "generated_tokens", "finish_reason", "infer_s", "infer_batch", "device", "dtype")
 
@@ -42,8 +42,8 @@ class RunModel(Step):
 
     The model loads once per worker (``setup``: when the actor starts, so the load overlaps the
     first decodes; the constructor is cheap and picklable, it runs on the driver); a model that
-    cannot load raises ``ModelLoadError``. Another engine (vLLM through Ray Data's LLM API) can
-    replace this class behind the same columns.
+    cannot load raises ``ModelLoadError``. ``model.engine: vllm`` replaces it with RunVLLM, behind the
+    same columns.
     """
 
     stage = "infer"
@@ -133,5 +133,70 @@ class RunModel(Step):
                 model_id=self.config.model.model_id, model_revision=self.config.model.revision,
             )
             self.counters["generated_tokens"] += len(kept)
+        self.counters["windows"] += len(chunk)
+        self.counters["generate_s"] += seconds
+
+
+class RunVLLM(RunModel):
+    """RunModel on a vLLM engine (``model.engine: vllm``; vidlake/models/vllm_engine.py): the same columns
+    out, from BuildRequest's rows (``request_text``, ``request_metadata``, ``frames``), which it drops.
+    Also writes ``prompt_tokens`` and ``visual_tokens``, counted by the engine. One ``vllm.LLM`` per
+    actor, on the replica's GPU; each batch of windows is one ``generate`` call that vLLM schedules
+    continuously. Greedy; ``ignore_eos`` generates exactly the token limit."""
+
+    outputs = (*OUTPUT_COLUMNS, "prompt_tokens", "visual_tokens")
+    drops = ("frames", "request_text", "request_metadata", *INPUT_COLUMNS)
+    _loaded = ("_model", "_processor", "_llm")
+
+    def setup(self) -> None:
+        from vllm import LLM
+
+        from vidlake.models.molmo2 import _load_from, load_processor, on_this_node, pick_dtype
+
+        began = time.perf_counter()
+        ref, settings = self.config.model, self.config.settings
+        on_this_node(ref, settings)
+        self._processor = load_processor(ref, settings)
+        options = {"dtype": str(pick_dtype(settings, "cuda")).removeprefix("torch."), "seed": 0,
+                   "limit_mm_per_prompt": {"video": 1}, "trust_remote_code": True, **settings.vllm}
+        if not ref.is_local:
+            options["revision"] = ref.revision
+        self._llm = LLM(model=_load_from(ref, settings), **options)
+        tokenizer = self._processor.tokenizer
+        self._patch_id = tokenizer.convert_tokens_to_ids("<im_patch>")
+        self._eos = {tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])} - {None}
+        self.counters["load_s"] = round(time.perf_counter() - began, 3)
+
+    def process_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        size = max(1, self.config.batch_size)
+        for i in range(0, len(rows), size):
+            self._run(rows[i : i + size])
+        return rows
+
+    def _generate(self, chunk: list[dict[str, Any]]) -> None:
+        from vllm import SamplingParams
+
+        from vidlake.models.vllm_engine import sampling_kwargs, vllm_request
+
+        limits = [min(int(r.get("max_new_tokens") or 256), self.config.max_new_tokens or 1 << 30) for r in chunk]
+        params = [SamplingParams(**sampling_kwargs(limit, self.config.ignore_eos)) for limit in limits]
+        began = time.perf_counter()
+        outputs = self._llm.generate([vllm_request(r) for r in chunk], params, use_tqdm=False)
+        seconds = time.perf_counter() - began
+        dtype = str(self._llm.llm_engine.model_config.dtype).removeprefix("torch.")
+        for row, output in zip(chunk, outputs):
+            answer = output.outputs[0]
+            prompt_ids = output.prompt_token_ids or []
+            tokens = list(answer.token_ids)
+            if answer.finish_reason == "stop" and tokens and tokens[-1] in self._eos:
+                tokens = tokens[:-1]  # as RunModel counts: up to and without the end token
+            row.update(
+                raw_text=answer.text, generated_tokens=len(tokens),
+                finish_reason="length" if answer.finish_reason == "length" else "stop",
+                infer_s=round(seconds, 6), infer_batch=len(chunk), device="cuda", dtype=dtype,
+                prompt_tokens=len(prompt_ids), visual_tokens=sum(t == self._patch_id for t in prompt_ids),
+                model_id=self.config.model.model_id, model_revision=self.config.model.revision,
+            )
+            self.counters["generated_tokens"] += len(tokens)
         self.counters["windows"] += len(chunk)
         self.counters["generate_s"] += seconds

@@ -14,7 +14,7 @@ from vidlake.operators.step import Resources, Step
 from vidlake.operators.tasks import PendingTask
 from vidlake.platform.config import ModelSettings
 
-__all__ = ["BuildPrompt", "PromptConfig", "INPUT_COLUMNS", "window_time_offset"]
+__all__ = ["BuildPrompt", "BuildRequest", "PromptConfig", "INPUT_COLUMNS", "window_time_offset"]
 
 # What RunModel consumes; dropped by RunModel once used. A window fills the video keys, an image set the image keys.
 INPUT_COLUMNS = ("input_ids", "mm_token_type_ids", "pixel_values_videos", "video_token_pooling", "video_grids",
@@ -93,7 +93,7 @@ class BuildPrompt(Step):
         self._processor = load_processor(self.config.model, self.config.settings)  # fatal if it cannot load
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
-        from vidlake.models.molmo2_inputs import prepare_images, prepare_window, strip_special_tokens
+        from vidlake.models.molmo2_inputs import strip_special_tokens
 
         out = {**row, "model_id": self.config.model.model_id, "model_revision": self.config.model.revision}
         if row["status"] != "ok":
@@ -110,9 +110,37 @@ class BuildPrompt(Step):
         text = strip_special_tokens(template.render(clean, 0.0, end - offset), processor.tokenizer)
         with warnings.catch_warnings():  # frames from Ray's object store are read-only; torch only reads them
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            if row.get("kind") == "set":
-                inputs = prepare_images(processor, list(row["frames"]), text)
-            else:
-                inputs = prepare_window(processor, row["frames"], row["timestamps_s"], offset, text)
+            inputs = self._inputs(row, text, offset)
         out.update(inputs, prompt=text, time_offset_s=offset, prompt_s=round(time.perf_counter() - began, 6))
         return out
+
+    def _inputs(self, row: dict[str, Any], text: str, offset: float) -> dict[str, Any]:
+        """The model inputs of one window or image set: transformers' processor outputs."""
+        from vidlake.models.molmo2_inputs import prepare_images, prepare_window
+
+        if row.get("kind") == "set":
+            return prepare_images(self._processor, list(row["frames"]), text)
+        return prepare_window(self._processor, row["frames"], row["timestamps_s"], offset, text)
+
+
+class BuildRequest(BuildPrompt):
+    """BuildPrompt for ``model.engine: vllm``: the same rows, but instead of the processor's outputs the
+    request vLLM's engine runs the same processor on (vidlake/models/vllm_engine.py): ``request_text``
+    (the chat-templated prompt with its ``<|video|>`` / ``<|image|>`` placeholders), ``request_metadata``
+    (JSON: the frames' video metadata, or the image count) and the window's ``frames``, kept for the
+    engine. ``prompt_tokens`` and ``visual_tokens`` are the engine's to count (RunVLLM)."""
+
+    outputs = (*BuildPrompt.outputs, "request_text", "request_metadata")
+    drops = ()
+
+    def _inputs(self, row: dict[str, Any], text: str, offset: float) -> dict[str, Any]:
+        import json
+
+        from vidlake.models.molmo2_inputs import image_request, video_request
+
+        if row.get("kind") == "set":
+            request, images = image_request(self._processor, list(row["frames"]), text)
+            metadata: dict[str, Any] = {"images": len(images)}
+        else:
+            request, _, metadata = video_request(self._processor, row["frames"], row["timestamps_s"], offset, text)
+        return {"request_text": request, "request_metadata": json.dumps(metadata)}

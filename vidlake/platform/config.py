@@ -120,6 +120,15 @@ class ModelSettings(_Section):
         description="auto: cuda:0 when a GPU is visible, else cpu; shard: spread over all visible GPUs.",
     )
     attn_implementation: str = Field("sdpa", pattern="^(sdpa|eager|flex_attention)$", description="Attention kernel.")
+    engine: str = Field(
+        "hf", pattern="^(hf|vllm)$",
+        description="What runs the model: 'hf' (transformers generate, CPU or GPU) or 'vllm' (a vLLM engine per GPU "
+        "replica; needs a GPU and `pip install vllm`). The engine and its version enter task_key (docs/models.md).",
+    )
+    vllm: dict[str, Any] = Field(
+        {}, description="vLLM engine arguments (vllm.LLM(...)), e.g. max_model_len, gpu_memory_utilization, "
+        "max_num_seqs, tensor_parallel_size; only with engine: vllm.",
+    )
     local_files_only: bool = Field(False, description="Never contact the Hub (offline machines, pinned caches).")
     hf_cache_dir: str | None = Field(None, description="Hugging Face cache folder; unset: HF_HOME's.")
     tiny_dir: str = Field(

@@ -46,14 +46,17 @@ class TaskIdentity:
     model_id: str
     model_revision: str
     sampling: dict[str, Any] = field(default_factory=dict, hash=False)  # the window kind's sampling settings
+    engine: str = ""  # a serving engine and its version ("vllm==0.15.1"); "" for transformers and the oracle
 
     @property
     def key(self) -> str:
-        """The ``task_key``: a stable hash of every part."""
-        return stable_hash({
+        """The ``task_key``: a stable hash of every part. The engine enters only when it is not transformers
+        (the reference path), so the keys of lakes written before engines were a choice stay as they were."""
+        parts = {
             "task": self.task, "prompt": self.prompt, "query": self.query or "", "model": self.model_id,
             "revision": self.model_revision, "sampling": self.sampling,
-        })
+        }
+        return stable_hash({**parts, "engine": self.engine} if self.engine else parts)
 
 
 def new_run_id() -> str:
