@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from vidlake.errors import VidlakeError
+from vidlake.errors import ConfigError, VidlakeError
 from vidlake.platform.config import Settings, load_settings
 
 app = typer.Typer(
@@ -111,6 +111,8 @@ def run(
     config: ConfigOpt = None,
     s3_endpoint: EndpointOpt = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join.")] = None,
+    engine: Annotated[Optional[str], typer.Option(
+        "--engine", help="Override model.engine: hf (transformers) or vllm (GPU nodes with vLLM installed).")] = None,
 ) -> None:
     """Run a job spec: ingest its sources, run its tasks with Molmo 2 on every new window, commit to the lake.
 
@@ -120,8 +122,11 @@ def run(
     from vidlake.jobs.spec import load_job_spec
 
     spec = load_job_spec(job, lake=lake)
-    if model:
-        spec = spec.model_copy(update={"model": spec.model.model_copy(update={"name": model})})
+    if engine not in (None, "hf", "vllm"):
+        raise ConfigError(f"--engine {engine!r}: choose hf or vllm")
+    if model or engine:
+        changes = {"name": model or spec.model.name, "engine": engine or spec.model.engine}
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update=changes)})
     run_job(spec, settings_from(config, None, s3_endpoint, ray={"address": ray_address}))
 
 
@@ -248,7 +253,6 @@ def model_make_random(
     Real shapes and processor settings, no download; built in bf16 (8b: ~17 GB of memory and disk, 4b: ~10 GB).
     Load it like any checkpoint ([bold]--model DIR[/]) to measure speed and memory (docs/models.md).
     """
-    from vidlake.errors import ConfigError
     from vidlake.models.full_size import SIZES, make_random
 
     if size not in SIZES:  # make_random also takes "tiny", for tests; the command offers the real shapes
@@ -411,7 +415,6 @@ def report(
 def _analyses_of(path: Path):
     """The analyses of an analysis file or of a job spec (its analyses: section)."""
     from vidlake.analysis.spec import load_analysis_file
-    from vidlake.errors import ConfigError
     from vidlake.jobs.spec import load_job_spec
     from vidlake.platform.config import read_yaml_mapping
 
@@ -437,7 +440,6 @@ def export(
     """Write the lake in a format its field's tools read: a Camtrap DP 1.0 package (validated with
     frictionless), MOTChallenge files of the tracks, or CSV and Parquet of counts and analyses
     (docs/exports.md)."""
-    from vidlake.errors import ConfigError
     from vidlake.jobs.export import run_export
 
     taxa = {}

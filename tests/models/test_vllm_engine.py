@@ -126,3 +126,24 @@ def test_a_vllm_job_without_a_gpu_fails_before_any_work(tiny_settings, tmp_path)
     assert not lake.exists("videos")  # nothing ingested, no model work
     (run,) = lake.read("runs").to_pylist()
     assert run["status"] == "failed" and "GPU" in run["message"]
+
+
+def test_on_a_ray_cluster_without_gpus_vllm_is_refused_before_the_ingest(ray_session, tiny_settings, tmp_path):  # noqa: F811
+    src = tmp_path / "src"
+    src.mkdir()
+    make_video(src / "a.mp4", seconds=1, fps=4, size=(64, 48))
+    spec = parse_job_spec({"sources": [str(src)], "lake": str(tmp_path / "lake"),
+                           "model": {**tiny_settings.model_dump(), "engine": "vllm"},
+                           "tasks": [{"task": "caption", "max_new_tokens": 6}]})
+    with pytest.raises(ConfigError, match="this Ray cluster has no GPU"):
+        run_job(spec, load_settings(), show=False)
+    assert not Lake(spec.lake).exists("videos")
+
+
+def test_the_cli_engine_option_is_checked(tmp_path):
+    from test_cli import run
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"sources: [{tmp_path}]\nlake: {tmp_path / 'lake'}\ntasks: [{{task: caption}}]\n")
+    out = run("run", str(spec), "--engine", "tgi")
+    assert out.returncode == 2 and "--engine 'tgi': choose hf or vllm" in out.stderr
