@@ -4,7 +4,7 @@ Throughput does not depend on weight values, so a real-shaped ``Molmo2ForConditi
 with random weights measures what a released checkpoint would, with no download. :func:`make_random`
 writes one as a plain ``save_pretrained`` folder (config, generation config, processor files,
 ``*.safetensors``) that loads through :mod:`vidlake.models.molmo2` like any checkpoint;
-``benchmarks/gpu.py`` builds the same model in memory. **Its answers are noise.**
+``benchmarks/gpu_hf.py`` builds the same model in memory. **Its answers are noise.**
 
 The sizes: ``Molmo2Config()``'s defaults are Molmo2-8B's vision tower (SigLIP so400m, 378 px, 25 of
 27 layers used) and an 8B Qwen3 text model (hidden 4096, 36 layers), but its adapter defaults
@@ -46,31 +46,16 @@ _SHARD = "5GB"
 def full_tokenizer():
     """vidlake's tiny BPE tokenizer, its table padded to Qwen's 151,936 ids, so Molmo 2's special tokens
     get the real checkpoints' ids (151936 ...) beyond what the LM head can generate."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
 
     # tiny.build_tokenizer pads with added tokens (slow and bulky at 150k): pad the BPE table instead
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=tiny_mod.BASE_VOCAB, special_tokens=tiny_mod.CHAT_TOKENS,
-                                  show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    core.train_from_iterator(tiny_mod.tokenizer_corpus(), trainer)
-    spec = json.loads(core.to_str())
+    spec = json.loads(tiny_mod.train_bpe().to_str())
     vocab = spec["model"]["vocab"]
     for i in range(len(vocab), QWEN_VOCAB):  # unreachable by merges: never produced, only pad the id range
         vocab[f"<|unused{i}|>"] = i
     core = Tokenizer.from_str(json.dumps(spec))
     core.add_special_tokens(tiny_mod.MM_TOKENS)  # in Molmo 2's order: <im_start> = 151936 ... <|video|> = 151945
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        extra_special_tokens={"image_token": "<|image|>", "video_token": "<|video|>"}, model_max_length=36864,
-    )
-    tokenizer.add_special_tokens({"extra_special_tokens": tiny_mod.MM_TOKENS}, replace_extra_special_tokens=False)
-    ids = tokenizer.convert_tokens_to_ids(tiny_mod.MM_TOKENS)
-    assert ids == list(range(QWEN_VOCAB, QWEN_VOCAB + len(ids))), ids  # the real checkpoints' ids
-    tokenizer.chat_template = tiny_mod.tiny_chat_template()
-    return tokenizer
+    return tiny_mod.wrap_tokenizer(core, QWEN_VOCAB)
 
 
 def full_config_and_processor(size: str):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = [
     "BASE_VOCAB", "CHAT_TOKENS", "FRAME_SIZE", "MM_TOKENS", "TINY_FORMAT", "TINY_MODEL_ID", "build_config", "build_tokenizer",
-    "ensure_tiny", "make_tiny", "tiny_chat_template", "tokenizer_corpus",
+    "ensure_tiny", "make_tiny", "tiny_chat_template", "tokenizer_corpus", "train_bpe", "wrap_tokenizer",
 ]
 
 TINY_FORMAT = 2  # bump when the built checkpoint changes; a cached one of another format is rebuilt
@@ -79,22 +79,32 @@ def tokenizer_corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer():
-    """Byte-level BPE (any text round-trips) with chat and multimodal special tokens; deterministic."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+def train_bpe(corpus: list[str] | None = None, split_digits: bool = False):
+    """A byte-level BPE (any text round-trips) of ``BASE_VOCAB`` ids trained on ``corpus`` (default
+    ``tokenizer_corpus()``), with the chat tokens; deterministic. ``split_digits``: every digit is its own
+    token (a leading space stays on the first), as Qwen's tokenizer splits numbers, so that a coordinate is
+    always three tokens instead of whatever merges the corpus happened to make."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if split_digits:
+        core.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(Regex(r" ?[0-9]"), behavior="isolated"), core.pre_tokenizer])
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=BASE_VOCAB, special_tokens=CHAT_TOKENS, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    core.train_from_iterator(tokenizer_corpus(), trainer)
-    base = core.get_vocab_size()
-    if base < BASE_VOCAB:  # pad the base table so every config id is in range and fixed
-        core.add_tokens([f"<|unused{i}|>" for i in range(BASE_VOCAB - base)])
+    core.train_from_iterator(tokenizer_corpus() if corpus is None else corpus, trainer)
+    return core
+
+
+def wrap_tokenizer(core, first_mm_id: int):
+    """``core`` as the transformers tokenizer Molmo 2's processor takes: BOS/EOS/pad, the multimodal tokens
+    (checked to start at ``first_mm_id``, beyond what the LM head generates) and the chat template."""
+    from transformers import PreTrainedTokenizerFast
+
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>",
@@ -103,9 +113,19 @@ def build_tokenizer():
     )
     tokenizer.add_special_tokens({"extra_special_tokens": MM_TOKENS}, replace_extra_special_tokens=False)
     ids = tokenizer.convert_tokens_to_ids(MM_TOKENS)
-    assert sorted(ids) == list(range(BASE_VOCAB, BASE_VOCAB + len(MM_TOKENS))), ids  # all non-generable
+    assert sorted(ids) == list(range(first_mm_id, first_mm_id + len(MM_TOKENS))), ids  # all non-generable
     tokenizer.chat_template = tiny_chat_template()
     return tokenizer
+
+
+def build_tokenizer(corpus: list[str] | None = None, split_digits: bool = False):
+    """The tiny (and toy) models' tokenizer: :func:`train_bpe`'s, its table padded to ``BASE_VOCAB`` so every
+    config id is in range and fixed, wrapped by :func:`wrap_tokenizer`."""
+    core = train_bpe(corpus, split_digits)
+    base = core.get_vocab_size()
+    if base < BASE_VOCAB:
+        core.add_tokens([f"<|unused{i}|>" for i in range(BASE_VOCAB - base)])
+    return wrap_tokenizer(core, BASE_VOCAB)
 
 
 def build_config(tokenizer, vision_width: int = 64, vision_layers: int = 2, text_width: int = 64,
