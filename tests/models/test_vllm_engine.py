@@ -113,13 +113,17 @@ def test_vllm_refuses_without_a_gpu_or_for_the_oracle(tiny_ref, tmp_path):  # no
         load_settings(model={"engine": "tgi"})
 
 
-def test_a_vllm_job_without_a_gpu_fails_before_any_work(tiny_settings, tmp_path):  # noqa: F811
+def _vllm_job(tmp_path, model):
     src = tmp_path / "src"
     src.mkdir()
     make_video(src / "a.mp4", seconds=1, fps=4, size=(64, 48))
-    spec = parse_job_spec({"sources": [str(src)], "lake": str(tmp_path / "lake"),
-                           "model": {**tiny_settings.model_dump(), "engine": "vllm"},
+    return parse_job_spec({"sources": [str(src)], "lake": str(tmp_path / "lake"),
+                           "model": {**model.model_dump(), "engine": "vllm"},
                            "tasks": [{"task": "caption", "max_new_tokens": 6}]})
+
+
+def test_a_vllm_job_without_a_gpu_fails_before_any_work(tiny_settings, tmp_path):  # noqa: F811
+    spec = _vllm_job(tmp_path, tiny_settings)
     with pytest.raises(ConfigError, match="model.engine is vllm, which runs only on a GPU"):
         run_job(spec, load_settings(), show=False, executor=LocalExecutor())
     lake = Lake(spec.lake)
@@ -129,12 +133,7 @@ def test_a_vllm_job_without_a_gpu_fails_before_any_work(tiny_settings, tmp_path)
 
 
 def test_on_a_ray_cluster_without_gpus_vllm_is_refused_before_the_ingest(ray_session, tiny_settings, tmp_path):  # noqa: F811
-    src = tmp_path / "src"
-    src.mkdir()
-    make_video(src / "a.mp4", seconds=1, fps=4, size=(64, 48))
-    spec = parse_job_spec({"sources": [str(src)], "lake": str(tmp_path / "lake"),
-                           "model": {**tiny_settings.model_dump(), "engine": "vllm"},
-                           "tasks": [{"task": "caption", "max_new_tokens": 6}]})
+    spec = _vllm_job(tmp_path, tiny_settings)
     with pytest.raises(ConfigError, match="this Ray cluster has no GPU"):
         run_job(spec, load_settings(), show=False)
     assert not Lake(spec.lake).exists("videos")

@@ -12,14 +12,46 @@ vidlake/models/toy_train.py (``vidlake model train-toy``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-__all__ = ["TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy"]
+__all__ = ["TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy", "toy_corpus", "toy_folder"]
 
 TOY_MODEL_ID = "vidlake/toy-molmo2"
 TOY_FRAME_SIZE = 112
 TOY_POOLING = 2
 TOY_SIZES = dict(vision_width=128, vision_layers=3, text_width=256, text_layers=4)
+
+
+def toy_folder() -> Path:
+    """The shipped checkpoint (``--model toy``): package data, trained by ``vidlake model train-toy``."""
+    from vidlake.errors import ModelLoadError
+
+    folder = Path(__file__).with_name("toy-molmo2")
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"the toy checkpoint is missing from this install ({folder}): reinstall vidlake, or "
+                             "train one with `vidlake model train-toy DIR` and pass DIR as the model")
+    return folder
+
+
+def toy_corpus() -> list[str]:
+    """The tokenizer's training text: the tiny model's, plus the synthetic world's words in vidlake's prompts
+    and the oracle's answer shapes, so that "triangle" or "appears" is one token instead of five."""
+    from vidlake.evaluation.world import COLOURS, QUERIES, SHAPES
+    from vidlake.models.oracle import oracle_answer
+    from vidlake.models.prompts import PromptRegistry
+    from vidlake.models.tiny import tokenizer_corpus
+
+    templates = PromptRegistry()
+    lines = [templates.get(task).render(query) for task in ("count", "point", "track") for query in QUERIES]
+    lines.append(templates.get("caption").render(None))
+    kinds = [f"{c} {s}" for c in COLOURS for s in SHAPES]
+    for i, kind in enumerate(kinds):
+        other = kinds[(i * 5 + 3) % len(kinds)]
+        seen = [(0.0, [(1, kind, 10.0 * i, 20.0), (2, other, 50.0, 40.0)]), (0.5, [(1, kind, 12.0 * i, 22.0)]), (1.0, [])]
+        lines += [oracle_answer(task, query, seen, 100, 100) for task in ("caption", "count", "point", "track")
+                  for query in (f"{kind}s", f"{kind.split()[1]}s", "shapes")]
+    return tokenizer_corpus() + lines
 
 
 def build_toy(seed: int = 0) -> tuple[Any, Any]:
@@ -29,7 +61,7 @@ def build_toy(seed: int = 0) -> tuple[Any, Any]:
 
     from vidlake.models.tiny import build_config, build_processor, build_tokenizer
 
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(toy_corpus(), split_digits=True)
     config = build_config(tokenizer, frame_size=TOY_FRAME_SIZE, **TOY_SIZES)
     processor = build_processor(tokenizer, TOY_FRAME_SIZE, TOY_POOLING)
     with torch.random.fork_rng(devices=[]):

@@ -49,10 +49,11 @@ class WorldWindows:
     """Random windows of the synthetic worlds ``seeds`` (a range); ``rng`` draws everything."""
 
     def __init__(self, seeds: range, frames: tuple[int, int] = (2, 8), tasks: tuple[str, ...] = TASKS,
-                 cache: int = 48):
+                 cache: int = 48, exact_queries: bool = False):
         from vidlake.models.prompts import PromptRegistry
 
         self.seeds, self.frames, self.tasks, self.cache = seeds, frames, tasks, cache
+        self.exact_queries = exact_queries  # only "colour shapes" of an object in the window (a curriculum's start)
         self.templates = PromptRegistry()
         self._videos: dict[tuple[int, int], Any] = {}
 
@@ -91,9 +92,9 @@ class WorldWindows:
         query = None
         if task != "caption":
             present = sorted({o[1] for _, objs in seen for o in objs})
-            if present and rng.random() < 0.75:  # mostly about what is there; else any query (often "none")
-                colour, shape = present[int(rng.integers(len(present)))].split()
-                query = (f"{colour} {shape}s", f"{shape}s", "shapes")[int(rng.integers(3))]
+            if present and (self.exact_queries or rng.random() < 0.75):  # mostly about what is there; else any
+                colour, shape = present[int(rng.integers(len(present)))].split()  # query (often "none")
+                query = (f"{colour} {shape}s", f"{shape}s", "shapes")[0 if self.exact_queries else int(rng.integers(3))]
             else:
                 query = QUERIES[int(rng.integers(len(QUERIES)))]
         return ToyWindow(np.stack(frames), [float(times[f]) for f in picked], task, query,
@@ -112,11 +113,49 @@ def training_row(processor: Any, window: ToyWindow, grid: int) -> dict[str, Any]
     row["input_ids"] = np.concatenate([row["input_ids"], np.asarray(answer, dtype=np.int32)])
     row["mm_token_type_ids"] = np.concatenate([row["mm_token_type_ids"], np.zeros(len(answer), dtype=np.int8)])
     n = len(CLASSES)
-    cells = np.zeros((len(window.objects), grid, grid, 3 * n), dtype=np.float32)  # presence, x and y in the cell
+    cells = np.zeros((len(window.objects), grid, grid, 3 * n), dtype=np.float32)  # presence, x and y in the frame
     for f, objects in enumerate(window.objects):
         for label, x, y in objects:
             row_, col = min(grid - 1, math.floor(y * grid)), min(grid - 1, math.floor(x * grid))
             k = CLASSES.index(label)
-            cells[f, row_, col, [k, n + k, 2 * n + k]] = (1.0, x * grid - col, y * grid - row_)
+            cells[f, row_, col, [k, n + k, 2 * n + k]] = (1.0, x, y)
     row["cells"] = cells.reshape(-1, 3 * n)
+    row["attend"] = _attention_targets(processor, window, row, grid)
     return row
+
+
+def _attention_targets(processor: Any, window: ToyWindow, row: dict[str, Any],
+                       grid: int) -> list[tuple[int, int, float, float]]:
+    """Where the answer's coordinates are: (position that predicts a coordinate digit, position of the
+    visual token whose cell holds that point in that frame, the point's x and y in 0-1), for every
+    ``id x y`` triple of the answer's ``coords``. The training asks one attention head to look there, and
+    the language model's state after that layer to hold x and y."""
+    import re
+
+    answer = window.answer
+    spans = [m.span(1) for m in re.finditer(r'coords="([^"]*)"', answer)]
+    if not spans:
+        return []
+    encoded = processor.tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = encoded["offset_mapping"]
+    patch = processor.tokenizer.convert_tokens_to_ids("<im_patch>")
+    visual = np.flatnonzero(row["input_ids"][: row["labels_from"]] == patch)
+    per_frame = len(visual) // len(window.timestamps_s)
+    shown = [round(t - window.timestamps_s[0], 1) for t in window.timestamps_s]
+    pairs = []
+    for begin, end in spans:
+        at = begin
+        for group in answer[begin:end].split(";"):
+            numbers = [(m.start() + at, m.end() + at, m.group()) for m in re.finditer(r"[0-9.]+", group)]
+            at += len(group) + 1
+            if not numbers or float(numbers[0][2]) not in shown:
+                continue
+            frame = shown.index(float(numbers[0][2]))
+            for k in range(1, len(numbers) - 2, 3):
+                (xs, xe, x), (ys, ye, y) = numbers[k + 1], numbers[k + 2]
+                cell = min(grid - 1, int(int(y) / 1000 * grid)) * grid + min(grid - 1, int(int(x) / 1000 * grid))
+                target = int(visual[frame * per_frame + cell])
+                for i, (a, b) in enumerate(offsets):
+                    if a < ye and b > xs:  # a token of this point's x or y
+                        pairs.append((row["labels_from"] + i - 1, target, int(x) / 1000, int(y) / 1000))
+    return pairs

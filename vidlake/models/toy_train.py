@@ -1,12 +1,22 @@
 """``vidlake model train-toy OUT``: train the toy Molmo 2 (vidlake/models/toy.py) on the synthetic world.
 
 Plain PyTorch on the CPU: AdamW with warm-up and cosine decay, batches of windows made on the fly
-(vidlake/models/toy_data.py), the language-model loss on the oracle's answers, plus an auxiliary loss:
-a linear probe on the visual tokens (the projector's output, what the language model receives)
-predicts which object classes have their centre in each token's cell, and where in the cell. The probe is training-only and
-is not saved: the checkpoint is a plain ``Molmo2ForConditionalGeneration``. Why the probe: from
-scratch, the language model's loss reaches the vision tower only weakly (it learns the answers'
-format and priors long before it looks), while the probe gives every visual token a target at once.
+(vidlake/models/toy_data.py), the language-model loss on the oracle's answers, plus training-only
+auxiliary losses (their small heads are not saved: the checkpoint is a plain
+``Molmo2ForConditionalGeneration``):
+
+* a linear probe on the visual tokens (the projector's output, what the language model receives)
+  predicts which object classes have their centre in each token's cell, and where in the frame. From
+  scratch, the language model's loss reaches the vision tower only weakly (it learns the answers'
+  format and priors long before it looks); the probe gives every visual token a target at once.
+* an attention loss: at every position that predicts a digit of a point's x or y, head 0 of one
+  language-model layer is asked to look at the visual token whose cell holds that point, and a linear
+  readout of the state after that layer to hold x and y. Without it the language model did not learn,
+  in the steps these machines give, to find the object and copy its position into digits
+  (benchmarks/results/toy-notes.md).
+* a curriculum: the first ``curriculum`` steps are 1-2 frame windows asking to point at one
+  "colour shape", the shortest way from pixels to coordinates; then every task on 2-8 frames.
+
 The vision tower and projector learn at ``vision_lr_scale`` times the language model's rate.
 
 Deterministic per seed on one machine (the same steps give the same weights); ``minutes`` bounds the
@@ -28,18 +38,27 @@ import numpy as np
 __all__ = ["TrainConfig", "TrainResult", "train_toy"]
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)  # progress reaches a log file as it happens, not when a buffer fills
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     minutes: float = 30.0
     steps: int | None = None  # stop after this many steps (else when minutes are up)
     seed: int = 0
     batch_size: int = 8
-    lr: float = 1e-3
-    vision_lr_scale: float = 3.0
+    lr: float = 6e-4
+    vision_lr_scale: float = 2.0
     warmup: int = 100
     aux_weight: float = 1.0
     text_weight: float = 1.0  # 0: train the vision side on the probe alone (a diagnosis)
+    digit_weight: float = 1.0  # weight of the answers' digit tokens (coordinates, counts, times) in the text loss
     frames: tuple[int, int] = (2, 8)
+    attend_weight: float = 1.0  # weight of the attention loss: one head looks where each coordinate is
+    attend_layer: int = 1  # ... that head: head 0 of this language-model layer
+    curriculum: int = 800  # first steps on 1-2 frames, pointing at one "colour shape" only (a step count, so that
+    # the same steps give the same weights however fast the machine is)
     seeds: tuple[int, int] = (1000, 100_000)  # the worlds trained on (toy_data.FIRST_SEED and up)
 
     def __post_init__(self) -> None:
@@ -54,11 +73,12 @@ class TrainResult:
     out: Path
     steps: int
     seconds: float
-    losses: list[tuple[int, float, float]] = field(default_factory=list)  # (step, text loss, probe loss)
+    losses: list[tuple[int, float, float, float, float]] = field(default_factory=list)  # step, text, probe, digit,
+    # attention loss
     scores: dict = field(default_factory=dict)  # toy_eval.evaluate_toy's, on held-out windows
 
 
-def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callable[[str], None] = print,
+def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callable[[str], None] = _say,
               eval_windows: int = 60) -> TrainResult:
     """Train, save into ``out``, evaluate on ``eval_windows`` held-out windows, and write the model card."""
     import torch
@@ -71,46 +91,64 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     model, processor = build_toy(config.seed)
     grid = math.ceil(TOY_FRAME_SIZE / 14 / TOY_POOLING)
     probe = torch.nn.Linear(model.config.text_config.hidden_size, 3 * len(CLASSES))
+    readout = torch.nn.Linear(model.config.text_config.hidden_size, 2)  # training-only, like the probe
     vision = [*model.model.vision_tower.parameters(), *model.model.multi_modal_projector.parameters()]
     seen = {id(p) for p in vision}
     groups = [{"params": [p for p in model.parameters() if id(p) not in seen], "lr": config.lr},
-              {"params": [*vision, *probe.parameters()], "lr": config.lr * config.vision_lr_scale}]
+              {"params": [*vision, *probe.parameters()], "lr": config.lr * config.vision_lr_scale},
+              {"params": [*readout.parameters()], "lr": config.lr}]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     peak = [g["lr"] for g in groups]
     windows = WorldWindows(range(*config.seeds), frames=config.frames)
+    first = WorldWindows(range(*config.seeds), frames=(1, 2), tasks=("point",), exact_queries=True)
     rng = np.random.default_rng(config.seed)
     norm, pad = pixel_norm(processor.video_processor), processor.tokenizer.pad_token_id
     weight = torch.full((len(CLASSES),), float(len(CLASSES)))  # a class is in few cells: weigh its presence up
+    vocab = processor.tokenizer.convert_ids_to_tokens(list(range(model.config.text_config.vocab_size)))
+    digits = torch.tensor([t is not None and t.lstrip("Ġ").isdigit() for t in vocab])
     result = TrainResult(Path(out), 0, 0.0)
     budget = config.minutes * 60
     started = last = time.monotonic()
+    if config.attend_weight:
+        model.set_attn_implementation("eager")  # the attention loss reads attention weights (sdpa has none)
     model.train()
     while (config.steps is None or result.steps < config.steps) and time.monotonic() - started < budget:
-        rows = [training_row(processor, windows.sample(rng), grid) for _ in range(config.batch_size)]
+        source = first if result.steps < config.curriculum else windows
+        rows = [training_row(processor, source.sample(rng), grid) for _ in range(config.batch_size)]
         inputs, labels = _batch(rows, collate, pad, norm)
         cells = torch.from_numpy(np.concatenate([r["cells"] for r in rows]))
         _schedule(optimizer, peak, result.steps, config, time.monotonic() - started, budget)
         video = model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_token_pooling"],
                                                inputs["video_grids"])
         del inputs["pixel_values_videos"], inputs["video_token_pooling"], inputs["video_grids"]
-        output = model(**inputs, labels=labels, mm_encoder_outputs={"video": video})
+        output = model(**inputs, mm_encoder_outputs={"video": video}, output_attentions=bool(config.attend_weight),
+                       output_hidden_states=bool(config.attend_weight))
+        text, digit = _text_loss(output.logits, labels, digits, config.digit_weight)
         aux = _probe_loss(probe(torch.cat(video.pooler_output)), cells, weight)
-        loss = config.text_weight * output.loss + config.aux_weight * aux
+        loss = config.text_weight * text + config.aux_weight * aux
+        attend = torch.zeros(())
+        if config.attend_weight:
+            attend = _attend_loss(output.attentions[config.attend_layer][:, 0],
+                                  output.hidden_states[config.attend_layer + 1], readout, rows,
+                                  inputs["input_ids"].shape[1])
+            loss = loss + config.attend_weight * attend
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([*model.parameters(), *probe.parameters()], 1.0)
+        torch.nn.utils.clip_grad_norm_([*model.parameters(), *probe.parameters(), *readout.parameters()], 1.0)
         optimizer.step()
         result.steps += 1
-        result.losses.append((result.steps, output.loss.item(), aux.item()))
+        result.losses.append((result.steps, text.item(), aux.item(), digit.item(), attend.item()))
         if time.monotonic() - last > 15 or result.steps == config.steps:
             last = time.monotonic()
             spent = last - started
             rate = result.steps / spent
             left = budget - spent if config.steps is None else (config.steps - result.steps) / rate
             recent = result.losses[-20:]
-            echo(f"step {result.steps}: loss {np.mean([r[1] for r in recent]):.3f}, probe "
-                 f"{np.mean([r[2] for r in recent]):.3f}, {rate:.2f} steps/s, {max(0.0, left) / 60:.1f} min left")
+            echo(f"step {result.steps}: loss {np.mean([r[1] for r in recent]):.3f} (digits "
+                 f"{np.mean([r[3] for r in recent]):.3f}), probe {np.mean([r[2] for r in recent]):.3f}, attend "
+                 f"{np.mean([r[4] for r in recent]):.3f}, {rate:.2f} steps/s, {max(0.0, left) / 60:.1f} min left")
     result.seconds = time.monotonic() - started
+    model.set_attn_implementation("sdpa")  # what vidlake loads it with; eager was for the attention loss
     if eval_windows:
         from vidlake.models.toy_eval import evaluate_toy
 
@@ -119,6 +157,37 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     _save(model, processor, result, config)
     echo(f"wrote {result.out}: {result.steps} steps in {result.seconds / 60:.1f} min; {result.scores}")
     return result
+
+
+def _text_loss(logits, labels, digits, digit_weight: float):
+    """Next-token cross-entropy on the answer tokens, digits weighted by ``digit_weight`` (a weighted mean),
+    and the plain mean over the digit tokens alone (for the log)."""
+    import torch
+
+    logits, labels = logits[:, :-1].float(), labels[:, 1:]
+    mask = labels != -100
+    loss = torch.nn.functional.cross_entropy(logits[mask], labels[mask], reduction="none")
+    is_digit = digits[labels[mask]]
+    weights = torch.where(is_digit, digit_weight, 1.0)
+    digit = loss[is_digit].mean() if is_digit.any() else loss.new_zeros(())
+    return (loss * weights).sum() / weights.sum(), digit.detach()
+
+
+def _attend_loss(weights, hidden, readout, rows: list[dict], length: int):
+    """At each position that predicts a coordinate digit: how far one head's attention is from the visual
+    token where that point is (the negative log of the weight it gives that token), plus how far a linear
+    readout of the language model's state after that layer is from the point's x and y (4 x squared
+    error). Rows' ``attend`` entries, shifted by each row's left padding."""
+    import torch
+
+    index = [(i, q + length - len(r["input_ids"]), k + length - len(r["input_ids"]), x, y)
+             for i, r in enumerate(rows) for q, k, x, y in r["attend"]]
+    if not index:
+        return weights.new_zeros(())
+    b, q, k = (torch.tensor([entry[j] for entry in index]) for j in range(3))
+    where = torch.tensor([entry[3:] for entry in index], dtype=torch.float32)
+    look = -torch.log(weights[b, q, k].float() + 1e-6).mean()
+    return look + 4.0 * (torch.sigmoid(readout(hidden[b, q].float())) - where).square().mean()
 
 
 def _probe_loss(guess, cells, weight):
@@ -164,8 +233,8 @@ def _save(model, processor, result: TrainResult, config: TrainConfig) -> None:
     model.save_pretrained(out)
     processor.save_pretrained(out)
     with open(out / "losses.csv", "w") as f:
-        f.write("step,text_loss,probe_loss\n")
-        f.writelines(f"{s},{a:.5f},{b:.5f}\n" for s, a, b in result.losses)
+        f.write("step,text_loss,probe_loss,digit_loss,attend_loss\n")
+        f.writelines(f"{s},{a:.5f},{b:.5f},{d:.5f},{e:.5f}\n" for s, a, b, d, e in result.losses)
     meta = {"model_id": TOY_MODEL_ID, "steps": result.steps, "seconds": round(result.seconds, 1),
             "train": asdict(config), "scores": result.scores}
     (out / "vidlake-toy.json").write_text(json.dumps(meta, indent=1))
@@ -201,9 +270,11 @@ and the oracle engine's answer as the target.
 ## Training
 Plain PyTorch on CPU (vidlake/models/toy_train.py): AdamW, learning rate {train['lr']} (vision tower and
 projector x{train['vision_lr_scale']}), {train['warmup']} warm-up steps then cosine decay, batches of
-{train['batch_size']} windows, seed {train['seed']}; the text loss plus {train['aux_weight']} x an auxiliary loss of
-a training-only linear probe on the visual tokens (which object classes are in each token's cell, and where).
-{meta['steps']} steps in {meta['seconds'] / 60:.1f} minutes. Loss per step: `losses.csv`.
+{train['batch_size']} windows, seed {train['seed']}; the text loss plus training-only auxiliary losses: {train['aux_weight']} x
+a linear probe on the visual tokens (which object classes are in each token's cell, and where), and
+{train['attend_weight']} x an attention loss (head 0 of language-model layer {train['attend_layer']} looks at the visual token of
+each point it writes, and the state after it holds the point's x and y). The first {train['curriculum']} steps point at
+one "colour shape" in 1-2 frames. {meta['steps']} steps in {meta['seconds'] / 60:.1f} minutes. Loss per step: `losses.csv`.
 
 ## Scores on held-out windows (vidlake/models/toy_eval.py)
 | metric | value |
