@@ -1,9 +1,7 @@
-"""Accuracy benchmark: a synthetic archive through the main job with the oracle engine, the tiny model and the toy
-model, then ``vidlake eval`` on each lake.
+"""Accuracy benchmark: a synthetic archive through the main job with the oracle engine and with the tiny model,
+then ``vidlake eval`` on both lakes.
 
     .venv/bin/python benchmarks/accuracy.py [--videos 20] [--seed 0] [--max-seconds 240] [--workdir DIR]
-    .venv/bin/python benchmarks/accuracy.py --engines toy --videos 3 --max-seconds 60 \
-        --out benchmarks/results/accuracy-toy.md      # the toy model's row (its own sampling; seed 0 is held out)
 
 Input: ``vidlake synth`` (vidlake.evaluation.synth) with ``--videos`` videos (every 4th lasts ``--max-seconds``,
 the others 60-180 s: minutes each, many windows per video), built once into ``--workdir`` and reused. Job: caption, and count, point and track for
@@ -34,11 +32,6 @@ from common import RESULTS, machine_header, write_result
 QUERIES = ["shapes", "circles", "squares", "triangles"]
 SHORT_SECONDS = (60.0, 180.0)  # the length of the videos that are not the long ones
 SAMPLING = {"fps": 2, "max_frames": 16, "overlap_s": 2.0, "size": 126, "fast_pass": True}
-# The toy model as it was trained: 8-frame windows of 112 px frames at 2 fps (no fast pass: one window of a
-# whole video is far past what it saw); two queries, as its answers are long and it runs on the CPU.
-TOY_SAMPLING = {"fps": 2, "max_frames": 8, "overlap_s": 1.0, "size": 112, "fast_pass": False}
-TOY_QUERIES = ["shapes", "circles"]
-TOY_GOALS = {("count", "count_exact"): 0.8, ("point", "point_f1"): 0.7, ("track", "track_hota"): 0.5}
 
 
 def world(workdir: Path, videos: int, seed: int, max_seconds: float) -> Path:
@@ -51,8 +44,7 @@ def world(workdir: Path, videos: int, seed: int, max_seconds: float) -> Path:
     return root
 
 
-def run_engine(name: str, model: dict, root: Path, workdir: Path, max_new_tokens: int | None,
-               sampling: dict = SAMPLING, queries: list[str] = QUERIES) -> dict:
+def run_engine(name: str, model: dict, root: Path, workdir: Path, max_new_tokens: int | None) -> dict:
     """The job, the index and the evaluation of one engine on its own lake; wall seconds of each."""
     from vidlake.jobs.eval import run_eval
     from vidlake.jobs.index import run_index
@@ -63,11 +55,10 @@ def run_engine(name: str, model: dict, root: Path, workdir: Path, max_new_tokens
     lake = workdir / f"lake-{name}"
     shutil.rmtree(lake, ignore_errors=True)
     limit = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
-    tasks = [{"task": "caption", **limit}] + [{"task": t, "queries": queries, **limit} for t in ("count", "point", "track")]
-    if sampling.get("fast_pass"):
-        tasks.append({"task": "count", "queries": queries, "windows": "fast", **limit})  # one answer per video
+    tasks = [{"task": "caption", **limit}] + [{"task": t, "queries": QUERIES, **limit} for t in ("count", "point", "track")]
+    tasks.append({"task": "count", "queries": QUERIES, "windows": "fast", **limit})  # one answer per video
     spec = parse_job_spec({"name": f"accuracy-{name}", "sources": [str(root / "videos")], "lake": str(lake),
-                           "model": model, "tasks": tasks, "sampling": sampling})
+                           "model": model, "tasks": tasks, "sampling": SAMPLING})
     settings = load_settings().model_copy(update={"lake": LakeSettings(uri=str(lake))})
     print(f"{name}: job", flush=True)
     began = time.perf_counter()
@@ -133,7 +124,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=240, help="length of every 4th video")
     ap.add_argument("--tiny-tokens", type=int, default=48, help="max_new_tokens of the tiny model's answers")
-    ap.add_argument("--engines", default="oracle,tiny", help="which of oracle, tiny, toy (the shipped toy model)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vidlake-bench" / "accuracy")
     ap.add_argument("--out", type=Path, default=RESULTS / "accuracy.md")
     args = ap.parse_args()
@@ -143,22 +133,17 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     root = world(args.workdir, args.videos, args.seed, args.max_seconds)
     tiny = ensure_tiny(args.workdir / "tiny-molmo2-seed0")
-    runs = {
-        "oracle": lambda: run_engine("oracle", {"name": f"oracle:{root}"}, root, args.workdir, None),
-        "tiny": lambda: run_engine("tiny", {"name": "tiny", "tiny_dir": str(tiny), "local_files_only": True}, root,
-                                   args.workdir, args.tiny_tokens),
-        "toy": lambda: run_engine("toy", {"name": "toy"}, root, args.workdir, None, TOY_SAMPLING, TOY_QUERIES),
+    engines = {
+        "oracle": run_engine("oracle", {"name": f"oracle:{root}"}, root, args.workdir, None),
+        "tiny": run_engine("tiny", {"name": "tiny", "tiny_dir": str(tiny), "local_files_only": True}, root,
+                           args.workdir, args.tiny_tokens),
     }
-    wanted = [e.strip() for e in args.engines.split(",") if e.strip()]
-    if not wanted or set(wanted) - set(runs):
-        raise SystemExit(f"--engines: choose from {', '.join(runs)}")
-    engines = {name: runs[name]() for name in wanted}
-    switches = boundary_switches(str(args.workdir / "lake-oracle"), root) if "oracle" in engines else None
+    switches = boundary_switches(str(args.workdir / "lake-oracle"), root)
     write_result(args.out, report(args, root, engines, switches, time.perf_counter() - began),
-                 notes=RESULTS / ("accuracy-notes.md" if args.out.name == "accuracy.md" else "accuracy-toy-notes.md"))
+                 notes=RESULTS / "accuracy-notes.md")
 
 
-def report(args, root: Path, engines: dict, switches: tuple[int, int] | None, total_s: float) -> str:
+def report(args, root: Path, engines: dict, switches: tuple[int, int], total_s: float) -> str:
     meta = json.loads((root / "world.json").read_text())
     videos = meta["videos"]
     seconds = sum(v["duration_s"] for v in videos)
@@ -167,53 +152,39 @@ def report(args, root: Path, engines: dict, switches: tuple[int, int] | None, to
     for name, e in engines.items():
         for r in e["eval"].rows:
             metrics.setdefault((r["task"], r["windows"] or "", r["query"], r["metric"]), {})[name] = r["value"]
-    worst = lambda engine, task, metric, windows="slow": min(  # noqa: E731 - the worst query's value of an engine
-        (v[engine] for (t, w, q, m), v in metrics.items() if t == task and w == windows and m == metric
-         and v.get(engine) is not None), default=float("nan"))
-    about = {"oracle": "the oracle (`oracle:DIR`, perfect answers for exactly the sampled frames)",
-             "tiny": f"the tiny random-weight Molmo 2 (at most {args.tiny_tokens} new tokens: the noise floor)",
-             "toy": f"the toy Molmo 2 (`--model toy`, trained only on other synthetic worlds) with its own sampling "
-                    f"{TOY_SAMPLING} and queries {', '.join(TOY_QUERIES)}"}
-    fingerprint = next(iter(engines.values()))["eval"].fingerprint
+    oracle = engines["oracle"]["eval"]
+    get = lambda task, metric, windows="slow": min(  # noqa: E731 - the worst query's value of the oracle
+        (v["oracle"] for (t, w, q, m), v in metrics.items() if t == task and w == windows and m == metric
+         and "oracle" in v), default=float("nan"))
     lines = [
         "# Accuracy benchmark", "",
         f"{machine_header(__file__)} Ran {total_s:.0f} s. Command: `.venv/bin/python benchmarks/accuracy.py "
-        f"--videos {args.videos} --seed {args.seed} --max-seconds {args.max_seconds:g} --engines {args.engines}`.", "",
-        f"Input: `vidlake synth` (short videos {SHORT_SECONDS[0]:g}-{SHORT_SECONDS[1]:g} s), {len(videos)} videos, "
-        f"{seconds / 60:.1f} minutes in all (kinds: {', '.join(kinds)}); truth fingerprint {fingerprint[:12]}. "
-        f"Job: caption, and count, point and track for {', '.join(QUERIES)}; sampling {SAMPLING}; the local Ray "
-        f"(RayExecutor). Engines: {'; '.join(about[n] for n in engines)}.", "",
+        f"--videos {args.videos} --seed {args.seed} --max-seconds {args.max_seconds:g}`.", "",
+        f"Input: `vidlake synth` (short videos {SHORT_SECONDS[0]:g}-{SHORT_SECONDS[1]:g} s), {len(videos)} videos, {seconds / 60:.1f} minutes in all (kinds: {', '.join(kinds)}); "
+        f"truth fingerprint {oracle.fingerprint[:12]}. Job: caption, and count, point and track for "
+        f"{', '.join(QUERIES)}; sampling {SAMPLING}; the local Ray (RayExecutor). Engines: the oracle "
+        f"(`oracle:DIR`, perfect answers for exactly the sampled frames) and the tiny random-weight Molmo 2 "
+        f"(at most {args.tiny_tokens} new tokens: the noise floor).", "",
         "| engine | windows ok | failed | job s | eval s |", "|---|---:|---:|---:|---:|",
         *(f"| {n} | {e['job'].windows_ok} | {e['job'].windows_failed} | {e['job_s']:.1f} | {e['eval_s']:.1f} |"
           for n, e in engines.items()), "",
+        "Goals with the oracle (the worst query):", "",
+        f"- count exact accuracy on the dense windows: {get('count', 'count_exact'):.3f} (goal 1.000; whole-video counts "
+        f"of counts.csv: {get('count', 'count_exact_all_frames'):.3f}); on the fast pass (one answer per video): "
+        f"{get('count', 'count_exact', 'fast'):.3f} (whole-video counts: {get('count', 'count_exact_all_frames', 'fast'):.3f})",
+        f"- point F1: {get('point', 'point_f1'):.3f} (goal >= 0.99)",
+        f"- track HOTA: {get('track', 'track_hota'):.3f} (goal >= 0.95); ID switches (TrackEval, all): "
+        f"{max(v['oracle'] for (t, w, q, m), v in metrics.items() if m == 'track_id_switches' and 'oracle' in v):.0f}",
+        f"- ID switches at a window boundary (an object on the sampled frames on both sides of a window start, "
+        f"within 4 s): {switches[0]} of {switches[1]} pairs (goal 0)", "",
+        *(f"- {n}" for n in oracle.notes), "",
+        "Every metric (`vidlake eval`, per task and query; the tiny model's answers are noise):", "",
+        "| task | windows | query | metric | oracle | tiny |", "|---|---|---|---|---:|---:|",
     ]
-    if "oracle" in engines:
-        get = lambda *a: worst("oracle", *a)  # noqa: E731
-        lines += [
-            "Goals with the oracle (the worst query):", "",
-            f"- count exact accuracy on the dense windows: {get('count', 'count_exact'):.3f} (goal 1.000; whole-video "
-            f"counts of counts.csv: {get('count', 'count_exact_all_frames'):.3f}); on the fast pass (one answer per "
-            f"video): {get('count', 'count_exact', 'fast'):.3f} (whole-video counts: "
-            f"{get('count', 'count_exact_all_frames', 'fast'):.3f})",
-            f"- point F1: {get('point', 'point_f1'):.3f} (goal >= 0.99)",
-            f"- track HOTA: {get('track', 'track_hota'):.3f} (goal >= 0.95); ID switches (TrackEval, all): "
-            f"{max(v['oracle'] for (t, w, q, m), v in metrics.items() if m == 'track_id_switches' and 'oracle' in v):.0f}",
-            f"- ID switches at a window boundary (an object on the sampled frames on both sides of a window start, "
-            f"within 4 s): {switches[0]} of {switches[1]} pairs (goal 0)", "",
-            *(f"- {n}" for n in engines["oracle"]["eval"].notes), ""]
-    if "toy" in engines:
-        lines += ["Goals with the toy model (the issue's; the worst query):", "",
-                  *(f"- {task} {metric}: {worst('toy', task, metric):.3f} (goal >= {goal})"
-                    for (task, metric), goal in TOY_GOALS.items()),
-                  "- captions naming every kind of object present: see the model card's held-out score "
-                  "(vidlake/models/toy-molmo2/README.md); `vidlake eval` has no caption metric", ""]
-    names = list(engines)
-    lines += ["Every metric (`vidlake eval`, per task and query; the tiny model's answers are noise):", "",
-              f"| task | windows | query | metric | {' | '.join(names)} |", f"|---|---|---|---|{'---:|' * len(names)}"]
-    cell = lambda x: "" if x is None else f"{x:.3f}" if x != int(x) else f"{x:.0f}"  # noqa: E731
     for (task, windows, query, metric), v in sorted(metrics.items(), key=lambda kv: tuple(x or "" for x in kv[0])):
-        lines.append(f"| {task} | {windows} | {query or '(all)'} | {metric} | "
-                     f"{' | '.join(cell(v.get(n)) for n in names)} |")
+        cell = lambda x: "" if x is None else f"{x:.3f}" if x != int(x) else f"{x:.0f}"  # noqa: E731
+        lines.append(f"| {task} | {windows} | {query or '(all)'} | {metric} | {cell(v.get('oracle'))} | "
+                     f"{cell(v.get('tiny'))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -20,23 +20,27 @@ from common import RESULTS, machine_header, write_result
 def main(runs: list[str]) -> None:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 3.5), dpi=100)
-    text_ax, probe_ax = figure.subplots(1, 2)
-    rows = ["| run | steps | minutes | lr x vision | probe | count exact (n) | point F1 | captions naming all (n) |",
-            "|---|---|---|---|---|---|---|---|"]
+    figure = Figure(figsize=(12, 3.5), dpi=100)
+    text_ax, probe_ax, attend_ax = figure.subplots(1, 3)
+    rows = ["| run | steps | minutes | lr x vision | probe | attention | curriculum | count exact (n) | point F1 | "
+            "captions naming all (n) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for item in runs:
         name, _, folder = item.partition("=")
         meta = json.loads((Path(folder) / "vidlake-toy.json").read_text())
         with open(Path(folder) / "losses.csv") as f:
-            losses = [(int(r["step"]), float(r["text_loss"]), float(r["probe_loss"])) for r in csv.DictReader(f)]
-        steps = [s for s, _, _ in losses]
-        text_ax.plot(steps, _smooth([t for _, t, _ in losses]), label=name)
-        probe_ax.plot(steps, _smooth([p for _, _, p in losses]), label=name)
+            losses = list(csv.DictReader(f))
+        steps = [int(r["step"]) for r in losses]
+        text_ax.plot(steps, _smooth([float(r["text_loss"]) for r in losses]), label=name)
+        probe_ax.plot(steps, _smooth([float(r["probe_loss"]) for r in losses]), label=name)
+        if "attend_loss" in losses[0]:  # runs from before the attention loss have none
+            attend_ax.plot(steps, _smooth([float(r["attend_loss"]) for r in losses]), label=name)
         s, t = meta.get("scores") or {}, meta["train"]
-        rows.append(f"| {name} | {meta['steps']} | {meta['seconds'] / 60:.1f} | {t['vision_lr_scale']} | "
-                    f"{t['aux_weight']} | {_num(s.get('count_exact'))} ({s.get('count_windows', '-')}) | "
+        rows.append(f"| {name} | {meta['steps']} | {meta['seconds'] / 60:.1f} | {t['lr']} x {t['vision_lr_scale']} | "
+                    f"{t['aux_weight']} | {t.get('attend_weight', 0)} | {t.get('curriculum', 0)} | "
+                    f"{_num(s.get('count_exact'))} ({s.get('count_windows', '-')}) | "
                     f"{_num(s.get('point_f1'))} | {_num(s.get('caption_names_all'))} ({s.get('caption_windows', '-')}) |")
-    for ax, title in ((text_ax, "text loss (answers)"), (probe_ax, "probe loss (visual tokens)")):
+    for ax, title in ((text_ax, "text loss (answers)"), (probe_ax, "probe loss (visual tokens)"),
+                      (attend_ax, "attention loss (coordinate digits)")):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

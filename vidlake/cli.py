@@ -99,8 +99,7 @@ def frames(
 
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help="Hugging Face id, local checkpoint folder, 'tiny' (offline random-weight Molmo 2), or 'toy' "
-                 "(trained only on vidlake synth's shapes: on real footage its answers mean nothing)."),
+    typer.Option("--model", "-m", help="Hugging Face id, local checkpoint folder, or 'tiny' (offline random-weight Molmo 2)."),
 ]
 
 
@@ -174,7 +173,7 @@ def demo(
     config: ConfigOpt = None,
 ) -> None:
     """Run the main job on the bundled sample videos with the tiny model (local Ray, local lake, offline) and
-    print a timeline; then a small synthetic world with the toy model (trained only on such shapes): its
+    print a timeline; then a small synthetic world answered by the oracle engine (from its ground truth): its
     timeline, the search index, and a search for "red circle"."""
     from vidlake.jobs.demo import run_demo
 
@@ -273,8 +272,8 @@ def model_train_toy(
 ) -> None:
     """Train the toy Molmo 2 from scratch on the synthetic world, on the CPU (docs/models.md).
 
-    [bold]Trained only on synthetic shapes: on real footage its answers mean nothing.[/] vidlake ships one
-    ([bold]--model toy[/]); load a new one like any checkpoint ([bold]--model DIR[/]).
+    [bold]Trained only on synthetic shapes: on real footage its answers mean nothing.[/] Load the result
+    like any checkpoint ([bold]--model DIR[/]). No checkpoint ships yet: those trained so far answer weakly.
     """
     from vidlake.models.toy_train import TrainConfig, train_toy
 

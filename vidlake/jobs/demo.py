@@ -1,10 +1,13 @@
 """The bundled default: the sample videos that ship with the install, run through the main job, then a small
-synthetic world (``vidlake synth``) run with the toy model, indexed and searched.
+synthetic world (``vidlake synth``) answered by the oracle engine, indexed and searched.
 
-The real clips go through the tiny random-weight Molmo 2 (its answers are noise: it shows the machinery); the
-synthetic videos go through the toy Molmo 2, which was trained on exactly such shapes and nothing else, so
-its captions, counts and tracks mean something there, and a search for "red circle" finds them
-(docs/models.md, the toy model).
+The real clips go through the tiny random-weight Molmo 2: its answers are noise, it shows the machinery.
+The synthetic videos go through the oracle engine (``oracle:DIR``, vidlake/models/oracle.py), which answers
+every window from the world's ground truth as a perfect Molmo 2 would: a named engine, announced as such,
+so that a new user sees what the lake, the timeline and the search hold when the answers are right
+(captions, counts and tracks that match the pixels, a search for "red circle" that finds them). A model
+trained on such shapes (``vidlake model train-toy``, docs/models.md) would take its place once one
+answers well enough.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from vidlake.jobs.run import JobResult, run_job
 from vidlake.jobs.spec import parse_job_spec
 from vidlake.platform.config import Settings
 
-__all__ = ["DEMO_WORLD_SEED", "demo_spec", "run_demo", "sample_videos_dir", "toy_demo_spec"]
+__all__ = ["DEMO_WORLD_SEED", "demo_spec", "run_demo", "sample_videos_dir", "synthetic_demo_spec"]
 
-DEMO_WORLD_SEED = 3  # a world the toy model never saw (it trains on seeds >= 1000, is checked on 500-999)
-DEMO_QUERIES = ["shapes", "red circles"]
+DEMO_WORLD_SEED = 3  # not a world any toy model trains on (seeds >= 1000) or is checked on (500-999)
 DEMO_SEARCH = "red circle"
+SHOWN_S = 5.0  # the synthetic video's timeline is printed up to here (a point per object and frame is long)
 
 
 def sample_videos_dir() -> Path:
@@ -44,19 +47,15 @@ def demo_spec(settings: Settings):
     }, "demo")
 
 
-def toy_demo_spec(settings: Settings, videos: Path):
-    """Captions, counts and tracks of shapes over the synthetic ``videos``, with the toy model: its own frame
-    size (112 px) and window length (8 frames at 2 fps, as it was trained)."""
-    from vidlake.models.toy import TOY_FRAME_SIZE
-
+def synthetic_demo_spec(settings: Settings, world: Path):
+    """Captions, counts and tracks of shapes over the synthetic ``world``'s videos, answered by the oracle
+    engine from the world's truth; 8-frame windows at 2 fps."""
     return parse_job_spec({
-        "name": "demo-toy", "sources": [str(videos)], "lake": settings.lake.uri,
-        "tasks": [{"task": "caption", "max_new_tokens": 160},
-                  {"task": "count", "queries": DEMO_QUERIES, "max_new_tokens": 384},
-                  {"task": "track", "queries": DEMO_QUERIES, "max_new_tokens": 384}],
-        "model": {**settings.model.model_dump(), "name": "toy"},
-        "sampling": {**settings.sampling.model_dump(), "fps": 2.0, "max_frames": 8, "overlap_s": 1.0,
-                     "size": TOY_FRAME_SIZE},
+        "name": "demo-synthetic", "sources": [str(world / "videos")], "lake": settings.lake.uri,
+        "tasks": [{"task": "caption"}, {"task": "count", "queries": ["shapes"]},
+                  {"task": "track", "queries": ["red circles"]}],
+        "model": {**settings.model.model_dump(), "name": f"oracle:{world}"},
+        "sampling": {**settings.sampling.model_dump(), "fps": 2.0, "max_frames": 8, "overlap_s": 1.0},
     }, "demo")
 
 
@@ -77,8 +76,8 @@ def demo_world(settings: Settings) -> Path:
 
 def run_demo(settings: Settings, synthetic: bool = True) -> JobResult:
     """Run the demo job into the configured lake (./lake by default) and print one video's timeline; then
-    (``synthetic``) the toy model over a synthetic world: a timeline with its captions, counts and tracks,
-    the search index, and what a search for "red circle" finds."""
+    (``synthetic``) the oracle engine over a synthetic world: a timeline with its captions, counts and
+    tracks, the search index, and what a search for "red circle" finds."""
     from vidlake.platform.lake import Lake
 
     result = run_job(demo_spec(settings), settings)
@@ -87,37 +86,27 @@ def run_demo(settings: Settings, synthetic: bool = True) -> JobResult:
     _print_longest(settings, lake, samples)
     if not synthetic:
         return result
-    world = demo_world(settings) / "videos"
-    print(f"\n{_toy_line()}", flush=True)
-    run_job(toy_demo_spec(settings, world), settings)
-    _print_longest(settings, lake, world)
+    world = demo_world(settings)
+    print("\na synthetic world answered by the oracle engine: from its ground truth, as a perfect Molmo 2 would "
+          "answer (not a model; docs/evaluation.md)", flush=True)
+    run_job(synthetic_demo_spec(settings, world), settings)
+    _print_longest(settings, lake, world / "videos", until_s=SHOWN_S)
     _search(settings)
     return result
 
 
-def _toy_line() -> str:
-    """What the toy model is and how well it answered held-out synthetic windows (its model card's scores)."""
-    import json
-
-    from vidlake.models.toy import toy_folder
-
-    scores = json.loads((toy_folder() / "vidlake-toy.json").read_text()).get("scores") or {}
-    measured = ", ".join(f"{name.replace('_', ' ')} {scores[key]:.2f}" for key, name in (
-        ("count_exact", "count exact"), ("point_f1", "point F1"), ("caption_names_all", "captions naming every kind"))
-        if scores.get(key) is not None)
-    return ("the toy Molmo 2, trained only on synthetic shapes (on real footage its answers mean nothing), on a "
-            f"synthetic world it never saw; on held-out windows: {measured or 'not measured'} "
-            "(docs/models.md, the toy model)")
-
-
-def _print_longest(settings: Settings, lake, folder: Path) -> None:
-    """The timeline of the longest video of the lake that lies in ``folder``."""
+def _print_longest(settings: Settings, lake, folder: Path, until_s: float | None = None) -> None:
+    """The timeline of the longest video of the lake that lies in ``folder`` (up to ``until_s``)."""
     from vidlake.cli_views import print_timeline
 
     videos = [v for v in lake.read("videos", columns=["video_id", "duration_s", "uris"]).to_pylist()
               if any(Path(u).parent == folder for u in v["uris"])]
-    if videos:
-        print_timeline(settings, max(videos, key=lambda v: v["duration_s"])["video_id"], None, None, as_json=False)
+    if not videos:
+        return
+    video_id = max(videos, key=lambda v: v["duration_s"])["video_id"]
+    print_timeline(settings, video_id, None, until_s, as_json=False)
+    if until_s is not None:
+        print(f"(up to {until_s:g} s; all of it: vidlake show {video_id[:8]} --lake {settings.lake.uri})")
 
 
 def _search(settings: Settings) -> None:

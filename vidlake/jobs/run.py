@@ -96,7 +96,8 @@ def run_steps(spec: JobSpec, settings: Settings, ref: ModelRef, tasks: tuple[Pen
 
 def model_steps(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], gpus: float = 0.0) -> list[Step]:
     """The engine's steps between ExpandTasks and ParseOutput: BuildPrompt + RunModel for Molmo 2 through
-    transformers, BuildRequest + RunVLLM through vLLM, AnswerFromTruth for the oracle (the same columns out, so the rest of the job is one)."""
+    transformers, BuildRequest + RunVLLM through vLLM, AnswerFromTruth for the oracle (the same columns out,
+    so the rest of the job is one)."""
     prompts = PromptConfig(model=ref, tasks=tasks, settings=spec.model)
     if ref.engine == "oracle":
         return [AnswerFromTruth(prompts)]

@@ -1,8 +1,7 @@
 """Loading Molmo 2 through transformers' built-in classes (no remote code).
 
 A model is named by a Hugging Face id (``allenai/Molmo2-4B``...), a local checkpoint folder, a
-folder on S3 (``s3://bucket/prefix``), ``tiny`` (built once by :mod:`vidlake.models.tiny`) or ``toy``
-(the small Molmo 2 trained on synthetic shapes that ships with the package, :mod:`vidlake.models.toy`).
+folder on S3 (``s3://bucket/prefix``), or ``tiny`` (built once by :mod:`vidlake.models.tiny`).
 :func:`resolve_model` runs on the driver: it checks the name, pins the exact revision (the Hub
 commit, or a content hash for a folder) and fails fast with a message that says what to do.
 Workers check that revision where they run (:func:`on_this_node`: an S3 folder is copied once per
@@ -70,10 +69,6 @@ def resolve_model(settings: ModelSettings, storage: StorageSettings | None = Non
 
         folder = ensure_tiny(settings.tiny_dir, settings.tiny_seed)
         return ModelRef(f"{TINY_MODEL_ID}-seed{settings.tiny_seed}", folder_revision(folder), str(folder), True)
-    if name == "toy":
-        from vidlake.models.toy import TOY_MODEL_ID, toy_folder
-
-        return ModelRef(TOY_MODEL_ID, folder_revision(toy_folder()), str(toy_folder()), True)
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
         return _resolve_folder(path)

@@ -12,26 +12,14 @@ vidlake/models/toy_train.py (``vidlake model train-toy``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-__all__ = ["TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy", "toy_corpus", "toy_folder"]
+__all__ = ["TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy", "toy_corpus"]
 
 TOY_MODEL_ID = "vidlake/toy-molmo2"
 TOY_FRAME_SIZE = 112
 TOY_POOLING = 2
 TOY_SIZES = dict(vision_width=128, vision_layers=3, text_width=256, text_layers=4)
-
-
-def toy_folder() -> Path:
-    """The shipped checkpoint (``--model toy``): package data, trained by ``vidlake model train-toy``."""
-    from vidlake.errors import ModelLoadError
-
-    folder = Path(__file__).with_name("toy-molmo2")
-    if not (folder / "config.json").is_file():
-        raise ModelLoadError(f"the toy checkpoint is missing from this install ({folder}): reinstall vidlake, or "
-                             "train one with `vidlake model train-toy DIR` and pass DIR as the model")
-    return folder
 
 
 def toy_corpus() -> list[str]:

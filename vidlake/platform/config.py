@@ -111,8 +111,7 @@ class ModelSettings(_Section):
         "allenai/Molmo2-4B",
         description="Hugging Face id (allenai/Molmo2-4B, allenai/Molmo2-8B, allenai/Molmo2-O-7B, a fine-tune), "
         "a local checkpoint folder, a folder on S3 (s3://bucket/prefix: copied once per node into cache_dir), or "
-        "'tiny' (random-weight tiny Molmo 2, built once into tiny_dir), or 'toy' (a small Molmo 2 trained only on "
-        "the synthetic shapes of `vidlake synth`, shipped with vidlake; on real footage its answers mean nothing).",
+        "'tiny' (random-weight tiny Molmo 2, built once into tiny_dir).",
     )
     revision: str | None = Field(None, description="Hub branch, tag or commit; unset: main. Ignored for folders.")
     dtype: str = Field("auto", pattern="^(auto|bf16|fp16|fp32)$", description="auto: bf16 on CUDA, fp32 on CPU.")
