@@ -45,8 +45,8 @@ def _as_vllm_runs_it(processor, request):
 
 def _ops(ref, settings, task="track", query="the bikes"):
     config = PromptConfig(model=ref, template=PromptRegistry().get(task), query=query, settings=settings)
-    return BuildPrompt(config), BuildRequest(PromptConfig(**{**config.__dict__, "model": replace(
-        ref, engine="vllm", engine_version="0.33.0")}))
+    return BuildPrompt(config), BuildRequest(replace(config, model=replace(ref, engine="vllm",
+                                                                           engine_version="0.33.0")))
 
 
 def test_the_vllm_request_carries_the_transformers_prompt_frames_and_times(tiny_ref, tiny_settings):  # noqa: F811
@@ -146,3 +146,16 @@ def test_the_cli_engine_option_is_checked(tmp_path):
     spec.write_text(f"sources: [{tmp_path}]\nlake: {tmp_path / 'lake'}\ntasks: [{{task: caption}}]\n")
     out = run("run", str(spec), "--engine", "tgi")
     assert out.returncode == 2 and "--engine 'tgi': choose hf or vllm" in out.stderr
+
+
+def test_a_gpu_node_without_vllm_fails_its_model_step_with_a_message(tiny_ref, tiny_settings):  # noqa: F811
+    import importlib.util
+
+    from vidlake.errors import ModelLoadError
+    from vidlake.operators.infer import InferConfig
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    step = RunVLLM(InferConfig(model=replace(tiny_ref, engine="vllm", engine_version="0.33.0"), settings=tiny_settings))
+    with pytest.raises(ModelLoadError, match="vllm cannot be imported on node .*install it on every GPU node"):
+        step.setup()

@@ -5,8 +5,9 @@ their timestamps, one task's prompt from vidlake's own templates, and as the tar
 answer to that window (vidlake/models/oracle.py): captions, counts by pointing, points and tracks with
 ids, in Molmo 2's formats. Worlds come from seeds >= ``FIRST_SEED``: the accuracy benchmark's worlds (seed
 0 and the development seeds 1 and 2) are never trained on. Besides the text, each window carries a dense
-target for every visual token (which object classes have their centre in that token's cell), used by
-the training's auxiliary loss, and where in that cell the object is.
+target for every visual token (which object classes have their centre in that token's cell, and where in
+the frame that centre is), used by the training's probe loss, and for every coordinate digit of the answer
+the visual token that holds its point (the attention loss).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class WorldWindows:
 
 def training_row(processor: Any, window: ToyWindow, grid: int) -> dict[str, Any]:
     """The window as model inputs (vidlake's own ``prepare_window``) with the answer and end token
-    appended, where the loss starts, and the auxiliary target (frames x grid x grid cells, classes)."""
+    appended, where the loss starts, the probe's target ``cells`` (frames x grid x grid cells by presence, x
+    and y of each class) and the attention loss's ``attend`` pairs (:func:`_attention_targets`)."""
     from vidlake.models.molmo2_inputs import prepare_window
 
     row = prepare_window(processor, window.frames, window.timestamps_s, window.timestamps_s[0], window.prompt)
@@ -116,12 +118,17 @@ def training_row(processor: Any, window: ToyWindow, grid: int) -> dict[str, Any]
     cells = np.zeros((len(window.objects), grid, grid, 3 * n), dtype=np.float32)  # presence, x and y in the frame
     for f, objects in enumerate(window.objects):
         for label, x, y in objects:
-            row_, col = min(grid - 1, math.floor(y * grid)), min(grid - 1, math.floor(x * grid))
+            row_, col = _cell(x, y, grid)
             k = CLASSES.index(label)
             cells[f, row_, col, [k, n + k, 2 * n + k]] = (1.0, x, y)
     row["cells"] = cells.reshape(-1, 3 * n)
     row["attend"] = _attention_targets(processor, window, row, grid)
     return row
+
+
+def _cell(x: float, y: float, grid: int) -> tuple[int, int]:
+    """The (row, column) of the visual token whose cell holds the point (x, y), both in 0-1."""
+    return min(grid - 1, math.floor(y * grid)), min(grid - 1, math.floor(x * grid))
 
 
 def _attention_targets(processor: Any, window: ToyWindow, row: dict[str, Any],
@@ -152,9 +159,9 @@ def _attention_targets(processor: Any, window: ToyWindow, row: dict[str, Any],
                 continue
             frame = shown.index(float(numbers[0][2]))
             for k in range(1, len(numbers) - 2, 3):
-                (xs, xe, x), (ys, ye, y) = numbers[k + 1], numbers[k + 2]
-                cell = min(grid - 1, int(int(y) / 1000 * grid)) * grid + min(grid - 1, int(int(x) / 1000 * grid))
-                target = int(visual[frame * per_frame + cell])
+                (xs, _, x), (_, ye, y) = numbers[k + 1], numbers[k + 2]
+                row_, col = _cell(int(x) / 1000, int(y) / 1000, grid)
+                target = int(visual[frame * per_frame + row_ * grid + col])
                 for i, (a, b) in enumerate(offsets):
                     if a < ye and b > xs:  # a token of this point's x or y
                         pairs.append((row["labels_from"] + i - 1, target, int(x) / 1000, int(y) / 1000))

@@ -191,7 +191,7 @@ def _attend_loss(weights, hidden, readout, rows: list[dict], length: int):
 
 
 def _probe_loss(guess, cells, weight):
-    """Which classes are in each token's cell (weighted cross-entropy), and where in the cell (squared
+    """Which classes are in each token's cell (weighted cross-entropy), and where in the frame (squared
     error of the position, counted only where the class is)."""
     import torch
 

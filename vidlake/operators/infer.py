@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from vidlake.errors import RowError, VidlakeError
+from vidlake.errors import ModelLoadError, RowError, VidlakeError
 from vidlake.models.molmo2 import ModelRef
 from vidlake.operators.prompt import INPUT_COLUMNS
 from vidlake.operators.step import Resources, Step
@@ -149,9 +149,15 @@ class RunVLLM(RunModel):
     _loaded = ("_model", "_processor", "_llm")
 
     def setup(self) -> None:
-        from vllm import LLM
+        import socket
 
         from vidlake.models.molmo2 import _load_from, load_processor, on_this_node, pick_dtype
+
+        try:
+            from vllm import LLM
+        except ImportError as exc:  # the driver has vllm (checked before any work); this GPU node has not
+            raise ModelLoadError(f"model.engine is vllm, but vllm cannot be imported on node {socket.gethostname()} "
+                                 f"({exc}): install it on every GPU node (docs/models.md)") from exc
 
         began = time.perf_counter()
         ref, settings = self.config.model, self.config.settings
