@@ -67,11 +67,13 @@ def ensure_checkpoint(folder: Path, size: str) -> dict:
         free_cuda()  # make_random's model is gone; hand its cached blocks back before vLLM starts
         info.update(reused=False, write_s=round(time.perf_counter() - began, 1),
                     **json.loads(marker.read_text()))
+    from vidlake.models.vllm_layout import in_transformers_layout, rewrite_config
+
+    if in_transformers_layout(folder):  # written before make_random wrote vLLM's config layout: a random
+        rewrite_config(folder)  # checkpoint's revision does not matter, so rewrite it in place
+        info["config_rewritten"] = True
     config = json.loads((folder / "config.json").read_text())
-    # vLLM's Molmo2 class (as read in its source) loads allenai's original layout (config ``vit_config``,
-    # ``model.transformer.wte.*``); save_pretrained of transformers' own Molmo2 writes ``vision_config`` and
-    # ``model.language_model.*``. Recorded, so a load failure can be read against it.
-    info["layout"] = "transformers (vision_config)" if "vision_config" in config else "original (vit_config)"
+    info["layout"] = "original (vit_config)" if "vit_config" in config else "transformers (vision_config)"
     text = config.get("text_config") or {}
     info["max_position_embeddings"] = text.get("max_position_embeddings") or config.get("max_position_embeddings")
     return info

@@ -261,6 +261,22 @@ def model_make_random(
     make_random(out_dir, size=size, seed=seed, device=device, echo=typer.echo)
 
 
+@model_app.command("to-vllm")
+def model_to_vllm(
+    src: Annotated[Path, typer.Argument(help="A Molmo 2 folder written by transformers' save_pretrained.")],
+    out_dir: Annotated[Path, typer.Argument(help="New (or empty) folder to write the copy into.")],
+) -> None:
+    """Write a copy of a transformers-saved Molmo 2 folder that vLLM loads ([bold]model.engine: vllm[/]).
+
+    Only config.json changes (allenai's original layout, with configuration_molmo2.py); the weight files are hard
+    links to the originals where the file system allows, else copies. The copy loads with transformers too
+    (docs/models.md). make-random writes this layout already.
+    """
+    from vidlake.models.vllm_layout import write_vllm_layout
+
+    typer.echo(write_vllm_layout(src, out_dir))
+
+
 @model_app.command("train-toy")
 def model_train_toy(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the checkpoint and its model card into.")],

@@ -48,10 +48,15 @@ def test_make_random_writes_a_folder_that_loads_and_generates(tmp_path):
     assert folder == tmp_path / "ck"
     assert [p.name for p in tmp_path.iterdir()] == ["ck"]  # the staging folder is gone
     names = {p.name for p in folder.iterdir()}
-    assert {"config.json", "generation_config.json", "tokenizer.json", "processor_config.json", "README.md",
-            "vidlake-random.json"} <= names
+    assert {"config.json", "configuration_molmo2.py", "generation_config.json", "tokenizer.json",
+            "processor_config.json", "README.md", "vidlake-random.json"} <= names
     assert any(n.endswith(".safetensors") for n in names)
-    assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["dtype"] == "bfloat16"
+    # the layout vLLM loads (tests/models/test_vllm_layout.py), which transformers loads below
+    assert "vit_config" in config and "vision_config" not in config
+    assert config["auto_map"] == {"AutoConfig": "configuration_molmo2.Molmo2Config"}
+    assert config["image_col_id"] == 1029 and config["adapter_config"]["vit_layers"] == [1, 0]  # the tiny size's
     assert "random" in (folder / "README.md").read_text().lower()
     assert json.loads((folder / "vidlake-random.json").read_text())["seed"] == 1
     assert any("parameters" in line for line in lines) and any(line.startswith("wrote ") for line in lines)

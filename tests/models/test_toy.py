@@ -17,7 +17,7 @@ from vidlake.models.toy_data import CLASSES, FIRST_SEED, WorldWindows, training_
 from vidlake.models.toy_train import TrainConfig, train_toy
 from vidlake.platform.config import ModelSettings, load_settings
 
-FAST = dict(steps=2, batch_size=2, warmup=2, frames=(2, 3))
+FAST = dict(steps=2, batch_size=2, warmup=2, frames=(2, 3), vision_steps=1)
 
 
 def test_training_windows_carry_the_oracles_answers_and_a_target_per_visual_token():
@@ -54,6 +54,7 @@ def test_a_few_steps_are_deterministic_and_give_a_checkpoint_vidlake_loads(tmp_p
     first = train_toy(tmp_path / "a", TrainConfig(**FAST), echo=lambda _: None, eval_windows=2)
     second = train_toy(tmp_path / "b", TrainConfig(**FAST), echo=lambda _: None, eval_windows=0)
     assert first.steps == 2 and all(np.isfinite(losses).all() for losses in first.losses)
+    assert first.losses[0][1] == 0 < first.losses[1][1]  # the language model waits for the vision side's first step
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)  # same seed, same weights
     trained = Molmo2ForConditionalGeneration.from_pretrained(tmp_path / "a").state_dict()

@@ -2,9 +2,10 @@
 
 Throughput does not depend on weight values, so a real-shaped ``Molmo2ForConditionalGeneration``
 with random weights measures what a released checkpoint would, with no download. :func:`make_random`
-writes one as a plain ``save_pretrained`` folder (config, generation config, processor files,
-``*.safetensors``) that loads through :mod:`vidlake.models.molmo2` like any checkpoint;
-``benchmarks/gpu_hf.py`` builds the same model in memory. **Its answers are noise.**
+writes one as a ``save_pretrained`` folder (config, generation config, processor files, ``*.safetensors``)
+whose config.json is in the layout vLLM loads (:mod:`vidlake.models.vllm_layout`), so the one folder loads
+through :mod:`vidlake.models.molmo2` like any checkpoint (``model.engine: hf``) and through vLLM
+(``model.engine: vllm``); ``benchmarks/gpu_hf.py`` builds the same model in memory. **Its answers are noise.**
 
 The sizes: ``Molmo2Config()``'s defaults are Molmo2-8B's vision tower (SigLIP so400m, 378 px, 25 of
 27 layers used) and an 8B Qwen3 text model (hidden 4096, 36 layers), but its adapter defaults
@@ -115,13 +116,15 @@ def count_params(config) -> int:
 
 def make_random(out: str | os.PathLike, size: str = "8b", seed: int = 0, device: str = "auto",
                 echo: Callable[[str], None] | None = print) -> Path:
-    """Write a random-weight Molmo 2 of ``size`` into the new or empty folder ``out`` and return it. Built in
-    bf16 directly on ``device`` (auto: cuda:0 when a GPU is visible, else cpu), written into a hidden sibling
-    folder and renamed into place: a failure leaves nothing behind. Raises ``ConfigError`` for a bad size or
-    device, a non-empty ``out``, or a device, RAM or disk that clearly cannot hold the model."""
+    """Write a random-weight Molmo 2 of ``size`` into the new or empty folder ``out`` and return it (its
+    config.json in the layout both engines load). Built in bf16 directly on ``device`` (auto: cuda:0 when a GPU
+    is visible, else cpu), written into a hidden sibling folder and renamed into place: a failure leaves
+    nothing behind. Raises ``ConfigError`` for a bad size or device, a non-empty ``out``, or a device, RAM or
+    disk that clearly cannot hold the model."""
     import torch
 
     from vidlake.models.molmo2 import pick_device
+    from vidlake.models.vllm_layout import rewrite_config
     from vidlake.platform.config import ModelSettings
 
     say = echo or (lambda _: None)
@@ -149,6 +152,7 @@ def make_random(out: str | os.PathLike, size: str = "8b", seed: int = 0, device:
         model.save_pretrained(staging, max_shard_size=_SHARD)
         del model
         processor.save_pretrained(staging)
+        rewrite_config(staging)  # the config vLLM reads, which transformers reads too
         meta = {"size": size, "seed": seed, "parameters": params, "dtype": "bfloat16", "random_weights": True}
         (staging / _MARKER).write_text(json.dumps(meta, indent=1))
         (staging / "README.md").write_text(_card(size, seed, params))
@@ -199,4 +203,6 @@ def _card(size: str, seed: int, params: int) -> str:
         f"- {params:,} parameters, bfloat16, seed {seed}\n"
         "- real Molmo 2 shapes and processor settings (378 px frames, 81 visual tokens per frame); the tokenizer "
         "is vidlake's small BPE padded to Qwen's ids, so token counts of text differ from a released checkpoint's\n"
+        "- config.json in allenai's original layout (with configuration_molmo2.py), which vLLM loads "
+        "(`trust_remote_code=True`) and transformers loads too\n"
     )

@@ -12,6 +12,7 @@ vidlake/models/toy_train.py (``vidlake model train-toy``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy", "toy_corpus"]
@@ -42,6 +43,18 @@ def toy_corpus() -> list[str]:
     return tokenizer_corpus() + lines
 
 
+def _sincos(table):
+    """2-D sine-cosine position embeddings (as in ViT-MAE) for a square grid of patches, the shape of ``table``:
+    half the width codes the row, half the column, at geometrically spaced frequencies."""
+    import torch
+
+    side, width = math.isqrt(table.shape[0]), table.shape[1]
+    frequencies = 1.0 / 10000 ** (torch.arange(width // 4) / (width // 4))
+    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    angles = [c.reshape(-1, 1).float() * frequencies for c in (rows, cols)]
+    return torch.cat([f(a) for a in angles for f in (torch.sin, torch.cos)], dim=1)
+
+
 def build_toy(seed: int = 0) -> tuple[Any, Any]:
     """An untrained toy model (Molmo 2's default initialisation under ``seed``) and its processor."""
     import torch
@@ -55,6 +68,10 @@ def build_toy(seed: int = 0) -> tuple[Any, Any]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Molmo2ForConditionalGeneration(config)
+    # Molmo 2's default position table (normal, std 0.02) is small beside the patch embeddings, and from it the
+    # visual tokens never learned where they are (toy-notes.md): start from a 2-D sine-cosine table instead
+    with torch.no_grad():
+        model.model.vision_tower.positional_embedding.copy_(_sincos(model.model.vision_tower.positional_embedding))
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"]),
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, do_sample=False,

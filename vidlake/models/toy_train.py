@@ -14,10 +14,15 @@ auxiliary losses (their small heads are not saved: the checkpoint is a plain
   readout of the state after that layer to hold x and y. Without it the language model did not learn,
   in the steps these machines give, to find the object and copy its position into digits
   (benchmarks/results/toy-notes.md).
-* a curriculum: the first ``curriculum`` steps are 1-2 frame windows asking to point at one
-  "colour shape", the shortest way from pixels to coordinates; then every task on 2-8 frames.
+* a curriculum: the first ``vision_steps`` train the vision side on the probe alone (the language model
+  waits: the visual tokens first learn what is where), the next ``curriculum`` steps are 1-2 frame
+  windows asking to point at one "colour shape", the shortest way from pixels to coordinates; then every
+  task on 2-8 frames.
 
-The vision tower and projector learn at ``vision_lr_scale`` times the language model's rate.
+The vision tower and projector learn at ``vision_lr_scale`` times the language model's rate, and each
+part's gradient is clipped on its own, so that the language model's much larger gradient does not shrink
+the vision side's steps. With the language model's losses from the first step, the visual tokens did not
+learn where things are; after the vision side's own start they did, and kept it (toy-notes.md).
 
 Deterministic per seed on one machine (the same steps give the same weights); ``minutes`` bounds the
 time, ``steps`` the steps. Progress (loss, steps/s, time left) is printed as it goes; the output
@@ -49,14 +54,16 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 8
     lr: float = 6e-4
-    vision_lr_scale: float = 2.0
+    vision_lr_scale: float = 3.0
     warmup: int = 100
     aux_weight: float = 1.0
+    position_weight: float = 40.0  # weight of the probe's position error (squared, in frame units) beside its classes
     text_weight: float = 1.0  # 0: train the vision side on the probe alone (a diagnosis)
     digit_weight: float = 1.0  # weight of the answers' digit tokens (coordinates, counts, times) in the text loss
     frames: tuple[int, int] = (2, 8)
     attend_weight: float = 1.0  # weight of the attention loss: one head looks where each coordinate is
     attend_layer: int = 1  # ... that head: head 0 of this language-model layer
+    vision_steps: int = 200  # first steps train the vision side on the probe alone (the language model waits)
     curriculum: int = 800  # first steps on 1-2 frames, pointing at one "colour shape" only (a step count, so that
     # the same steps give the same weights however fast the machine is)
     seeds: tuple[int, int] = (1000, 100_000)  # the worlds trained on (toy_data.FIRST_SEED and up)
@@ -113,28 +120,32 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
         model.set_attn_implementation("eager")  # the attention loss reads attention weights (sdpa has none)
     model.train()
     while (config.steps is None or result.steps < config.steps) and time.monotonic() - started < budget:
-        source = first if result.steps < config.curriculum else windows
+        looking = result.steps >= config.vision_steps  # after the vision side's own start, everything trains
+        source = first if result.steps < config.vision_steps + config.curriculum else windows
         rows = [training_row(processor, source.sample(rng), grid) for _ in range(config.batch_size)]
         inputs, labels = _batch(rows, collate, pad, norm)
         cells = torch.from_numpy(np.concatenate([r["cells"] for r in rows]))
         _schedule(optimizer, peak, result.steps, config, time.monotonic() - started, budget)
         video = model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_token_pooling"],
                                                inputs["video_grids"])
-        del inputs["pixel_values_videos"], inputs["video_token_pooling"], inputs["video_grids"]
-        output = model(**inputs, mm_encoder_outputs={"video": video}, output_attentions=bool(config.attend_weight),
-                       output_hidden_states=bool(config.attend_weight))
-        text, digit = _text_loss(output.logits, labels, digits, config.digit_weight)
-        aux = _probe_loss(probe(torch.cat(video.pooler_output)), cells, weight)
-        loss = config.text_weight * text + config.aux_weight * aux
-        attend = torch.zeros(())
-        if config.attend_weight:
-            attend = _attend_loss(output.attentions[config.attend_layer][:, 0],
-                                  output.hidden_states[config.attend_layer + 1], readout, rows,
-                                  inputs["input_ids"].shape[1])
-            loss = loss + config.attend_weight * attend
+        aux = _probe_loss(probe(torch.cat(video.pooler_output)), cells, weight, config.position_weight)
+        loss = config.aux_weight * aux
+        text = digit = attend = torch.zeros(())
+        if looking:
+            del inputs["pixel_values_videos"], inputs["video_token_pooling"], inputs["video_grids"]
+            output = model(**inputs, mm_encoder_outputs={"video": video},
+                           output_attentions=bool(config.attend_weight), output_hidden_states=bool(config.attend_weight))
+            text, digit = _text_loss(output.logits, labels, digits, config.digit_weight)
+            loss = loss + config.text_weight * text
+            if config.attend_weight:
+                attend = _attend_loss(output.attentions[config.attend_layer][:, 0],
+                                      output.hidden_states[config.attend_layer + 1], readout, rows,
+                                      inputs["input_ids"].shape[1])
+                loss = loss + config.attend_weight * attend
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([*model.parameters(), *probe.parameters(), *readout.parameters()], 1.0)
+        for group in optimizer.param_groups:  # each part on its own (the module docstring says why)
+            torch.nn.utils.clip_grad_norm_(group["params"], 1.0)
         optimizer.step()
         result.steps += 1
         result.losses.append((result.steps, text.item(), aux.item(), digit.item(), attend.item()))
@@ -144,8 +155,9 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
             rate = result.steps / spent
             left = budget - spent if config.steps is None else (config.steps - result.steps) / rate
             recent = result.losses[-20:]
-            echo(f"step {result.steps}: loss {np.mean([r[1] for r in recent]):.3f} (digits "
-                 f"{np.mean([r[3] for r in recent]):.3f}), probe {np.mean([r[2] for r in recent]):.3f}, attend "
+            text = (f"loss {np.mean([r[1] for r in recent]):.3f} (digits {np.mean([r[3] for r in recent]):.3f}), "
+                    if looking else "vision side alone, ")
+            echo(f"step {result.steps}: {text}probe {np.mean([r[2] for r in recent]):.3f}, attend "
                  f"{np.mean([r[4] for r in recent]):.3f}, {rate:.2f} steps/s, {max(0.0, left) / 60:.1f} min left")
     result.seconds = time.monotonic() - started
     model.set_attn_implementation("sdpa")  # what vidlake loads it with; eager was for the attention loss
@@ -190,9 +202,9 @@ def _attend_loss(weights, hidden, readout, rows: list[dict], length: int):
     return look + 4.0 * (torch.sigmoid(readout(hidden[b, q].float())) - where).square().mean()
 
 
-def _probe_loss(guess, cells, weight):
-    """Which classes are in each token's cell (weighted cross-entropy), and where in the frame (squared
-    error of the position, counted only where the class is)."""
+def _probe_loss(guess, cells, weight, position_weight: float):
+    """Which classes are in each token's cell (weighted cross-entropy), and ``position_weight`` x where in the
+    frame (squared error of the position, counted only where the class is)."""
     import torch
 
     n = weight.shape[0]
@@ -200,7 +212,7 @@ def _probe_loss(guess, cells, weight):
     classes = torch.nn.functional.binary_cross_entropy_with_logits(guess[:, :n], present, pos_weight=weight)
     where = torch.sigmoid(guess[:, n:]) - cells[:, n:]
     mask = torch.cat([present, present], dim=1)
-    return classes + 4.0 * (where.square() * mask).sum() / mask.sum().clamp(min=1.0)
+    return classes + position_weight * (where.square() * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 def _batch(rows: list[dict], collate: Callable, pad: int, norm: tuple) -> tuple[dict, object]:
@@ -271,10 +283,11 @@ and the oracle engine's answer as the target.
 Plain PyTorch on CPU (vidlake/models/toy_train.py): AdamW, learning rate {train['lr']} (vision tower and
 projector x{train['vision_lr_scale']}), {train['warmup']} warm-up steps then cosine decay, batches of
 {train['batch_size']} windows, seed {train['seed']}; the text loss plus training-only auxiliary losses: {train['aux_weight']} x
-a linear probe on the visual tokens (which object classes are in each token's cell, and where), and
-{train['attend_weight']} x an attention loss (head 0 of language-model layer {train['attend_layer']} looks at the visual token of
-each point it writes, and the state after it holds the point's x and y). The first {train['curriculum']} steps point at
-one "colour shape" in 1-2 frames. {meta['steps']} steps in {meta['seconds'] / 60:.1f} minutes. Loss per step: `losses.csv`.
+a linear probe on the visual tokens (which object classes are in each token's cell, and {train['position_weight']} x the
+squared error of where), and {train['attend_weight']} x an attention loss (head 0 of language-model layer {train['attend_layer']} looks at the
+visual token of each point it writes, and the state after it holds the point's x and y). The first
+{train['vision_steps']} steps train the vision side alone on the probe; the next {train['curriculum']} point at one "colour shape" in 1-2
+frames. The vision tower starts from a 2-D sine-cosine position table. {meta['steps']} steps in {meta['seconds'] / 60:.1f} minutes. Loss per step: `losses.csv`.
 
 ## Scores on held-out windows (vidlake/models/toy_eval.py)
 | metric | value |

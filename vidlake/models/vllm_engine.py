@@ -28,7 +28,9 @@ import numpy as np
 
 from vidlake.errors import ConfigError
 from vidlake.models.molmo2 import ModelRef
+from vidlake.models.vllm_layout import in_transformers_layout
 from vidlake.platform.config import ModelSettings
+from vidlake.platform.storage import is_s3
 
 __all__ = ["REQUEST_COLUMNS", "sampling_kwargs", "vllm_request", "with_engine"]
 
@@ -39,7 +41,9 @@ REQUEST_COLUMNS = ("request_text", "request_metadata")
 
 def with_engine(ref: ModelRef, settings: ModelSettings, gpus: float, where: str) -> ModelRef:
     """``ref`` with the engine ``settings.engine`` names and its version (what enters ``task_key``), or a
-    ``ConfigError`` before any work: vLLM needs a GPU (``gpus``: how many ``where`` has) and the package."""
+    ``ConfigError`` before any work: vLLM needs a GPU (``gpus``: how many ``where`` has), a model folder
+    whose config it can read (vidlake/models/vllm_layout.py; folders on this machine are checked, Hub ids and
+    S3 folders are not) and the package."""
     if settings.engine == "hf":
         return ref
     if ref.engine == "oracle":
@@ -48,6 +52,11 @@ def with_engine(ref: ModelRef, settings: ModelSettings, gpus: float, where: str)
     if gpus < 1:
         raise ConfigError(f"model.engine is vllm, which runs only on a GPU, but {where} has no GPU: run the job on "
                           "a Ray cluster with GPU nodes, or set model.engine: hf (transformers, CPU or GPU)")
+    if ref.is_local and not is_s3(ref.source) and in_transformers_layout(ref.source):
+        raise ConfigError(f"model.engine is vllm, but the config.json of {ref.source} is in transformers' layout "
+                          "(vision_config), which vLLM's Molmo 2 cannot read: write a copy vLLM loads with "
+                          f"`vidlake model to-vllm {ref.source} NEW_DIR` and name NEW_DIR as the model "
+                          "(docs/models.md)")
     try:
         version = importlib.metadata.version("vllm")
     except importlib.metadata.PackageNotFoundError:
