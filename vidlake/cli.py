@@ -285,6 +285,8 @@ def model_train_toy(
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Stop after this many steps.")] = None,
     eval_windows: Annotated[int, typer.Option("--eval-windows", min=0, help="Held-out windows scored after "
                                               "training (0: none).")] = 60,
+    processes: Annotated[int, typer.Option("--processes", min=1, help="Data-parallel training processes, one "
+                                           "thread each (1, 2, 4 or 8: batches of 8 windows are shared out).")] = 2,
 ) -> None:
     """Train the toy Molmo 2 from scratch on the synthetic world, on the CPU (docs/models.md).
 
@@ -293,7 +295,11 @@ def model_train_toy(
     """
     from vidlake.models.toy_train import TrainConfig, train_toy
 
-    train_toy(out_dir, TrainConfig(minutes=minutes, seed=seed, steps=steps), eval_windows=eval_windows)
+    try:
+        config = TrainConfig(minutes=minutes, seed=seed, steps=steps, processes=processes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--processes") from None
+    train_toy(out_dir, config, eval_windows=eval_windows)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from vidlake.models.toy_data import CLASSES, FIRST_SEED, WorldWindows, training_
 from vidlake.models.toy_train import TrainConfig, train_toy
 from vidlake.platform.config import ModelSettings, load_settings
 
-FAST = dict(steps=2, batch_size=2, warmup=2, frames=(2, 3), vision_steps=1)
+FAST = dict(steps=2, batch_size=2, warmup=2, frames=(2, 3), vision_steps=1, processes=1)
 
 
 def test_training_windows_carry_the_oracles_answers_and_a_target_per_visual_token():
@@ -76,7 +76,17 @@ def test_a_few_steps_are_deterministic_and_give_a_checkpoint_vidlake_loads(tmp_p
     assert result["model_id"] == "local:a" and result["windows"]
 
 
-@pytest.mark.parametrize("bad", [{"steps": 0}, {"minutes": 0}])
+def test_two_processes_train_data_parallel_and_deterministically(tmp_path):
+    runs = [train_toy(tmp_path / name, TrainConfig(**{**FAST, "batch_size": 4, "processes": 2}), echo=lambda _: None,
+                      eval_windows=0) for name in ("a", "b")]
+    assert [r.steps for r in runs] == [2, 2] and runs[0].losses == runs[1].losses
+    a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("a", "b"))
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # same seed and processes, same weights
+    alone = train_toy(tmp_path / "c", TrainConfig(**{**FAST, "batch_size": 4}), echo=lambda _: None, eval_windows=0)
+    assert alone.losses != runs[0].losses  # each process drew its own windows: not one process's batch twice
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"minutes": 0}, {"processes": 3}, {"processes": 0}])
 def test_bad_training_settings_are_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)

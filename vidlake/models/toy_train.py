@@ -24,8 +24,9 @@ part's gradient is clipped on its own, so that the language model's much larger 
 the vision side's steps. With the language model's losses from the first step, the visual tokens did not
 learn where things are; after the vision side's own start they did, and kept it (toy-notes.md).
 
-Deterministic per seed on one machine (the same steps give the same weights); ``minutes`` bounds the
-time, ``steps`` the steps. Progress (loss, steps/s, time left) is printed as it goes; the output
+Data-parallel over ``processes`` processes (:func:`train_toy`). Deterministic per seed and number of
+processes on one machine (the same steps give the same weights); ``minutes`` bounds the time, ``steps``
+the steps. Progress (loss, steps/s, time left) is printed as it goes; the output
 folder gets the checkpoint, ``losses.csv`` and a model card (``README.md``).
 """
 
@@ -67,10 +68,13 @@ class TrainConfig:
     curriculum: int = 800  # first steps on 1-2 frames, pointing at one "colour shape" only (a step count, so that
     # the same steps give the same weights however fast the machine is)
     seeds: tuple[int, int] = (1000, 100_000)  # the worlds trained on (toy_data.FIRST_SEED and up)
+    processes: int = 2  # data-parallel processes, one thread each (the same seed and processes give the same weights)
 
     def __post_init__(self) -> None:
         if self.minutes <= 0 or (self.steps is not None and self.steps < 1) or self.batch_size < 1:
             raise ValueError(f"minutes must be > 0, steps and batch_size >= 1 (got {self})")
+        if self.processes < 1 or self.batch_size % self.processes:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of processes ({self.processes})")
         if self.seeds[0] < 1000:
             raise ValueError("training worlds start at seed 1000: lower seeds are the benchmark's and validation's")
 
@@ -87,15 +91,70 @@ class TrainResult:
 
 def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callable[[str], None] = _say,
               eval_windows: int = 60) -> TrainResult:
-    """Train, save into ``out``, evaluate on ``eval_windows`` held-out windows, and write the model card."""
+    """Train, save into ``out``, evaluate on ``eval_windows`` held-out windows, and write the model card.
+    With ``config.processes`` > 1, this process and ``processes - 1`` spawned ones train data-parallel (one
+    thread each, each its share of every batch, gradients averaged over loopback): on the two-core machines
+    a second thread gives a step almost nothing, a second process nearly doubles the steps."""
     import torch
+
+    followers = []
+    port = _free_port() if config.processes > 1 else 0
+    threads = torch.get_num_threads()
+    context = torch.multiprocessing.get_context("spawn")
+    for rank in range(1, config.processes):
+        followers.append(context.Process(target=_follow, args=(config, rank, port), daemon=True))
+        followers[-1].start()
+    try:
+        model, processor, result = _train(config, 0, port, echo)
+    finally:
+        for follower in followers:
+            follower.join(timeout=60)
+        torch.set_num_threads(threads)
+    failed = [f.exitcode for f in followers if f.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"a training process ended with exit code {failed[0]}")
+    result.out = Path(out)
+    if eval_windows:
+        from vidlake.models.toy_eval import evaluate_toy
+
+        echo(f"evaluating on {eval_windows} held-out windows ...")
+        result.scores = evaluate_toy(model, processor, eval_windows)
+    _save(model, processor, result, config)
+    echo(f"wrote {result.out}: {result.steps} steps in {result.seconds / 60:.1f} min; {result.scores}")
+    return result
+
+
+def _follow(config: TrainConfig, rank: int, port: int) -> None:
+    _train(config, rank, port, lambda _: None)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None]):
+    """The training loop of one process (``rank`` of ``config.processes``); returns the model, its processor
+    and the run's steps, time and losses (rank 0's, averaged over the processes)."""
+    import torch
+    import torch.distributed as dist
 
     from vidlake.models.molmo2_inputs import collate, pixel_norm
     from vidlake.models.toy import TOY_FRAME_SIZE, TOY_POOLING, build_toy
     from vidlake.models.toy_data import CLASSES, WorldWindows, training_row
 
+    world = config.processes
+    if world > 1:
+        from datetime import timedelta
+
+        torch.set_num_threads(1)
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                                timeout=timedelta(minutes=2))
     torch.manual_seed(config.seed)
-    model, processor = build_toy(config.seed)
+    model, processor = build_toy(config.seed)  # the same start on every process
     grid = math.ceil(TOY_FRAME_SIZE / 14 / TOY_POOLING)
     probe = torch.nn.Linear(model.config.text_config.hidden_size, 3 * len(CLASSES))
     readout = torch.nn.Linear(model.config.text_config.hidden_size, 2)  # training-only, like the probe
@@ -104,28 +163,40 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     groups = [{"params": [p for p in model.parameters() if id(p) not in seen], "lr": config.lr},
               {"params": [*vision, *probe.parameters()], "lr": config.lr * config.vision_lr_scale},
               {"params": [*readout.parameters()], "lr": config.lr}]
+    params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     peak = [g["lr"] for g in groups]
     windows = WorldWindows(range(*config.seeds), frames=config.frames)
     first = WorldWindows(range(*config.seeds), frames=(1, 2), tasks=("point",), exact_queries=True)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.seed if world == 1 else (config.seed, rank))  # each process its windows
+    share = config.batch_size // world
     norm, pad = pixel_norm(processor.video_processor), processor.tokenizer.pad_token_id
     weight = torch.full((len(CLASSES),), float(len(CLASSES)))  # a class is in few cells: weigh its presence up
     vocab = processor.tokenizer.convert_ids_to_tokens(list(range(model.config.text_config.vocab_size)))
     digits = torch.tensor([t is not None and t.lstrip("Ġ").isdigit() for t in vocab])
-    result = TrainResult(Path(out), 0, 0.0)
+    result = TrainResult(Path(), 0, 0.0)
     budget = config.minutes * 60
+    if world > 1:
+        dist.barrier()  # the clock starts when every process has its model
     started = last = time.monotonic()
     if config.attend_weight:
         model.set_attn_implementation("eager")  # the attention loss reads attention weights (sdpa has none)
     model.train()
-    while (config.steps is None or result.steps < config.steps) and time.monotonic() - started < budget:
+    while True:
+        spent = time.monotonic() - started
+        go = (config.steps is None or result.steps < config.steps) and spent < budget
+        if world > 1:  # rank 0's clock decides for all, so that every process stops at the same step
+            control = torch.tensor([float(go), spent], dtype=torch.float64)
+            dist.broadcast(control, 0)
+            go, spent = bool(control[0]), float(control[1])
+        if not go:
+            break
         looking = result.steps >= config.vision_steps  # after the vision side's own start, everything trains
         source = first if result.steps < config.vision_steps + config.curriculum else windows
-        rows = [training_row(processor, source.sample(rng), grid) for _ in range(config.batch_size)]
+        rows = [training_row(processor, source.sample(rng), grid) for _ in range(share)]
         inputs, labels = _batch(rows, collate, pad, norm)
         cells = torch.from_numpy(np.concatenate([r["cells"] for r in rows]))
-        _schedule(optimizer, peak, result.steps, config, time.monotonic() - started, budget)
+        _schedule(optimizer, peak, result.steps, config, spent, budget)
         video = model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_token_pooling"],
                                                inputs["video_grids"])
         aux = _probe_loss(probe(torch.cat(video.pooler_output)), cells, weight, config.position_weight)
@@ -144,11 +215,14 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
                 loss = loss + config.attend_weight * attend
         optimizer.zero_grad()
         loss.backward()
+        logged = torch.tensor([text.item(), aux.item(), digit.item(), attend.item()])
+        if world > 1:
+            _average(params, logged, world)
         for group in optimizer.param_groups:  # each part on its own (the module docstring says why)
             torch.nn.utils.clip_grad_norm_(group["params"], 1.0)
         optimizer.step()
         result.steps += 1
-        result.losses.append((result.steps, text.item(), aux.item(), digit.item(), attend.item()))
+        result.losses.append((result.steps, *logged.tolist()))
         if time.monotonic() - last > 15 or result.steps == config.steps:
             last = time.monotonic()
             spent = last - started
@@ -160,15 +234,27 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
             echo(f"step {result.steps}: {text}probe {np.mean([r[2] for r in recent]):.3f}, attend "
                  f"{np.mean([r[4] for r in recent]):.3f}, {rate:.2f} steps/s, {max(0.0, left) / 60:.1f} min left")
     result.seconds = time.monotonic() - started
+    if world > 1:
+        dist.destroy_process_group()
     model.set_attn_implementation("sdpa")  # what vidlake loads it with; eager was for the attention loss
-    if eval_windows:
-        from vidlake.models.toy_eval import evaluate_toy
+    return model, processor, result
 
-        echo(f"evaluating on {eval_windows} held-out windows ...")
-        result.scores = evaluate_toy(model, processor, eval_windows)
-    _save(model, processor, result, config)
-    echo(f"wrote {result.out}: {result.steps} steps in {result.seconds / 60:.1f} min; {result.scores}")
-    return result
+
+def _average(params: list, logged, world: int) -> None:
+    """Every process's gradients replaced by their mean over the processes, in one message with the logged
+    losses (also averaged). A parameter no process has a gradient for keeps none (AdamW then leaves it)."""
+    import torch
+    import torch.distributed as dist
+
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+                     + [torch.tensor([float(p.grad is not None) for p in params]), logged])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p, has in zip(params, flat[-len(params) - len(logged):-len(logged)]):
+        p.grad = flat[offset:offset + p.numel()].view_as(p).clone() if has > 0 else None
+        offset += p.numel()
+    logged.copy_(flat[-len(logged):])
 
 
 def _text_loss(logits, labels, digits, digit_weight: float):
@@ -282,7 +368,7 @@ and the oracle engine's answer as the target.
 ## Training
 Plain PyTorch on CPU (vidlake/models/toy_train.py): AdamW, learning rate {train['lr']} (vision tower and
 projector x{train['vision_lr_scale']}), {train['warmup']} warm-up steps then cosine decay, batches of
-{train['batch_size']} windows, seed {train['seed']}; the text loss plus training-only auxiliary losses: {train['aux_weight']} x
+{train['batch_size']} windows shared over {train['processes']} data-parallel processes, seed {train['seed']}; the text loss plus training-only auxiliary losses: {train['aux_weight']} x
 a linear probe on the visual tokens (which object classes are in each token's cell, and {train['position_weight']} x the
 squared error of where), and {train['attend_weight']} x an attention loss (head 0 of language-model layer {train['attend_layer']} looks at the
 visual token of each point it writes, and the state after it holds the point's x and y). The first
