@@ -94,7 +94,7 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     """Train, save into ``out``, evaluate on ``eval_windows`` held-out windows, and write the model card.
     With ``config.processes`` > 1, this process and ``processes - 1`` spawned ones train data-parallel (one
     thread each, each its share of every batch, gradients averaged over loopback): on the two-core machines
-    a second thread gives a step almost nothing, a second process nearly doubles the steps."""
+    two processes make more steps than one process with two threads (toy-notes.md)."""
     import torch
 
     followers = []
