@@ -4,9 +4,9 @@ It is trained ONLY on coloured shapes moving over a textured background (``vidla
 footage its answers mean nothing. It exists so that a machine without a GPU or a download can see the
 platform work end to end with answers that depend on the pixels (docs/models.md, toy model).
 
-Architecture (``toy_config``): Molmo 2's own, small: a 3-layer ViT of width 128 on 112 px frames (8 x 8
+Architecture (:func:`build_toy`): Molmo 2's own, small: a 3-layer ViT of width 128 on 112 px frames (8 x 8
 patches of 14 px), Molmo 2's attention pooling over 2 x 2 patches (16 visual tokens per frame) and its
-projector, and a 4-layer language model of width 256, on the tiny model's tokenizer. Training:
+projector, and a 4-layer language model of width 256, on its own tokenizer (:func:`toy_corpus`). Training:
 vidlake/models/toy_train.py (``vidlake model train-toy``).
 """
 
@@ -56,7 +56,8 @@ def _sincos(table):
 
 
 def build_toy(seed: int = 0) -> tuple[Any, Any]:
-    """An untrained toy model (Molmo 2's default initialisation under ``seed``) and its processor."""
+    """An untrained toy model (Molmo 2's default initialisation under ``seed``, but for the ViT's position
+    table: :func:`_sincos`) and its processor."""
     import torch
     from transformers import GenerationConfig, Molmo2ForConditionalGeneration
 
