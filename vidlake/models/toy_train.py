@@ -97,8 +97,10 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     two processes make more steps than one process with two threads (toy-notes.md)."""
     import torch
 
+    from vidlake.platform.runtime.cluster import free_port
+
     followers = []
-    port = _free_port() if config.processes > 1 else 0
+    port = free_port() if config.processes > 1 else 0
     threads = torch.get_num_threads()
     context = torch.multiprocessing.get_context("spawn")
     for rank in range(1, config.processes):
@@ -126,14 +128,6 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
 
 def _follow(config: TrainConfig, rank: int, port: int) -> None:
     _train(config, rank, port, lambda _: None)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None]):

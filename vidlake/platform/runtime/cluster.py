@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from vidlake.errors import ConfigError
 from vidlake.platform.config import RaySettings
 
-__all__ = ["alive_nodes", "check_local_sources", "ensure_ray"]
+__all__ = ["alive_nodes", "check_local_sources", "ensure_ray", "free_port"]
 
 
 def ensure_ray(settings: RaySettings) -> None:
@@ -83,3 +84,11 @@ def check_local_sources(sources: list[str], settings: RaySettings) -> None:
                 f"source {source} is a local path, but the Ray cluster has {nodes} nodes whose workers open the "
                 "files: put the videos on S3, or, when the folder is on a mount every node sees at the same path, "
                 f"declare it (ray.shared_paths: [{path}], or VIDLAKE_RAY__SHARED_PATHS='[\"{path}\"]')")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the system picks it): for processes this machine starts and joins
+    over loopback (data-parallel training, test servers and Ray nodes)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
