@@ -1,4 +1,5 @@
-"""Start or join Ray. Local Ray in-process by default; a cluster when an address is given."""
+"""Start or join Ray (local Ray in-process by default; a cluster when an address is given), and find a free
+loopback port for processes this machine starts."""
 
 from __future__ import annotations
 
