@@ -1,7 +1,8 @@
-"""Accuracy benchmark: a synthetic archive through the main job with the oracle engine and with the tiny model,
-then ``vidlake eval`` on both lakes.
+"""Accuracy benchmark: a synthetic archive through the main job with the oracle engine, the tiny model and the
+toy model, then ``vidlake eval`` on each lake.
 
     .venv/bin/python benchmarks/accuracy.py [--videos 20] [--seed 0] [--max-seconds 240] [--workdir DIR]
+        [--engines oracle,tiny,toy] [--out FILE]
 
 Input: ``vidlake synth`` (vidlake.evaluation.synth) with ``--videos`` videos (every 4th lasts ``--max-seconds``,
 the others 60-180 s: minutes each, many windows per video), built once into ``--workdir`` and reused. Job: caption, and count, point and track for
@@ -10,7 +11,11 @@ video, one answer, so ids hold for the whole video); 2 fps, 16-frame windows wit
 ``run_job`` on a local Ray (the RayExecutor, as ``vidlake run`` does). The oracle answers every window from
 the truth for exactly the frames sampled, so what its lake loses against the truth is the platform's own
 loss (parsing, time shifting, coordinate mapping, window merging, id linking); the tiny model's random
-weights give the noise floor. Then ``vidlake index`` on each lake and ``run_eval`` with search.
+weights give the noise floor; the toy model (``--model toy``, trained only on such worlds, never on seed 0-2)
+is a model in between, run on 8-frame windows with 1 s overlap (what it was trained on: 2-8 frames). Then
+``vidlake index`` on each lake and ``run_eval`` with search. The toy model generates every token of its
+answers on the CPU: at 20 videos its job takes long; ``--videos 4 --max-seconds 60 --out
+benchmarks/results/accuracy-toy.md`` is the run its results come from.
 
 Goals with the oracle: count exact accuracy 100%, point F1 >= 0.99, HOTA >= 0.95, no id switch at a window
 boundary. Writes benchmarks/results/accuracy.md (then accuracy-notes.md, the analysis, if present). A
@@ -32,6 +37,7 @@ from common import RESULTS, machine_header, write_result
 QUERIES = ["shapes", "circles", "squares", "triangles"]
 SHORT_SECONDS = (60.0, 180.0)  # the length of the videos that are not the long ones
 SAMPLING = {"fps": 2, "max_frames": 16, "overlap_s": 2.0, "size": 126, "fast_pass": True}
+TOY_SAMPLING = {**SAMPLING, "max_frames": 8, "overlap_s": 1.0}  # the toy model was trained on 2-8 frames
 
 
 def world(workdir: Path, videos: int, seed: int, max_seconds: float) -> Path:
@@ -44,7 +50,8 @@ def world(workdir: Path, videos: int, seed: int, max_seconds: float) -> Path:
     return root
 
 
-def run_engine(name: str, model: dict, root: Path, workdir: Path, max_new_tokens: int | None) -> dict:
+def run_engine(name: str, model: dict, root: Path, workdir: Path, max_new_tokens: int | None,
+               sampling: dict = SAMPLING) -> dict:
     """The job, the index and the evaluation of one engine on its own lake; wall seconds of each."""
     from vidlake.jobs.eval import run_eval
     from vidlake.jobs.index import run_index
@@ -58,7 +65,7 @@ def run_engine(name: str, model: dict, root: Path, workdir: Path, max_new_tokens
     tasks = [{"task": "caption", **limit}] + [{"task": t, "queries": QUERIES, **limit} for t in ("count", "point", "track")]
     tasks.append({"task": "count", "queries": QUERIES, "windows": "fast", **limit})  # one answer per video
     spec = parse_job_spec({"name": f"accuracy-{name}", "sources": [str(root / "videos")], "lake": str(lake),
-                           "model": model, "tasks": tasks, "sampling": SAMPLING})
+                           "model": model, "tasks": tasks, "sampling": sampling})
     settings = load_settings().model_copy(update={"lake": LakeSettings(uri=str(lake))})
     print(f"{name}: job", flush=True)
     began = time.perf_counter()
@@ -125,6 +132,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=240, help="length of every 4th video")
     ap.add_argument("--tiny-tokens", type=int, default=48, help="max_new_tokens of the tiny model's answers")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vidlake-bench" / "accuracy")
+    ap.add_argument("--engines", default="oracle,tiny,toy", help="comma-separated: oracle, tiny, toy")
     ap.add_argument("--out", type=Path, default=RESULTS / "accuracy.md")
     args = ap.parse_args()
     from vidlake.models.tiny import ensure_tiny
@@ -133,14 +141,19 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     root = world(args.workdir, args.videos, args.seed, args.max_seconds)
     tiny = ensure_tiny(args.workdir / "tiny-molmo2-seed0")
-    engines = {
-        "oracle": run_engine("oracle", {"name": f"oracle:{root}"}, root, args.workdir, None),
-        "tiny": run_engine("tiny", {"name": "tiny", "tiny_dir": str(tiny), "local_files_only": True}, root,
-                           args.workdir, args.tiny_tokens),
+    runs = {
+        "oracle": lambda: run_engine("oracle", {"name": f"oracle:{root}"}, root, args.workdir, None),
+        "tiny": lambda: run_engine("tiny", {"name": "tiny", "tiny_dir": str(tiny), "local_files_only": True}, root,
+                                   args.workdir, args.tiny_tokens),
+        "toy": lambda: run_engine("toy", {"name": "toy"}, root, args.workdir, None, TOY_SAMPLING),
     }
+    wanted = args.engines.split(",")
+    if "oracle" not in wanted or not set(wanted) <= runs.keys():
+        raise SystemExit(f"--engines: oracle and any of tiny, toy (got {args.engines})")
+    engines = {name: runs[name]() for name in runs if name in wanted}
     switches = boundary_switches(str(args.workdir / "lake-oracle"), root)
     write_result(args.out, report(args, root, engines, switches, time.perf_counter() - began),
-                 notes=RESULTS / "accuracy-notes.md")
+                 notes=args.out.with_name(args.out.stem + "-notes.md"))
 
 
 def report(args, root: Path, engines: dict, switches: tuple[int, int], total_s: float) -> str:
@@ -159,12 +172,15 @@ def report(args, root: Path, engines: dict, switches: tuple[int, int], total_s: 
     lines = [
         "# Accuracy benchmark", "",
         f"{machine_header(__file__)} Ran {total_s:.0f} s. Command: `.venv/bin/python benchmarks/accuracy.py "
-        f"--videos {args.videos} --seed {args.seed} --max-seconds {args.max_seconds:g}`.", "",
-        f"Input: `vidlake synth` (short videos {SHORT_SECONDS[0]:g}-{SHORT_SECONDS[1]:g} s), {len(videos)} videos, {seconds / 60:.1f} minutes in all (kinds: {', '.join(kinds)}); "
+        f"--videos {args.videos} --seed {args.seed} --max-seconds {args.max_seconds:g} --engines {args.engines}"
+        + (f" --out {args.out}" if args.out != RESULTS / "accuracy.md" else "") + "`.", "",
+        f"Input: `vidlake synth` (short videos {min(SHORT_SECONDS[0], args.max_seconds):g}-{min(SHORT_SECONDS[1], args.max_seconds):g} s), {len(videos)} videos, {seconds / 60:.1f} minutes in all (kinds: {', '.join(kinds)}); "
         f"truth fingerprint {oracle.fingerprint[:12]}. Job: caption, and count, point and track for "
         f"{', '.join(QUERIES)}; sampling {SAMPLING}; the local Ray (RayExecutor). Engines: the oracle "
-        f"(`oracle:DIR`, perfect answers for exactly the sampled frames) and the tiny random-weight Molmo 2 "
-        f"(at most {args.tiny_tokens} new tokens: the noise floor).", "",
+        f"(`oracle:DIR`, perfect answers for exactly the sampled frames)"
+        + (f", the tiny random-weight Molmo 2 (at most {args.tiny_tokens} new tokens: the noise floor)" if "tiny" in engines else "")
+        + (f", the toy Molmo 2 (`--model toy`, trained on other worlds of shapes; sampling {TOY_SAMPLING})"
+           if "toy" in engines else "") + ".", "",
         "| engine | windows ok | failed | job s | eval s |", "|---|---:|---:|---:|---:|",
         *(f"| {n} | {e['job'].windows_ok} | {e['job'].windows_failed} | {e['job_s']:.1f} | {e['eval_s']:.1f} |"
           for n, e in engines.items()), "",
@@ -179,12 +195,12 @@ def report(args, root: Path, engines: dict, switches: tuple[int, int], total_s: 
         f"within 4 s): {switches[0]} of {switches[1]} pairs (goal 0)", "",
         *(f"- {n}" for n in oracle.notes), "",
         "Every metric (`vidlake eval`, per task and query; the tiny model's answers are noise):", "",
-        "| task | windows | query | metric | oracle | tiny |", "|---|---|---|---|---:|---:|",
+        "| task | windows | query | metric | " + " | ".join(engines) + " |", "|---|---|---|---|" + "---:|" * len(engines),
     ]
     for (task, windows, query, metric), v in sorted(metrics.items(), key=lambda kv: tuple(x or "" for x in kv[0])):
         cell = lambda x: "" if x is None else f"{x:.3f}" if x != int(x) else f"{x:.0f}"  # noqa: E731
-        lines.append(f"| {task} | {windows} | {query or '(all)'} | {metric} | {cell(v.get('oracle'))} | "
-                     f"{cell(v.get('tiny'))} |")
+        lines.append(f"| {task} | {windows} | {query or '(all)'} | {metric} | "
+                     + " | ".join(cell(v.get(name)) for name in engines) + " |")
     return "\n".join(lines) + "\n"
 
 

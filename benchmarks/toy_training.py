@@ -24,27 +24,29 @@ def main(runs: list[str]) -> None:
     text_ax, probe_ax, attend_ax = figure.subplots(1, 3)
     rows = ["| run | steps | minutes | lr x vision | probe | attention | curriculum | count exact (n) | point F1 | "
             "captions naming all (n) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for item in runs:
+    for i, item in enumerate(runs):
         name, _, folder = item.partition("=")
         meta = json.loads((Path(folder) / "vidlake-toy.json").read_text())
         with open(Path(folder) / "losses.csv") as f:
             losses = list(csv.DictReader(f))
         steps = [int(r["step"]) for r in losses]
-        text_ax.plot(steps, _smooth([float(r["text_loss"]) for r in losses]), label=name)
-        probe_ax.plot(steps, _smooth([float(r["probe_loss"]) for r in losses]), label=name)
+        style = {"label": name.split(" (")[0], "color": f"C{i % 10}"}  # the legend names the run (the table
+        # below describes it), in one colour in every plot
+        text_ax.plot(steps, _smooth([float(r["text_loss"]) for r in losses]), **style)
+        probe_ax.plot(steps, _smooth([float(r["probe_loss"]) for r in losses]), **style)
         if "attend_loss" in losses[0]:  # runs from before the attention loss have none
-            attend_ax.plot(steps, _smooth([float(r["attend_loss"]) for r in losses]), label=name)
+            attend_ax.plot(steps, _smooth([float(r["attend_loss"]) for r in losses]), **style)
         s, t = meta.get("scores") or {}, meta["train"]
         rows.append(f"| {name} | {meta['steps']} | {meta['seconds'] / 60:.1f} | {t['lr']} x {t['vision_lr_scale']} | "
                     f"{t['aux_weight']} | {t.get('attend_weight', 0)} | {t.get('curriculum', 0)} | "
                     f"{_num(s.get('count_exact'))} ({s.get('count_windows', '-')}) | "
                     f"{_num(s.get('point_f1'))} | {_num(s.get('caption_names_all'))} ({s.get('caption_windows', '-')}) |")
     for ax, title in ((text_ax, "text loss (answers)"), (probe_ax, "probe loss (visual tokens)"),
-                      (attend_ax, "attention loss (coordinate digits)")):
+                      (attend_ax, "attention loss (the objects' tokens)")):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, ncol=2)
     figure.tight_layout()
     figure.savefig(RESULTS / "toy-training-loss.png")
     report = "\n".join([

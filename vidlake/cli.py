@@ -99,7 +99,8 @@ def frames(
 
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help="Hugging Face id, local checkpoint folder, or 'tiny' (offline random-weight Molmo 2)."),
+    typer.Option("--model", "-m", help="Hugging Face id, local checkpoint folder, 'tiny' (offline random-weight Molmo 2: noise) or 'toy' "
+                                    "(shipped, trained on synthetic shapes only: meaningless on real footage)."),
 ]
 
 
@@ -173,8 +174,8 @@ def demo(
     config: ConfigOpt = None,
 ) -> None:
     """Run the main job on the bundled sample videos with the tiny model (local Ray, local lake, offline) and
-    print a timeline; then a small synthetic world answered by the oracle engine (from its ground truth): its
-    timeline, the search index, and a search for "red circle"."""
+    print a timeline; then a small synthetic world answered by the toy Molmo 2 (trained only on such shapes):
+    its timeline, its scores against the world's truth, the search index, and a search for "red circle"."""
     from vidlake.jobs.demo import run_demo
 
     run_demo(settings_from(config, lake))
@@ -291,7 +292,8 @@ def model_train_toy(
     """Train the toy Molmo 2 from scratch on the synthetic world, on the CPU (docs/models.md).
 
     [bold]Trained only on synthetic shapes: on real footage its answers mean nothing.[/] Load the result
-    like any checkpoint ([bold]--model DIR[/]). No checkpoint ships yet: those trained so far answer weakly.
+    like any checkpoint ([bold]--model DIR[/]); the one this recipe trained in 30 minutes ships with vidlake
+    ([bold]--model toy[/]).
     """
     from vidlake.models.toy_train import TrainConfig, train_toy
 
@@ -308,7 +310,7 @@ def ask(
     question: Annotated[Optional[str], typer.Argument(help="The question (qa), or the object phrase for other tasks.")] = None,
     task: Annotated[str, typer.Option("--task", help="qa, caption, point, count, track, ground, anomaly.")] = "qa",
     query: Annotated[Optional[str], typer.Option("--query", help="What to point to / count / track / ground.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="HF id, checkpoint folder, or 'tiny'.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="HF id, checkpoint folder, 'tiny' or 'toy' (synthetic shapes only).")] = None,
     revision: Annotated[Optional[str], typer.Option("--revision", help="Hub branch, tag or commit.")] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt template name (default: the task's).")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1)] = None,

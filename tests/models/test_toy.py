@@ -46,8 +46,24 @@ def test_training_windows_carry_the_oracles_answers_and_a_target_per_visual_toke
             patch = processor.tokenizer.convert_tokens_to_ids("<im_patch>")
             assert all(row["input_ids"][k] == patch and q >= row["labels_from"] - 1 and 0 <= x <= 1 and 0 <= y <= 1
                        for q, k, x, y in row["attend"])
+        if w.task == "caption":  # each object a caption names: its colour and shape words look at its token
+            named = w.answer.count(" a ") + w.answer.startswith("a ")
+            said = [processor.tokenizer.decode(row["input_ids"][q + 1]).strip() for q, _, _, _ in row["attend"]]
+            assert len(said) == 2 * named and all(word in said for kind in CLASSES for word in kind.split()
+                                                  if f"a {kind}" in w.answer)
     again = WorldWindows(range(FIRST_SEED, FIRST_SEED + 3)).sample(np.random.default_rng(0))
     assert again.answer == windows[0].answer and np.array_equal(again.frames, windows[0].frames)
+
+
+def test_captions_name_objects_left_to_right():
+    """The oracle's order, so that which object a caption names next is something a model can see."""
+    from vidlake.models.oracle import oracle_answer
+
+    seen = [(0.0, [(1, "red circle", 80.0, 10.0), (2, "blue square", 20.0, 50.0), (3, "green triangle", 50.0, 5.0)]),
+            (0.5, [(3, "green triangle", 50.0, 5.0)])]
+    assert oracle_answer("caption", None, seen, 100, 100) == (
+        "At 0.0 seconds, a blue square, a green triangle and a red circle appear. "
+        "At 0.5 seconds, a blue square and a red circle leave.")
 
 
 def test_a_few_steps_are_deterministic_and_give_a_checkpoint_vidlake_loads(tmp_path):
@@ -84,6 +100,35 @@ def test_two_processes_train_data_parallel_and_deterministically(tmp_path):
     assert all(np.array_equal(a[k], b[k]) for k in a)  # same seed and processes, same weights
     alone = train_toy(tmp_path / "c", TrainConfig(**{**FAST, "batch_size": 4}), echo=lambda _: None, eval_windows=0)
     assert alone.losses != runs[0].losses  # each process drew its own windows: not one process's batch twice
+
+
+def test_the_shipped_toy_checkpoint_loads_and_answers_in_molmo2s_formats(tmp_path):
+    """``--model toy``: the checkpoint in the package, pinned by its content hash, loaded by the code that loads
+    Molmo2-4B, answering a synthetic video (not a world it was trained on) through the job's own steps."""
+    from vidlake.evaluation.synth import make_synthetic
+    from vidlake.models.checkpoints import folder_revision
+    from vidlake.models.toy import TOY_CHECKPOINT, TOY_MODEL_ID
+
+    ref = resolve_model(ModelSettings(name="toy"))
+    assert ref.model_id == TOY_MODEL_ID and ref.revision == folder_revision(TOY_CHECKPOINT)
+    assert ref.revision.startswith("local-")
+    card = (TOY_CHECKPOINT / "README.md").read_text()
+    assert "Trained only on the synthetic world" in card and "On real footage its answers mean nothing" in card
+    assert sum(f.stat().st_size for f in TOY_CHECKPOINT.iterdir()) < 12e6  # small enough to ship
+    video = make_synthetic(tmp_path / "world", videos=1, seed=3, max_seconds=5, short_seconds=(5, 5), echo=None)[0]
+    settings = load_settings(model={"name": "toy"}, sampling={"fps": 2.0, "max_frames": 8})
+    caption = run_ask(settings, str(video), task="caption", show=False)
+    assert caption["model_id"] == TOY_MODEL_ID and caption["captions"]
+    assert all(c["text"].startswith(("At ", "A textured")) for c in caption["captions"])
+    count = run_ask(settings, str(video), task="count", query="shapes", show=False)
+    assert isinstance(count["count"], int) and count["points"]  # counted by pointing, as Molmo 2 counts
+    track = run_ask(settings, str(video), task="track", query="shapes", show=False)
+    # its tags are not always the right ones or well-formed (<points> for a track, a <tracks> closed by
+    # </points>, a cut-off triple: "partial", the issue named), but always Molmo 2's, and read with their ids
+    assert all(w["parse_status"] != "failed" and w["raw_text"].startswith(("<tracks coords=", "<points coords=",
+                                                                           "There are none"))
+               for w in track["windows"])
+    assert track["tracks"] and all(t["object_id"] for t in track["tracks"])
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"minutes": 0}, {"processes": 3}, {"processes": 0}])

@@ -61,14 +61,17 @@ def test_counts_captions_and_status_columns():
                            'Counting the <points coords="0.0 1 10 10 2 20 20">dogs</points> shows a total of 2.'})
     assert (count["count"], count["count_source"], count["answer"]) == (2, "text", "Counting the dogs shows a total of 2.")
     assert count["captions"] == [] and count["event_times_s"] == [0.0, 0.0]
-    caption = ParseOutput()({"status": "ok", "width": 100, "height": 100, "task": "caption", "start_s": 60.0,
-                             "end_s": 124.0, "time_offset_s": 60.0, "timestamps_s": [60.0],
-                             "raw_text": "A street. At 2.0 seconds, a bus passes. At 10.5 seconds, it rains."})
+    window = {"status": "ok", "width": 100, "height": 100, "task": "caption", "start_s": 60.0, "end_s": 124.0,
+              "time_offset_s": 60.0, "timestamps_s": [60.0]}
+    caption = ParseOutput()({**window, "raw_text": "A street. At 2.0 seconds, a bus passes. At 10.5 seconds, it rains."})
     assert caption["captions"] == [
         {"start_s": 60.0, "end_s": 62.0, "text": "A street."},
         {"start_s": 62.0, "end_s": 70.5, "text": "At 2.0 seconds, a bus passes."},
         {"start_s": 70.5, "end_s": 124.0, "text": "At 10.5 seconds, it rains."},
     ]
+    shuffled = ParseOutput()({**window, "raw_text": "At 10.5 seconds, it rains. At 2.0 seconds, a bus passes."})
+    assert [(c["start_s"], c["end_s"]) for c in shuffled["captions"]] == [(62.0, 70.5), (70.5, 124.0)]  # never ends
+    # before it starts
     plain = ParseOutput()({"status": "ok", "width": 100, "height": 100, "task": "caption", "start_s": 0.0,
                            "end_s": 8.0, "raw_text": "Two people talk."})
     assert plain["captions"] == [{"start_s": 0.0, "end_s": 8.0, "text": "Two people talk."}]

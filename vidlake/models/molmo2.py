@@ -69,6 +69,11 @@ def resolve_model(settings: ModelSettings, storage: StorageSettings | None = Non
 
         folder = ensure_tiny(settings.tiny_dir, settings.tiny_seed)
         return ModelRef(f"{TINY_MODEL_ID}-seed{settings.tiny_seed}", folder_revision(folder), str(folder), True)
+    if name == "toy":
+        from vidlake.models.toy import TOY_MODEL_ID, toy_folder
+
+        folder = toy_folder()
+        return ModelRef(TOY_MODEL_ID, folder_revision(folder), str(folder), True)
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
         return _resolve_folder(path)
@@ -183,6 +188,10 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
             folder = ensure_tiny(folder, settings.tiny_seed)
         except OSError as exc:
             raise ModelLoadError(f"cannot build the tiny model at {folder} on node {node}: {exc}") from exc
+    elif settings.name.strip() == "toy":  # this node's installation (its path may differ from the driver's)
+        from vidlake.models.toy import toy_folder
+
+        folder = toy_folder()
     elif not (folder / "config.json").is_file():
         raise ModelLoadError(
             f"model folder {folder} does not exist on node {node}: every node that runs the model needs it at the "
@@ -196,8 +205,15 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
 
 
 def _load_from(ref: ModelRef, settings: ModelSettings, weights: bool = True) -> str:
-    """What ``from_pretrained`` opens: the Hub id, the folder, or this node's copy of an S3 folder."""
-    return str(copy_here(ref, settings, weights)) if is_s3(ref.source) else ref.source
+    """What ``from_pretrained`` opens: the Hub id, the folder, this node's copy of an S3 folder, or this node's
+    installed toy checkpoint."""
+    if is_s3(ref.source):
+        return str(copy_here(ref, settings, weights))
+    if settings.name.strip() == "toy":
+        from vidlake.models.toy import toy_folder
+
+        return str(toy_folder())
+    return ref.source
 
 
 def _pretrained_kwargs(ref: ModelRef, settings: ModelSettings) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vidlake.errors import ModelLoadError
 
-__all__ = ["ORACLE_PREFIX", "OracleTruth", "oracle_answer", "oracle_folder"]
+__all__ = ["ORACLE_PREFIX", "OracleTruth", "caption_events", "oracle_answer", "oracle_folder"]
 
 ORACLE_PREFIX = "oracle:"
 
@@ -115,22 +115,32 @@ def _norm(value: float, size: int) -> int:
     return min(1000, max(0, round(value / size * 1000)))
 
 
+def caption_events(seen: list[tuple[float, list[Visible]]]) -> list[tuple[float, list[tuple[int, Visible]], list[tuple[int, Visible]]]]:
+    """The moments the set of visible objects changes, as (time, objects that appear, objects that leave), each
+    object with the index of the frame it is seen on (a leaving one: where it was last seen), listed left to
+    right (then top to bottom), as :func:`_caption` names them."""
+    events, before = [], {}
+    for f, (t, objs) in enumerate(seen):
+        now = {o[0]: (f, o) for o in objs}
+        came = sorted((now[i] for i in now.keys() - before.keys()), key=lambda e: (e[1][2], e[1][3]))
+        went = sorted((before[i] for i in before.keys() - now.keys()), key=lambda e: (e[1][2], e[1][3]))
+        if came or went:
+            events.append((t, came, went))
+        before = now
+    return events
+
+
 def _caption(seen: list[tuple[float, list[Visible]]]) -> str:
-    """One sentence per moment the set of visible objects changes: which objects appear and leave."""
-    sentences, before = [], set()
-    labels: dict[int, str] = {}
-    for t, objs in seen:
-        now = {o[0] for o in objs}
-        labels.update({o[0]: o[1] for o in objs})
-        came, went = sorted(now - before), sorted(before - now)
+    """One sentence per moment the set of visible objects changes: which objects appear and leave (left to
+    right, so that the order is one a model can see)."""
+    sentences = []
+    for t, came, went in caption_events(seen):
         parts = []
         if came:
-            parts.append(_listing([labels[i] for i in came]) + (" appears" if len(came) == 1 else " appear"))
+            parts.append(_listing([o[1] for _, o in came]) + (" appears" if len(came) == 1 else " appear"))
         if went:
-            parts.append(_listing([labels[i] for i in went]) + (" leaves" if len(went) == 1 else " leave"))
-        if parts:
-            sentences.append(f"At {t:.1f} seconds, " + " and ".join(parts) + ".")
-        before = now
+            parts.append(_listing([o[1] for _, o in went]) + (" leaves" if len(went) == 1 else " leave"))
+        sentences.append(f"At {t:.1f} seconds, " + " and ".join(parts) + ".")
     if not sentences:
         return "A textured background with no shapes on it."
     return " ".join(sentences)

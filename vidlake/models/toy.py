@@ -7,17 +7,22 @@ platform work end to end with answers that depend on the pixels (docs/models.md,
 Architecture (:func:`build_toy`): Molmo 2's own, small: a 3-layer ViT of width 128 on 112 px frames (8 x 8
 patches of 14 px), Molmo 2's attention pooling over 2 x 2 patches (16 visual tokens per frame) and its
 projector, and a 4-layer language model of width 256, on its own tokenizer (:func:`toy_corpus`). Training:
-vidlake/models/toy_train.py (``vidlake model train-toy``).
+vidlake/models/toy_train.py (``vidlake model train-toy``). A checkpoint trained by it ships with the package
+(:data:`TOY_CHECKPOINT`, its model card beside the weights) and is what ``--model toy`` loads.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
-__all__ = ["TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy", "toy_corpus"]
+from vidlake.errors import ModelLoadError
+
+__all__ = ["TOY_CHECKPOINT", "TOY_FRAME_SIZE", "TOY_MODEL_ID", "TOY_POOLING", "build_toy", "toy_corpus", "toy_folder"]
 
 TOY_MODEL_ID = "vidlake/toy-molmo2"
+TOY_CHECKPOINT = Path(__file__).parent / "toy_checkpoint"  # `vidlake model train-toy` output, shipped as package data
 TOY_FRAME_SIZE = 112
 TOY_POOLING = 2
 TOY_SIZES = dict(vision_width=128, vision_layers=3, text_width=256, text_layers=4)
@@ -78,3 +83,11 @@ def build_toy(seed: int = 0) -> tuple[Any, Any]:
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, do_sample=False,
     )
     return model, processor
+
+
+def toy_folder() -> Path:
+    """This installation's shipped toy checkpoint (``--model toy``), or ``ModelLoadError`` when it is missing."""
+    if not (TOY_CHECKPOINT / "config.json").is_file():
+        raise ModelLoadError(f"the toy checkpoint is missing from this installation ({TOY_CHECKPOINT}): reinstall "
+                             "vidlake, or train one with `vidlake model train-toy DIR` and name it with --model DIR")
+    return TOY_CHECKPOINT

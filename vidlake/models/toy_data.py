@@ -13,7 +13,7 @@ the visual token that holds its point (the attention loss).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ class ToyWindow:
     answer: str
     objects: list[list[tuple[str, float, float]]]  # per frame: (label, x_norm, y_norm) of every visible object
     size: tuple[int, int]  # the video's upright width and height
+    seen: list = field(default_factory=list)  # what the oracle was given: (time in the window, visible objects)
 
 
 class WorldWindows:
@@ -100,7 +101,7 @@ class WorldWindows:
                 query = QUERIES[int(rng.integers(len(QUERIES)))]
         return ToyWindow(np.stack(frames), [float(times[f]) for f in picked], task, query,
                          self.templates.get(task).render(query), oracle_answer(task, query, seen, w, h), objects,
-                         (w, h))
+                         (w, h), seen)
 
 
 def training_row(processor: Any, window: ToyWindow, grid: int) -> dict[str, Any]:
@@ -133,26 +134,35 @@ def _cell(x: float, y: float, grid: int) -> tuple[int, int]:
 
 def _attention_targets(processor: Any, window: ToyWindow, row: dict[str, Any],
                        grid: int) -> list[tuple[int, int, float, float]]:
-    """Where the answer's coordinates are: (position that predicts a coordinate digit, position of the
-    visual token whose cell holds that point in that frame, the point's x and y in 0-1), for every
-    ``id x y`` triple of the answer's ``coords``. The training asks one attention head to look there, and
-    the language model's state after that layer to hold x and y."""
-    import re
-
-    answer = window.answer
-    spans = [m.span(1) for m in re.finditer(r'coords="([^"]*)"', answer)]
-    if not spans:
-        return []
-    encoded = processor.tokenizer(answer, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = encoded["offset_mapping"]
+    """Where the answer's objects are: (position that predicts a token naming an object, position of the
+    visual token whose cell holds that object in that frame, the object's x and y in 0-1). The tokens are
+    the digits of every ``id x y`` triple of the answer's ``coords``, and a caption's colour and shape words
+    of every object it says appears or leaves. The training asks one attention head to look there, and the
+    language model's state after that layer to hold x and y."""
+    encoded = processor.tokenizer(window.answer, add_special_tokens=False, return_offsets_mapping=True)
     patch = processor.tokenizer.convert_tokens_to_ids("<im_patch>")
     visual = np.flatnonzero(row["input_ids"][: row["labels_from"]] == patch)
     per_frame = len(visual) // len(window.timestamps_s)
-    shown = [round(t - window.timestamps_s[0], 1) for t in window.timestamps_s]
+    mentions = (_caption_mentions(window) if window.task == "caption" else _coordinate_mentions(window))
     pairs = []
-    for begin, end in spans:
-        at = begin
-        for group in answer[begin:end].split(";"):
+    for begin, end, frame, x, y in mentions:
+        row_, col = _cell(x, y, grid)
+        target = int(visual[frame * per_frame + row_ * grid + col])
+        for i, (a, b) in enumerate(encoded["offset_mapping"]):
+            if a < end and b > begin:  # a token of this mention
+                pairs.append((row["labels_from"] + i - 1, target, x, y))
+    return pairs
+
+
+def _coordinate_mentions(window: ToyWindow) -> list[tuple[int, int, int, float, float]]:
+    """(start and end of the characters of a point's x and y in the answer, its frame, x, y in 0-1)."""
+    import re
+
+    answer, mentions = window.answer, []
+    shown = [round(t - window.timestamps_s[0], 1) for t in window.timestamps_s]
+    for span in (m.span(1) for m in re.finditer(r'coords="([^"]*)"', answer)):
+        at = span[0]
+        for group in answer[span[0]:span[1]].split(";"):
             numbers = [(m.start() + at, m.end() + at, m.group()) for m in re.finditer(r"[0-9.]+", group)]
             at += len(group) + 1
             if not numbers or float(numbers[0][2]) not in shown:
@@ -160,9 +170,20 @@ def _attention_targets(processor: Any, window: ToyWindow, row: dict[str, Any],
             frame = shown.index(float(numbers[0][2]))
             for k in range(1, len(numbers) - 2, 3):
                 (xs, _, x), (_, ye, y) = numbers[k + 1], numbers[k + 2]
-                row_, col = _cell(int(x) / 1000, int(y) / 1000, grid)
-                target = int(visual[frame * per_frame + row_ * grid + col])
-                for i, (a, b) in enumerate(offsets):
-                    if a < ye and b > xs:  # a token of this point's x or y
-                        pairs.append((row["labels_from"] + i - 1, target, int(x) / 1000, int(y) / 1000))
-    return pairs
+                mentions.append((xs, ye, frame, int(x) / 1000, int(y) / 1000))
+    return mentions
+
+
+def _caption_mentions(window: ToyWindow) -> list[tuple[int, int, int, float, float]]:
+    """(start and end of the characters of an object's "colour shape" in a caption, the frame it is seen on,
+    its x and y in 0-1), in the order the oracle's caption names them (oracle.caption_events)."""
+    import re
+
+    from vidlake.models.oracle import caption_events
+
+    w, h = window.size
+    objects = [(f, o) for _, came, went in caption_events(window.seen) for f, o in (*came, *went)]
+    spans = [m.span(1) for m in re.finditer(r"\ba ([a-z]+ [a-z]+)", window.answer)]
+    if len(spans) != len(objects):  # not the oracle's caption: nothing to point at
+        return []
+    return [(b, e, f, o[2] / w, o[3] / h) for (b, e), (f, o) in zip(spans, objects)]

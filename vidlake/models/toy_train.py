@@ -9,11 +9,14 @@ auxiliary losses (their small heads are not saved: the checkpoint is a plain
   predicts which object classes have their centre in each token's cell, and where in the frame. From
   scratch, the language model's loss reaches the vision tower only weakly (it learns the answers'
   format and priors long before it looks); the probe gives every visual token a target at once.
-* an attention loss: at every position that predicts a digit of a point's x or y, head 0 of one
-  language-model layer is asked to look at the visual token whose cell holds that point, and a linear
-  readout of the state after that layer to hold x and y. Without it the language model did not learn,
+* an attention loss: at every position that predicts a token naming an object (a digit of a point's x
+  or y, the colour or shape word of an object a caption says appears or leaves), head 0 of one
+  language-model layer is asked to look at the visual token whose cell holds that object, a linear
+  readout of the state after that layer to hold its x and y, and the state to predict that token through
+  the model's own norm and output layer (``deep_weight``). Without it the language model did not learn,
   in the steps these machines give, to find the object and copy its position into digits
-  (benchmarks/results/toy-notes.md).
+  (benchmarks/results/toy-notes.md). Captions name objects left to right (the oracle's order), so which
+  object comes next is something the model can see.
 * a curriculum: the first ``vision_steps`` train the vision side on the probe alone (the language model
   waits: the visual tokens first learn what is where), the next ``curriculum`` steps are 1-2 frame
   windows asking to point at one "colour shape", the shortest way from pixels to coordinates; then every
@@ -64,6 +67,7 @@ class TrainConfig:
     frames: tuple[int, int] = (2, 8)
     attend_weight: float = 1.0  # weight of the attention loss: one head looks where each coordinate is
     attend_layer: int = 1  # ... that head: head 0 of this language-model layer
+    deep_weight: float = 1.0  # weight of the next token at those positions predicted from that layer's state
     vision_steps: int = 200  # first steps train the vision side on the probe alone (the language model waits)
     curriculum: int = 800  # first steps on 1-2 frames, pointing at one "colour shape" only (a step count, so that
     # the same steps give the same weights however fast the machine is)
@@ -116,12 +120,16 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     if failed:
         raise RuntimeError(f"a training process ended with exit code {failed[0]}")
     result.out = Path(out)
-    if eval_windows:
+    _save(model, processor, result)
+    if eval_windows:  # the saved checkpoint, as vidlake loads it: what the card's scores are about
+        from transformers import Molmo2ForConditionalGeneration
+
         from vidlake.models.toy_eval import evaluate_toy
 
         echo(f"evaluating on {eval_windows} held-out windows ...")
-        result.scores = evaluate_toy(model, processor, eval_windows)
-    _save(model, processor, result, config)
+        saved = Molmo2ForConditionalGeneration.from_pretrained(result.out, dtype=torch.float32)
+        result.scores = evaluate_toy(saved, processor, eval_windows)
+    _describe(model, result, config)
     echo(f"wrote {result.out}: {result.steps} steps in {result.seconds / 60:.1f} min; {result.scores}")
     return result
 
@@ -173,6 +181,9 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
     if world > 1:
         dist.barrier()  # the clock starts when every process has its model
     started = last = time.monotonic()
+    def head(state):  # a language-model state to next-token logits: the model's own norm and output layer
+        return model.lm_head(model.model.language_model.norm(state))
+
     if config.attend_weight:
         model.set_attn_implementation("eager")  # the attention loss reads attention weights (sdpa has none)
     model.train()
@@ -205,7 +216,7 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
             if config.attend_weight:
                 attend = _attend_loss(output.attentions[config.attend_layer][:, 0],
                                       output.hidden_states[config.attend_layer + 1], readout, rows,
-                                      inputs["input_ids"].shape[1])
+                                      inputs["input_ids"].shape[1], head, config.deep_weight)
                 loss = loss + config.attend_weight * attend
         optimizer.zero_grad()
         loss.backward()
@@ -265,21 +276,27 @@ def _text_loss(logits, labels, digits, digit_weight: float):
     return (loss * weights).sum() / weights.sum(), digit.detach()
 
 
-def _attend_loss(weights, hidden, readout, rows: list[dict], length: int):
-    """At each position that predicts a coordinate digit: how far one head's attention is from the visual
-    token where that point is (the negative log of the weight it gives that token), plus how far a linear
-    readout of the language model's state after that layer is from the point's x and y (4 x squared
-    error). Rows' ``attend`` entries, shifted by each row's left padding."""
+def _attend_loss(weights, hidden, readout, rows: list[dict], length: int, head=None, deep_weight: float = 0.0):
+    """At each position that predicts a token naming an object (a coordinate digit, a caption's colour or
+    shape): how far one head's attention is from the visual token where that object is (the negative log
+    of the weight it gives that token), plus how far a linear readout of the language model's state after
+    that layer is from the object's x and y (4 x squared error), plus ``deep_weight`` x the cross-entropy of
+    the next token predicted from that state through ``head`` (the model's own norm and output layer: the
+    shortest path from the object's token to the word or digit). Rows' ``attend`` entries, shifted by each
+    row's left padding."""
     import torch
 
-    index = [(i, q + length - len(r["input_ids"]), k + length - len(r["input_ids"]), x, y)
+    index = [(i, q + length - len(r["input_ids"]), k + length - len(r["input_ids"]), x, y, int(r["input_ids"][q + 1]))
              for i, r in enumerate(rows) for q, k, x, y in r["attend"]]
     if not index:
         return weights.new_zeros(())
-    b, q, k = (torch.tensor([entry[j] for entry in index]) for j in range(3))
-    where = torch.tensor([entry[3:] for entry in index], dtype=torch.float32)
+    b, q, k, following = (torch.tensor([entry[j] for entry in index]) for j in (0, 1, 2, 5))
+    where = torch.tensor([entry[3:5] for entry in index], dtype=torch.float32)
     look = -torch.log(weights[b, q, k].float() + 1e-6).mean()
-    return look + 4.0 * (torch.sigmoid(readout(hidden[b, q].float())) - where).square().mean()
+    loss = look + 4.0 * (torch.sigmoid(readout(hidden[b, q].float())) - where).square().mean()
+    if deep_weight:
+        loss = loss + deep_weight * torch.nn.functional.cross_entropy(head(hidden[b, q]).float(), following)
+    return loss
 
 
 def _probe_loss(guess, cells, weight, position_weight: float):
@@ -316,21 +333,31 @@ def _schedule(optimizer, peak: list[float], step: int, config: TrainConfig, spen
         group["lr"] = lr * scale
 
 
-def _save(model, processor, result: TrainResult, config: TrainConfig) -> None:
-    from vidlake.models.toy import TOY_MODEL_ID
+def _save(model, processor, result: TrainResult) -> None:
+    """The checkpoint (weights in float16: half the size, and what a GPU loads anyway; vidlake loads them as
+    float32 on a CPU) and the losses."""
+    import copy
+
+    import torch
 
     out = result.out
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
-    model.save_pretrained(out)
+    copy.deepcopy(model).to(torch.float16).save_pretrained(out)
     processor.save_pretrained(out)
     with open(out / "losses.csv", "w") as f:
         f.write("step,text_loss,probe_loss,digit_loss,attend_loss\n")
         f.writelines(f"{s},{a:.5f},{b:.5f},{d:.5f},{e:.5f}\n" for s, a, b, d, e in result.losses)
+
+
+def _describe(model, result: TrainResult, config: TrainConfig) -> None:
+    """``vidlake-toy.json`` (steps, time, settings, scores) and the model card."""
+    from vidlake.models.toy import TOY_MODEL_ID
+
     meta = {"model_id": TOY_MODEL_ID, "steps": result.steps, "seconds": round(result.seconds, 1),
             "train": asdict(config), "scores": result.scores}
-    (out / "vidlake-toy.json").write_text(json.dumps(meta, indent=1))
-    (out / "README.md").write_text(_card(model, meta))
+    (result.out / "vidlake-toy.json").write_text(json.dumps(meta, indent=1))
+    (result.out / "README.md").write_text(_card(model, meta))
 
 
 def _card(model, meta: dict) -> str:
@@ -351,7 +378,8 @@ A `Molmo2ForConditionalGeneration`, {params / 1e6:.1f}M parameters: ViT {c.visio
 x {c.vision_config.hidden_size} on {c.vision_config.image_size[0]} px frames (patches of
 {c.vision_config.patch_size} px, pooled 2 x 2: {(c.vision_config.image_size[0] // c.vision_config.patch_size // 2) ** 2}
 visual tokens per frame), language model {c.text_config.num_hidden_layers} layers x {c.text_config.hidden_size},
-the tiny model's byte-level BPE tokenizer ({c.text_config.vocab_size} tokens).
+its own byte-level BPE tokenizer ({c.text_config.vocab_size} tokens, digits one token each). Weights stored in
+float16.
 
 ## Data
 Windows made on the fly from synthetic worlds with seeds {train['seeds'][0]} to {train['seeds'][1] - 1} (never the
@@ -365,7 +393,9 @@ projector x{train['vision_lr_scale']}), {train['warmup']} warm-up steps then cos
 {train['batch_size']} windows shared over {train['processes']} data-parallel processes, seed {train['seed']}; the text loss plus training-only auxiliary losses: {train['aux_weight']} x
 a linear probe on the visual tokens (which object classes are in each token's cell, and {train['position_weight']} x the
 squared error of where), and {train['attend_weight']} x an attention loss (head 0 of language-model layer {train['attend_layer']} looks at the
-visual token of each point it writes, and the state after it holds the point's x and y). The first
+visual token of each object it names, by a coordinate digit or a caption's colour and shape words; the state after
+that layer holds the object's x and y, and predicts the next token through the model's own output layer,
+weight {train['deep_weight']}). The first
 {train['vision_steps']} steps train the vision side alone on the probe; the next {train['curriculum']} point at one "colour shape" in 1-2
 frames. The vision tower starts from a 2-D sine-cosine position table. {meta['steps']} steps in {meta['seconds'] / 60:.1f} minutes. Loss per step: `losses.csv`.
 

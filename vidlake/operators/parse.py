@@ -99,10 +99,12 @@ def _window_span(row: dict[str, Any]) -> tuple[float, float]:
 
 
 def _captions(spans: list[dict], text: str, row: dict[str, Any]) -> list[dict]:
-    """Caption rows: each time span ends where the next begins (the last at the window end)."""
+    """Caption rows: each time span ends where the next begins (the last at the window end), in time order
+    (a model may name its times out of order)."""
     start, end = _window_span(row)
     if not spans:
         return [{"start_s": start, "end_s": end, "text": text}] if text else []
+    spans = sorted(spans, key=lambda span: span["start_s"])
     rows = []
     for i, span in enumerate(spans):
         stop = span["end_s"]

@@ -111,7 +111,8 @@ class ModelSettings(_Section):
         "allenai/Molmo2-4B",
         description="Hugging Face id (allenai/Molmo2-4B, allenai/Molmo2-8B, allenai/Molmo2-O-7B, a fine-tune), "
         "a local checkpoint folder, a folder on S3 (s3://bucket/prefix: copied once per node into cache_dir), or "
-        "'tiny' (random-weight tiny Molmo 2, built once into tiny_dir).",
+        "'tiny' (random-weight tiny Molmo 2, built once into tiny_dir: answers are noise), or 'toy' (the shipped toy "
+        "Molmo 2, trained only on the synthetic shapes of `vidlake synth`: on real footage its answers mean nothing).",
     )
     revision: str | None = Field(None, description="Hub branch, tag or commit; unset: main. Ignored for folders.")
     dtype: str = Field("auto", pattern="^(auto|bf16|fp16|fp32)$", description="auto: bf16 on CUDA, fp32 on CPU.")
