@@ -14,7 +14,7 @@ loss (parsing, time shifting, coordinate mapping, window merging, id linking); t
 weights give the noise floor; the toy model (``--model toy``, trained only on such worlds, never on seed 0-2)
 is a model in between, run on 8-frame windows with 1 s overlap (what it was trained on: 2-8 frames). Then
 ``vidlake index`` on each lake and ``run_eval`` with search. The toy model generates every token of its
-answers on the CPU: at 20 videos its job takes long; ``--videos 4 --max-seconds 60 --out
+answers on the CPU: at 20 videos its job takes long; ``--videos 2 --max-seconds 30 --out
 benchmarks/results/accuracy-toy.md`` is the run its results come from.
 
 Goals with the oracle: count exact accuracy 100%, point F1 >= 0.99, HOTA >= 0.95, no id switch at a window

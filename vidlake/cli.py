@@ -292,8 +292,8 @@ def model_train_toy(
     """Train the toy Molmo 2 from scratch on the synthetic world, on the CPU (docs/models.md).
 
     [bold]Trained only on synthetic shapes: on real footage its answers mean nothing.[/] Load the result
-    like any checkpoint ([bold]--model DIR[/]); the one this recipe trained in 30 minutes ships with vidlake
-    ([bold]--model toy[/]).
+    like any checkpoint ([bold]--model DIR[/]). The one that ships with vidlake ([bold]--model toy[/]) is this
+    command's output for a fixed number of steps (docs/models.md).
     """
     from vidlake.models.toy_train import TrainConfig, train_toy
 

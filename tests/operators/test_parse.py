@@ -69,9 +69,9 @@ def test_counts_captions_and_status_columns():
         {"start_s": 62.0, "end_s": 70.5, "text": "At 2.0 seconds, a bus passes."},
         {"start_s": 70.5, "end_s": 124.0, "text": "At 10.5 seconds, it rains."},
     ]
+    # times named out of order: spans in time order, none ending before it starts
     shuffled = ParseOutput()({**window, "raw_text": "At 10.5 seconds, it rains. At 2.0 seconds, a bus passes."})
-    assert [(c["start_s"], c["end_s"]) for c in shuffled["captions"]] == [(62.0, 70.5), (70.5, 124.0)]  # never ends
-    # before it starts
+    assert [(c["start_s"], c["end_s"]) for c in shuffled["captions"]] == [(62.0, 70.5), (70.5, 124.0)]
     plain = ParseOutput()({"status": "ok", "width": 100, "height": 100, "task": "caption", "start_s": 0.0,
                            "end_s": 8.0, "raw_text": "Two people talk."})
     assert plain["captions"] == [{"start_s": 0.0, "end_s": 8.0, "text": "Two people talk."}]

@@ -87,8 +87,8 @@ def run_demo(settings: Settings, synthetic: bool = True) -> JobResult:
     if not synthetic:
         return result
     world = demo_world(settings)
-    print("\na synthetic world answered by the toy Molmo 2 (--model toy): trained only on such shapes, in 30 "
-          "minutes on two CPU cores; right part of the time (scores below), and meaningless on real footage "
+    print("\na synthetic world answered by the toy Molmo 2 (--model toy): trained only on such shapes, in under "
+          "30 minutes on two CPU cores; right part of the time (scores below), and meaningless on real footage "
           "(docs/models.md)", flush=True)
     run_job(synthetic_demo_spec(settings, world), settings)
     _print_longest(settings, lake, world / "videos", until_s=SHOWN_S)

@@ -180,7 +180,7 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
                                  "every node the same folder")
         _checked_here.add(key)
         return
-    folder = Path(ref.source)
+    folder = Path(_load_from(ref, settings))  # the folder, or this node's installed toy checkpoint
     if settings.name.strip() == "tiny":
         from vidlake.models.tiny import ensure_tiny
 
@@ -188,10 +188,6 @@ def on_this_node(ref: ModelRef, settings: ModelSettings) -> None:
             folder = ensure_tiny(folder, settings.tiny_seed)
         except OSError as exc:
             raise ModelLoadError(f"cannot build the tiny model at {folder} on node {node}: {exc}") from exc
-    elif settings.name.strip() == "toy":  # this node's installation (its path may differ from the driver's)
-        from vidlake.models.toy import toy_folder
-
-        folder = toy_folder()
     elif not (folder / "config.json").is_file():
         raise ModelLoadError(
             f"model folder {folder} does not exist on node {node}: every node that runs the model needs it at the "
@@ -209,7 +205,7 @@ def _load_from(ref: ModelRef, settings: ModelSettings, weights: bool = True) -> 
     installed toy checkpoint."""
     if is_s3(ref.source):
         return str(copy_here(ref, settings, weights))
-    if settings.name.strip() == "toy":
+    if settings.name.strip() == "toy":  # this node's installation: its path may differ from the driver's
         from vidlake.models.toy import toy_folder
 
         return str(toy_folder())
