@@ -288,6 +288,8 @@ def model_train_toy(
                                               "training (0: none).")] = 60,
     processes: Annotated[int, typer.Option("--processes", min=1, help="Data-parallel training processes, one "
                                            "thread each (1, 2, 4 or 8: batches of 8 windows are shared out).")] = 2,
+    save_every: Annotated[int, typer.Option("--save-every", min=0, help="Also save the weights every N steps, "
+                                            "into OUT_DIR/step-N (to score how the answers improve with steps).")] = 0,
 ) -> None:
     """Train the toy Molmo 2 from scratch on the synthetic world, on the CPU (docs/models.md).
 
@@ -298,7 +300,7 @@ def model_train_toy(
     from vidlake.models.toy_train import TrainConfig, train_toy
 
     try:
-        config = TrainConfig(minutes=minutes, seed=seed, steps=steps, processes=processes)
+        config = TrainConfig(minutes=minutes, seed=seed, steps=steps, processes=processes, save_every=save_every)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--processes") from None
     train_toy(out_dir, config, eval_windows=eval_windows)

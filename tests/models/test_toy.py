@@ -67,12 +67,15 @@ def test_captions_name_objects_left_to_right():
 
 
 def test_a_few_steps_are_deterministic_and_give_a_checkpoint_vidlake_loads(tmp_path):
-    first = train_toy(tmp_path / "a", TrainConfig(**FAST), echo=lambda _: None, eval_windows=2)
+    first = train_toy(tmp_path / "a", TrainConfig(**FAST, save_every=1), echo=lambda _: None, eval_windows=2)
     second = train_toy(tmp_path / "b", TrainConfig(**FAST), echo=lambda _: None, eval_windows=0)
     assert first.steps == 2 and all(np.isfinite(losses).all() for losses in first.losses)
     assert first.losses[0][1] == 0 < first.losses[1][1]  # the language model waits for the vision side's first step
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)  # same seed, same weights
+    assert sorted(p.name for p in (tmp_path / "a").glob("step-*")) == ["step-1"]  # --save-every: the last is OUT
+    after_one = load_file(tmp_path / "a" / "step-1" / "model.safetensors")
+    assert not all(np.array_equal(after_one[k], a[k]) for k in a)
     trained = Molmo2ForConditionalGeneration.from_pretrained(tmp_path / "a").state_dict()
     untrained = build_toy()[0].state_dict()
     for key in ("model.vision_tower.patch_embedding.weight", "lm_head.weight"):  # both sides learned
@@ -131,7 +134,8 @@ def test_the_shipped_toy_checkpoint_loads_and_answers_in_molmo2s_formats(tmp_pat
     assert track["tracks"] and all(t["object_id"] for t in track["tracks"])
 
 
-@pytest.mark.parametrize("bad", [{"steps": 0}, {"minutes": 0}, {"processes": 3}, {"processes": 0}])
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"minutes": 0}, {"processes": 3}, {"processes": 0},
+                                 {"save_every": -1}])
 def test_bad_training_settings_are_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)

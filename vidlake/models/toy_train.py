@@ -73,12 +73,15 @@ class TrainConfig:
     # the same steps give the same weights however fast the machine is)
     seeds: tuple[int, int] = (1000, 100_000)  # the worlds trained on (toy_data.FIRST_SEED and up)
     processes: int = 2  # data-parallel processes, one thread each (the same seed and processes give the same weights)
+    save_every: int = 0  # also save the weights every this many steps, into OUT/step-N (0: only at the end)
 
     def __post_init__(self) -> None:
         if self.minutes <= 0 or (self.steps is not None and self.steps < 1) or self.batch_size < 1:
             raise ValueError(f"minutes must be > 0, steps and batch_size >= 1 (got {self})")
         if self.processes < 1 or self.batch_size % self.processes:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of processes ({self.processes})")
+        if self.save_every < 0:
+            raise ValueError(f"save_every must be >= 0 (got {self.save_every})")
         if self.seeds[0] < 1000:
             raise ValueError("training worlds start at seed 1000: lower seeds are the benchmark's and validation's")
 
@@ -110,8 +113,12 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     for rank in range(1, config.processes):
         followers.append(context.Process(target=_follow, args=(config, rank, port), daemon=True))
         followers[-1].start()
+    def snapshot(model, processor, steps: int) -> None:  # how far the run had got: scored afterwards
+        _save_weights(model, processor, Path(out) / f"step-{steps}")
+        echo(f"saved {Path(out) / f'step-{steps}'}")
+
     try:
-        model, processor, result = _train(config, 0, port, echo)
+        model, processor, result = _train(config, 0, port, echo, snapshot)
     finally:
         for follower in followers:
             follower.join(timeout=60)
@@ -138,7 +145,7 @@ def _follow(config: TrainConfig, rank: int, port: int) -> None:
     _train(config, rank, port, lambda _: None)
 
 
-def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None]):
+def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None], snapshot: Callable | None = None):
     """The training loop of one process (``rank`` of ``config.processes``); returns the model, its processor
     and the run's steps, time and losses (rank 0's, averaged over the processes)."""
     import torch
@@ -228,6 +235,8 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
         optimizer.step()
         result.steps += 1
         result.losses.append((result.steps, *logged.tolist()))
+        if snapshot and config.save_every and result.steps % config.save_every == 0 and result.steps != config.steps:
+            snapshot(model, processor, result.steps)
         if time.monotonic() - last > 15 or result.steps == config.steps:
             last = time.monotonic()
             spent = last - started
@@ -336,18 +345,25 @@ def _schedule(optimizer, peak: list[float], step: int, config: TrainConfig, spen
 def _save(model, processor, result: TrainResult) -> None:
     """The checkpoint (weights in float16: half the size, and what a GPU loads anyway; vidlake loads them as
     float32 on a CPU) and the losses."""
+    out = result.out
+    model.eval()
+    _save_weights(model, processor, out)
+    with open(out / "losses.csv", "w") as f:
+        f.write("step,text_loss,probe_loss,digit_loss,attend_loss\n")
+        f.writelines(f"{s},{a:.5f},{b:.5f},{d:.5f},{e:.5f}\n" for s, a, b, d, e in result.losses)
+
+
+def _save_weights(model, processor, out: Path) -> None:
+    """A float16 copy of ``model`` with its processor, loadable as a checkpoint; ``model`` stays as it was."""
     import copy
 
     import torch
 
-    out = result.out
     out.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    copy.deepcopy(model).to(torch.float16).save_pretrained(out)
+    saved = copy.deepcopy(model).to(torch.float16)
+    saved.set_attn_implementation("sdpa")  # what vidlake loads it with (training may read attention weights)
+    saved.save_pretrained(out)
     processor.save_pretrained(out)
-    with open(out / "losses.csv", "w") as f:
-        f.write("step,text_loss,probe_loss,digit_loss,attend_loss\n")
-        f.writelines(f"{s},{a:.5f},{b:.5f},{d:.5f},{e:.5f}\n" for s, a, b, d, e in result.losses)
 
 
 def _describe(model, result: TrainResult, config: TrainConfig) -> None:
