@@ -1,6 +1,6 @@
 """How well the toy Molmo 2 answers held-out windows of the synthetic world, per task, with vidlake's own
 parser and metrics: count exact accuracy, point F1 (matched within 5% of the frame diagonal), and the share
-of captions that name every kind of object in the window. The window is compared with the oracle's answer
+of captions that name every kind of object in the window (and the share of the windows' kinds they name). The window is compared with the oracle's answer
 to it, parsed the same way. (The full job and ``vidlake eval``, with tracks and HOTA, are
 benchmarks/accuracy.py's.)"""
 
@@ -26,7 +26,7 @@ def evaluate_toy(model: Any, processor: Any, windows: int = 60, seed: int = 0, m
     source = WorldWindows(VALIDATION_SEEDS)
     rng = np.random.default_rng(seed)
     norm, pad = pixel_norm(processor.video_processor), processor.tokenizer.pad_token_id
-    counts, pred_points, true_points, named = [], [], [], []
+    counts, pred_points, true_points, named, kinds_named = [], [], [], [], []
     sizes = {}
     model.eval()
     for i in range(windows):
@@ -49,8 +49,9 @@ def evaluate_toy(model: Any, processor: Any, windows: int = 60, seed: int = 0, m
         elif window.task == "caption":
             kinds = {label for objects in window.objects for label, _, _ in objects}
             named.append(all(kind in text for kind in kinds))
+            kinds_named += [kind in text for kind in kinds]
     points = point_metrics(pred_points, true_points, sizes)
     return {"windows": windows, "count_exact": count_metrics(counts).exact if counts else None,
             "count_windows": len(counts), "point_f1": points.f1, "point_precision": points.precision,
             "point_recall": points.recall, "caption_names_all": float(np.mean(named)) if named else None,
-            "caption_windows": len(named)}
+            "caption_windows": len(named), "caption_kinds_named": float(np.mean(kinds_named)) if kinds_named else None}
