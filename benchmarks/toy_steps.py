@@ -15,6 +15,8 @@ import argparse
 import json
 import math
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from common import RESULTS, machine_header, write_result
@@ -26,33 +28,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", metavar="NAME=FOLDER")
     parser.add_argument("--windows", type=int, default=240, help="held-out windows per checkpoint")
+    parser.add_argument("--processes", type=int, default=2, help="checkpoints scored at once, one thread each "
+                        "(generation of a model this small gains little from a second thread)")
     args = parser.parse_args()
-
-    import torch
-    from transformers import AutoProcessor, Molmo2ForConditionalGeneration
-
-    from vidlake.models.toy_eval import evaluate_toy
 
     rows = ["| run | step | of | count exact ± s.e. (n) | point F1 (precision, recall) | captions naming all (n) | "
             "kinds named | scoring s |", "|---|---|---|---|---|---|---|---|"]
-    curves = {}
+    jobs = []
     for item in args.runs:
         name, _, folder = item.partition("=")
         total = json.loads((Path(folder) / "vidlake-toy.json").read_text())["steps"]
         checkpoints = sorted((int(p.name.split("-")[1]), p) for p in Path(folder).glob("step-*"))
-        for step, path in [*checkpoints, (total, Path(folder))]:
-            processor = AutoProcessor.from_pretrained(path)
-            model = Molmo2ForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
-            started = time.monotonic()
-            s = evaluate_toy(model, processor, args.windows)
-            seconds = time.monotonic() - started
-            curves.setdefault(name, []).append((step, s))
-            c, n = s["count_exact"], s["count_windows"]
-            rows.append(f"| {name} | {step} | {total} | {c:.3f} ± {math.sqrt(c * (1 - c) / n):.3f} ({n}) | "
-                        f"{s['point_f1']:.3f} ({s['point_precision']:.3f}, {s['point_recall']:.3f}) | "
-                        f"{s['caption_names_all']:.3f} ({s['caption_windows']}) | {s['caption_kinds_named']:.3f} | "
-                        f"{seconds:.0f} |")
-            print(rows[-1], flush=True)
+        jobs += [(name, step, total, path) for step, path in [*checkpoints, (total, Path(folder))]]
+    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
+        scored = list(pool.map(_score, [path for *_, path in jobs], [args.windows] * len(jobs)))
+    curves = {}
+    for (name, step, total, _), (s, seconds) in zip(jobs, scored):
+        curves.setdefault(name, []).append((step, s))
+        c, n = s["count_exact"], s["count_windows"]
+        error = _num(math.sqrt(c * (1 - c) / n)) if n else "-"
+        rows.append(f"| {name} | {step} | {total} | {_num(c)} ± {error} ({n}) | {_num(s['point_f1'])} "
+                    f"({_num(s['point_precision'])}, {_num(s['point_recall'])}) | {_num(s['caption_names_all'])} "
+                    f"({s['caption_windows']}) | {_num(s['caption_kinds_named'])} | {seconds:.0f} |")
     _plot(curves)
     report = "\n".join([
         "# Toy Molmo 2: held-out scores by training step", "", machine_header(__file__), "",
@@ -63,6 +60,25 @@ def main() -> None:
     write_result(RESULTS / "toy-steps.md", report, notes=RESULTS / "toy-steps-notes.md")
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _score(path: Path, windows: int) -> tuple[dict, float]:
+    import torch
+    from transformers import AutoProcessor, Molmo2ForConditionalGeneration
+
+    from vidlake.models.toy_eval import evaluate_toy
+
+    torch.set_num_threads(1)
+    processor = AutoProcessor.from_pretrained(path)
+    model = Molmo2ForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+    started = time.monotonic()
+    scores = evaluate_toy(model, processor, windows)
+    print(f"scored {path}: {scores}", flush=True)
+    return scores, time.monotonic() - started
+
+
 def _plot(curves: dict) -> None:
     from matplotlib.figure import Figure
 
@@ -70,7 +86,7 @@ def _plot(curves: dict) -> None:
     for ax, (key, title) in zip(figure.subplots(1, 3), (("count_exact", "count exact"), ("point_f1", "point F1"),
                                                          ("caption_kinds_named", "caption: kinds named"))):
         for i, (name, points) in enumerate(curves.items()):
-            ax.plot([p[0] for p in points], [p[1][key] for p in points], "o-", color=f"C{i % 10}", label=name)
+            ax.plot([p[0] for p in points], [p[1][key] or 0.0 for p in points], "o-", color=f"C{i % 10}", label=name)
         if key in GOALS:
             ax.axhline(GOALS[key], color="grey", linestyle="--", linewidth=1)
         ax.set_title(title, fontsize=10)
