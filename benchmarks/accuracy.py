@@ -2,7 +2,7 @@
 toy model, then ``vidlake eval`` on each lake.
 
     .venv/bin/python benchmarks/accuracy.py [--videos 20] [--seed 0] [--max-seconds 240] [--workdir DIR]
-        [--engines oracle,tiny,toy] [--out FILE]
+        [--engines oracle,tiny,toy] [--toy-model toy|DIR] [--out FILE]
 
 Input: ``vidlake synth`` (vidlake.evaluation.synth) with ``--videos`` videos (every 4th lasts ``--max-seconds``,
 the others 60-180 s: minutes each, many windows per video), built once into ``--workdir`` and reused. Job: caption, and count, point and track for
@@ -15,7 +15,8 @@ weights give the noise floor; the toy model (``--model toy``, trained only on su
 is a model in between, run on 8-frame windows with 1 s overlap (what it was trained on: 2-8 frames). Then
 ``vidlake index`` on each lake and ``run_eval`` with search. The toy model generates every token of its
 answers on the CPU: at 20 videos its job takes long; ``--videos 2 --max-seconds 30 --out
-benchmarks/results/accuracy-toy.md`` is the run its results come from.
+benchmarks/results/accuracy-toy.md`` is the run its results come from. ``--toy-model DIR`` puts another
+checkpoint of ``vidlake model train-toy`` in the toy row.
 
 Goals with the oracle: count exact accuracy 100%, point F1 >= 0.99, HOTA >= 0.95, no id switch at a window
 boundary. Writes benchmarks/results/accuracy.md (then accuracy-notes.md, the analysis, if present). A
@@ -133,6 +134,8 @@ def main() -> None:
     ap.add_argument("--tiny-tokens", type=int, default=48, help="max_new_tokens of the tiny model's answers")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vidlake-bench" / "accuracy")
     ap.add_argument("--engines", default="oracle,tiny,toy", help="comma-separated: oracle, tiny, toy")
+    ap.add_argument("--toy-model", default="toy", help="the toy row's checkpoint: toy (the shipped one) or a "
+                    "folder written by vidlake model train-toy")
     ap.add_argument("--out", type=Path, default=RESULTS / "accuracy.md")
     args = ap.parse_args()
     from vidlake.models.tiny import ensure_tiny
@@ -145,7 +148,7 @@ def main() -> None:
         "oracle": lambda: run_engine("oracle", {"name": f"oracle:{root}"}, root, args.workdir, None),
         "tiny": lambda: run_engine("tiny", {"name": "tiny", "tiny_dir": str(tiny), "local_files_only": True}, root,
                                    args.workdir, args.tiny_tokens),
-        "toy": lambda: run_engine("toy", {"name": "toy"}, root, args.workdir, None, TOY_SAMPLING),
+        "toy": lambda: run_engine("toy", {"name": args.toy_model}, root, args.workdir, None, TOY_SAMPLING),
     }
     wanted = args.engines.split(",")
     if "oracle" not in wanted or not set(wanted) <= runs.keys():
@@ -173,13 +176,14 @@ def report(args, root: Path, engines: dict, switches: tuple[int, int], total_s: 
         "# Accuracy benchmark", "",
         f"{machine_header(__file__)} Ran {total_s:.0f} s. Command: `.venv/bin/python benchmarks/accuracy.py "
         f"--videos {args.videos} --seed {args.seed} --max-seconds {args.max_seconds:g} --engines {args.engines}"
+        + (f" --toy-model {args.toy_model}" if args.toy_model != "toy" else "")
         + (f" --out {args.out}" if args.out != RESULTS / "accuracy.md" else "") + "`.", "",
         f"Input: `vidlake synth` (short videos {min(SHORT_SECONDS[0], args.max_seconds):g}-{min(SHORT_SECONDS[1], args.max_seconds):g} s), {len(videos)} videos, {seconds / 60:.1f} minutes in all (kinds: {', '.join(kinds)}); "
         f"truth fingerprint {oracle.fingerprint[:12]}. Job: caption, and count, point and track for "
         f"{', '.join(QUERIES)}; sampling {SAMPLING}; the local Ray (RayExecutor). Engines: the oracle "
         f"(`oracle:DIR`, perfect answers for exactly the sampled frames)"
         + (f", the tiny random-weight Molmo 2 (at most {args.tiny_tokens} new tokens: the noise floor)" if "tiny" in engines else "")
-        + (f", the toy Molmo 2 (`--model toy`, trained on other worlds of shapes; sampling {TOY_SAMPLING})"
+        + (f", the toy Molmo 2 (`--model {args.toy_model}`, trained on other worlds of shapes; sampling {TOY_SAMPLING})"
            if "toy" in engines else "") + ".", "",
         "| engine | windows ok | failed | job s | eval s |", "|---|---:|---:|---:|---:|",
         *(f"| {n} | {e['job'].windows_ok} | {e['job'].windows_failed} | {e['job_s']:.1f} | {e['eval_s']:.1f} |"
