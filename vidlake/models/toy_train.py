@@ -113,6 +113,7 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
     for rank in range(1, config.processes):
         followers.append(context.Process(target=_follow, args=(config, rank, port), daemon=True))
         followers[-1].start()
+
     def snapshot(model, processor, steps: int) -> None:  # how far the run had got: scored afterwards
         _save_weights(model, processor, Path(out) / f"step-{steps}")
         echo(f"saved {Path(out) / f'step-{steps}'}")
