@@ -1,8 +1,8 @@
 """How well the toy Molmo 2 answers held-out windows of the synthetic world, per task, with vidlake's own
 parser and metrics: count exact accuracy, point F1 (matched within 5% of the frame diagonal), the share of
 captions that name every kind of object in the window, and the share of the windows' kinds they name. The
-window is compared with the oracle's answer to it, parsed the same way. (The full job and ``vidlake eval``, with tracks and HOTA, are
-benchmarks/accuracy.py's.)"""
+window is compared with the oracle's answer to it, parsed the same way. (The full job and ``vidlake eval``,
+with tracks and HOTA, are benchmarks/accuracy.py's.)"""
 
 from __future__ import annotations
 
