@@ -226,6 +226,11 @@ def machine_header(script: str) -> str:
             f"{psutil.virtual_memory().total / 1e9:.0f} GB, Python {platform.python_version()}.")
 
 
+def score(value: float | None) -> str:
+    """A score in a results table: three decimals, or "-" where there was nothing to score."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def write_result(path: Path, text: str, *, section: bool = False, notes: Path | None = None) -> Path:
     """Write ``text`` (then the hand-written ``notes`` file, if there is one) to ``path``; with ``section``,
     add it to the file as its newest section instead: before the first ``## `` heading, after the

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from common import RESULTS, machine_header, write_result
+from common import RESULTS, machine_header, score, write_result
 
 GOALS = {"count_exact": 0.8, "point_f1": 0.7, "caption_names_all": 0.8}  # issue 20's (HOTA: accuracy.py)
 
@@ -41,15 +41,15 @@ def main() -> None:
         checkpoints = sorted((int(p.name.split("-")[1]), p) for p in Path(folder).glob("step-*"))
         jobs += [(name, step, total, path) for step, path in [*checkpoints, (total, Path(folder))]]
     with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
-        scored = list(pool.map(_score, [path for *_, path in jobs], [args.windows] * len(jobs)))
+        scored = list(pool.map(_evaluate, [path for *_, path in jobs], [args.windows] * len(jobs)))
     curves = {}
     for (name, step, total, _), (s, seconds) in zip(jobs, scored):
         curves.setdefault(name, []).append((step, s))
         c, n = s["count_exact"], s["count_windows"]
-        error = _num(math.sqrt(c * (1 - c) / n)) if n else "-"
-        rows.append(f"| {name} | {step} | {total} | {_num(c)} ± {error} ({n}) | {_num(s['point_f1'])} "
-                    f"({_num(s['point_precision'])}, {_num(s['point_recall'])}) | {_num(s['caption_names_all'])} "
-                    f"({s['caption_windows']}) | {_num(s['caption_kinds_named'])} | {seconds:.0f} |")
+        error = score(math.sqrt(c * (1 - c) / n)) if n else "-"
+        rows.append(f"| {name} | {step} | {total} | {score(c)} ± {error} ({n}) | {score(s['point_f1'])} "
+                    f"({score(s['point_precision'])}, {score(s['point_recall'])}) | {score(s['caption_names_all'])} "
+                    f"({s['caption_windows']}) | {score(s['caption_kinds_named'])} | {seconds:.0f} |")
     _plot(curves)
     report = "\n".join([
         "# Toy Molmo 2: held-out scores by training step", "", machine_header(__file__), "",
@@ -60,11 +60,7 @@ def main() -> None:
     write_result(RESULTS / "toy-steps.md", report, notes=RESULTS / "toy-steps-notes.md")
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _score(path: Path, windows: int) -> tuple[dict, float]:
+def _evaluate(path: Path, windows: int) -> tuple[dict, float]:
     import torch
     from transformers import AutoProcessor, Molmo2ForConditionalGeneration
 

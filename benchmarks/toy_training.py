@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from common import RESULTS, machine_header, write_result
+from common import RESULTS, machine_header, score, write_result
 
 
 def main(runs: list[str]) -> None:
@@ -39,8 +39,8 @@ def main(runs: list[str]) -> None:
         s, t = meta.get("scores") or {}, meta["train"]
         rows.append(f"| {name} | {meta['steps']} | {meta['seconds'] / 60:.1f} | {t['lr']} x {t['vision_lr_scale']} | "
                     f"{t['aux_weight']} | {t.get('attend_weight', 0)} | {t.get('curriculum', 0)} | "
-                    f"{_num(s.get('count_exact'))} ({s.get('count_windows', '-')}) | "
-                    f"{_num(s.get('point_f1'))} | {_num(s.get('caption_names_all'))} ({s.get('caption_windows', '-')}) |")
+                    f"{score(s.get('count_exact'))} ({s.get('count_windows', '-')}) | "
+                    f"{score(s.get('point_f1'))} | {score(s.get('caption_names_all'))} ({s.get('caption_windows', '-')}) |")
     for ax, title in ((text_ax, "text loss (answers)"), (probe_ax, "probe loss (visual tokens)"),
                       (attend_ax, "attention loss (the objects' tokens)")):
         ax.set_title(title, fontsize=10)
@@ -59,10 +59,6 @@ def main(runs: list[str]) -> None:
 
 def _smooth(values: list[float], k: int = 20) -> list[float]:
     return [sum(values[max(0, i - k + 1):i + 1]) / len(values[max(0, i - k + 1):i + 1]) for i in range(len(values))]
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

@@ -189,6 +189,7 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
     if world > 1:
         dist.barrier()  # the clock starts when every process has its model
     started = last = time.monotonic()
+
     def head(state):  # a language-model state to next-token logits: the model's own norm and output layer
         return model.lm_head(model.model.language_model.norm(state))
 
