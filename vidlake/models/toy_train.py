@@ -208,25 +208,28 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
         looking = result.steps >= config.vision_steps  # after the vision side's own start, everything trains
         source = first if result.steps < config.vision_steps + config.curriculum else windows
         rows = [training_row(processor, source.sample(rng), grid) for _ in range(share)]
-        inputs, labels = _batch(rows, collate, pad, norm)
-        cells = torch.from_numpy(np.concatenate([r["cells"] for r in rows]))
         _schedule(optimizer, peak, result.steps, config, spent, budget)
-        video = model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_token_pooling"],
-                                               inputs["video_grids"])
-        aux = _probe_loss(probe(torch.cat(video.pooler_output)), cells, weight, config.position_weight)
-        loss = config.aux_weight * aux
-        text = digit = attend = torch.zeros(())
-        if looking:
-            del inputs["pixel_values_videos"], inputs["video_token_pooling"], inputs["video_grids"]
-            output = model(**inputs, mm_encoder_outputs={"video": video},
-                           output_attentions=bool(config.attend_weight), output_hidden_states=bool(config.attend_weight))
-            text, digit = _text_loss(output.logits, labels, digits, config.digit_weight)
-            loss = loss + config.text_weight * text
-            if config.attend_weight:
-                attend = _attend_loss(output.attentions[config.attend_layer][:, 0],
-                                      output.hidden_states[config.attend_layer + 1], readout, rows,
-                                      inputs["input_ids"].shape[1], head, config.deep_weight)
-                loss = loss + config.attend_weight * attend
+        sums: dict = {}  # each loss term's sum and count over the rows (the batch's mean, rows run one at a time)
+        for row in rows:  # one at a time: a batch pads every row to the longest, about a third of its tokens
+            inputs, labels = _batch([row], collate, pad, norm)
+            video = model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_token_pooling"],
+                                                   inputs["video_grids"])
+            _probe_loss(probe(torch.cat(video.pooler_output)), torch.from_numpy(row["cells"]), weight, sums)
+            if looking:
+                del inputs["pixel_values_videos"], inputs["video_token_pooling"], inputs["video_grids"]
+                output = model(**inputs, mm_encoder_outputs={"video": video}, output_attentions=bool(config.attend_weight),
+                               output_hidden_states=bool(config.attend_weight))
+                _text_loss(output.logits, labels, digits, config.digit_weight, sums)
+                if config.attend_weight:
+                    _attend_loss(output.attentions[config.attend_layer][:, 0],
+                                 output.hidden_states[config.attend_layer + 1], readout, [row],
+                                 inputs["input_ids"].shape[1], head, config.deep_weight, sums)
+        mean = {name: total / max(count, 1) for name, (total, count) in sums.items()}
+        zero = torch.zeros(())
+        aux = mean["classes"] + config.position_weight * mean["where"]
+        text, digit = mean.get("text", zero), mean.get("digit", zero).detach()
+        attend = mean.get("look", zero) + 4.0 * mean.get("readout", zero) + config.deep_weight * mean.get("deep", zero)
+        loss = config.aux_weight * aux + config.text_weight * text + config.attend_weight * attend
         optimizer.zero_grad()
         loss.backward()
         logged = torch.tensor([text.item(), aux.item(), digit.item(), attend.item()])
@@ -273,9 +276,15 @@ def _average(params: list, logged, world: int) -> None:
     logged.copy_(flat[-len(logged):])
 
 
-def _text_loss(logits, labels, digits, digit_weight: float):
-    """Next-token cross-entropy on the answer tokens, digits weighted by ``digit_weight`` (a weighted mean),
-    and the plain mean over the digit tokens alone (for the log)."""
+def _add(sums: dict, name: str, total, count) -> None:
+    """Add to a loss term's running sum and count (:func:`_train` divides one by the other)."""
+    before = sums.get(name, (0.0, 0))
+    sums[name] = (before[0] + total, before[1] + float(count))
+
+
+def _text_loss(logits, labels, digits, digit_weight: float, sums: dict) -> None:
+    """Next-token cross-entropy on the answer tokens, digits weighted by ``digit_weight`` (term ``text``, a
+    weighted mean), and over the digit tokens alone (``digit``, for the log)."""
     import torch
 
     logits, labels = logits[:, :-1].float(), labels[:, 1:]
@@ -283,44 +292,45 @@ def _text_loss(logits, labels, digits, digit_weight: float):
     loss = torch.nn.functional.cross_entropy(logits[mask], labels[mask], reduction="none")
     is_digit = digits[labels[mask]]
     weights = torch.where(is_digit, digit_weight, 1.0)
-    digit = loss[is_digit].mean() if is_digit.any() else loss.new_zeros(())
-    return (loss * weights).sum() / weights.sum(), digit.detach()
+    _add(sums, "text", (loss * weights).sum(), weights.sum().item())
+    _add(sums, "digit", loss[is_digit].sum(), is_digit.sum().item())
 
 
-def _attend_loss(weights, hidden, readout, rows: list[dict], length: int, head=None, deep_weight: float = 0.0):
+def _attend_loss(weights, hidden, readout, rows: list[dict], length: int, head, deep_weight: float, sums: dict) -> None:
     """At each position that predicts a token naming an object (a coordinate digit, a caption's colour or
     shape): how far one head's attention is from the visual token where that object is (the negative log
     of the weight it gives that token), plus how far a linear readout of the language model's state after
     that layer is from the object's x and y (4 x squared error), plus ``deep_weight`` x the cross-entropy of
     the next token predicted from that state through ``head`` (the model's own norm and output layer: the
     shortest path from the object's token to the word or digit). Rows' ``attend`` entries, shifted by each
-    row's left padding."""
+    row's left padding. Terms ``look``, ``readout`` (per coordinate) and ``deep``."""
     import torch
 
     index = [(i, q + length - len(r["input_ids"]), k + length - len(r["input_ids"]), x, y, int(r["input_ids"][q + 1]))
              for i, r in enumerate(rows) for q, k, x, y in r["attend"]]
     if not index:
-        return weights.new_zeros(())
+        return
     b, q, k, following = (torch.tensor([entry[j] for entry in index]) for j in (0, 1, 2, 5))
     where = torch.tensor([entry[3:5] for entry in index], dtype=torch.float32)
-    look = -torch.log(weights[b, q, k].float() + 1e-6).mean()
-    loss = look + 4.0 * (torch.sigmoid(readout(hidden[b, q].float())) - where).square().mean()
+    _add(sums, "look", -torch.log(weights[b, q, k].float() + 1e-6).sum(), len(index))
+    _add(sums, "readout", (torch.sigmoid(readout(hidden[b, q].float())) - where).square().sum(), 2 * len(index))
     if deep_weight:
-        loss = loss + deep_weight * torch.nn.functional.cross_entropy(head(hidden[b, q]).float(), following)
-    return loss
+        deep = torch.nn.functional.cross_entropy(head(hidden[b, q]).float(), following, reduction="sum")
+        _add(sums, "deep", deep, len(index))
 
 
-def _probe_loss(guess, cells, weight, position_weight: float):
-    """Which classes are in each token's cell (weighted cross-entropy), and ``position_weight`` x where in the
-    frame (squared error of the position, counted only where the class is)."""
+def _probe_loss(guess, cells, weight, sums: dict) -> None:
+    """Which classes are in each token's cell (weighted cross-entropy, term ``classes``), and where in the
+    frame (squared error of the position, counted only where the class is: ``where``)."""
     import torch
 
     n = weight.shape[0]
     present = cells[:, :n]
-    classes = torch.nn.functional.binary_cross_entropy_with_logits(guess[:, :n], present, pos_weight=weight)
-    where = torch.sigmoid(guess[:, n:]) - cells[:, n:]
+    classes = torch.nn.functional.binary_cross_entropy_with_logits(guess[:, :n], present, pos_weight=weight,
+                                                                   reduction="sum")
+    _add(sums, "classes", classes, present.numel())
     mask = torch.cat([present, present], dim=1)
-    return classes + position_weight * (where.square() * mask).sum() / mask.sum().clamp(min=1.0)
+    _add(sums, "where", ((torch.sigmoid(guess[:, n:]) - cells[:, n:]).square() * mask).sum(), mask.sum().item())
 
 
 def _batch(rows: list[dict], collate: Callable, pad: int, norm: tuple) -> tuple[dict, object]:
