@@ -67,7 +67,8 @@ class WorldWindows:
         if key not in self._videos:
             video = plan_video(seed, index, 60.0, (20, 60))
             video = replace(video, kind=replace(video.kind, rotation=0))  # frames as the decoders give them: upright
-            self._videos[key] = (video, *visibility(video), background(seed, video))
+            times = np.array([float(t) for t in video.times])  # once per video (the plan's times are fractions)
+            self._videos[key] = (video, times, *visibility(video), background(seed, video))
             if len(self._videos) > self.cache:
                 self._videos.pop(next(iter(self._videos)))
         return self._videos[key]
@@ -77,8 +78,7 @@ class WorldWindows:
         from vidlake.evaluation.world import QUERIES
         from vidlake.models.oracle import oracle_answer
 
-        video, xs, ys, visible, back = self._video(int(rng.choice(self.seeds)), int(rng.integers(0, 40)))
-        times = np.array([float(t) for t in video.times])
+        video, times, xs, ys, visible, back = self._video(int(rng.choice(self.seeds)), int(rng.integers(0, 40)))
         count = int(rng.integers(self.frames[0], self.frames[1] + 1))
         start = float(rng.uniform(0.0, max(0.0, times[-1] - (count - 1) / FPS)))
         picked = sorted({int(np.argmin(np.abs(times - (start + j / FPS)))) for j in range(count)})

@@ -209,12 +209,13 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
         source = first if result.steps < config.vision_steps + config.curriculum else windows
         rows = [training_row(processor, source.sample(rng), grid) for _ in range(share)]
         _schedule(optimizer, peak, result.steps, config, spent, budget)
-        sums: dict = {}  # each loss term's sum and count over the rows (the batch's mean, rows run one at a time)
-        for row in rows:  # one at a time: a batch pads every row to the longest, about a third of its tokens
-            inputs, labels = _batch([row], collate, pad, norm)
+        sums: dict = {}  # each loss term's sum and count over the rows: the batch's mean, however it is split
+        for group in _groups(rows) if looking else [rows]:  # the vision side alone: no text, no padding
+            inputs, labels = _batch(group, collate, pad, norm)
             video = model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_token_pooling"],
                                                    inputs["video_grids"])
-            _probe_loss(probe(torch.cat(video.pooler_output)), torch.from_numpy(row["cells"]), weight, sums)
+            cells = torch.from_numpy(np.concatenate([r["cells"] for r in group]))
+            _probe_loss(probe(torch.cat(video.pooler_output)), cells, weight, sums)
             if looking:
                 del inputs["pixel_values_videos"], inputs["video_token_pooling"], inputs["video_grids"]
                 output = model(**inputs, mm_encoder_outputs={"video": video}, output_attentions=bool(config.attend_weight),
@@ -222,7 +223,7 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
                 _text_loss(output.logits, labels, digits, config.digit_weight, sums)
                 if config.attend_weight:
                     _attend_loss(output.attentions[config.attend_layer][:, 0],
-                                 output.hidden_states[config.attend_layer + 1], readout, [row],
+                                 output.hidden_states[config.attend_layer + 1], readout, group,
                                  inputs["input_ids"].shape[1], head, config.deep_weight, sums)
         mean = {name: total / max(count, 1) for name, (total, count) in sums.items()}
         zero = torch.zeros(())
@@ -257,6 +258,21 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
         dist.destroy_process_group()
     model.set_attn_implementation("sdpa")  # what vidlake loads it with; eager was for the attention loss
     return model, processor, result
+
+
+def _groups(rows: list[dict], slack: float = 1.15) -> list[list[dict]]:
+    """The rows in batches of similar length (shortest first): a row joins the batch before it while padding
+    every row to the longest costs at most ``slack`` times their own tokens. One batch pads every row to the
+    longest (a third of the tokens of a batch of every task), and one row at a time is slower for short rows."""
+    order = sorted(rows, key=lambda r: len(r["input_ids"]))
+    groups = [order[:1]]
+    for row in order[1:]:
+        group = [*groups[-1], row]
+        if len(row["input_ids"]) * len(group) <= slack * sum(len(r["input_ids"]) for r in group):
+            groups[-1] = group
+        else:
+            groups.append([row])
+    return groups
 
 
 def _average(params: list, logged, world: int) -> None:
