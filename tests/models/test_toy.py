@@ -139,3 +139,15 @@ def test_the_shipped_toy_checkpoint_loads_and_answers_in_molmo2s_formats(tmp_pat
 def test_bad_training_settings_are_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)
+
+
+def test_training_batches_group_rows_of_similar_length():
+    from vidlake.models.toy_train import _groups
+
+    rows = [{"input_ids": np.zeros(n)} for n in (300, 100, 105, 310, 98)]
+    groups = _groups(rows)
+    assert sorted(len(r["input_ids"]) for g in groups for r in g) == [98, 100, 105, 300, 310]  # each row once
+    assert [[len(r["input_ids"]) for r in g] for g in groups] == [[98, 100, 105], [300, 310]]
+    for g in groups:  # padding every row of a group to its longest costs at most 1.15x their own tokens
+        assert max(len(r["input_ids"]) for r in g) * len(g) <= 1.15 * sum(len(r["input_ids"]) for r in g)
+    assert len(_groups([{"input_ids": np.zeros(50)}, {"input_ids": np.zeros(200)}])) == 2
