@@ -314,12 +314,13 @@ def _text_loss(logits, labels, digits, digit_weight: float, sums: dict) -> None:
 
 def _attend_loss(weights, hidden, readout, rows: list[dict], length: int, head, deep_weight: float, sums: dict) -> None:
     """At each position that predicts a token naming an object (a coordinate digit, a caption's colour or
-    shape): how far one head's attention is from the visual token where that object is (the negative log
-    of the weight it gives that token), plus how far a linear readout of the language model's state after
-    that layer is from the object's x and y (4 x squared error), plus ``deep_weight`` x the cross-entropy of
-    the next token predicted from that state through ``head`` (the model's own norm and output layer: the
-    shortest path from the object's token to the word or digit). Rows' ``attend`` entries, shifted by each
-    row's left padding. Terms ``look``, ``readout`` (per coordinate) and ``deep``."""
+    shape), three terms (:func:`_train` weighs them 1, 4 and ``deep_weight``): how far one head's attention
+    is from the visual token where that object is (``look``: the negative log of the weight it gives that
+    token), how far a linear readout of the language model's state after that layer is from the object's x
+    and y (``readout``: squared error per coordinate), and the cross-entropy of the next token predicted
+    from that state through ``head`` (``deep``: the model's own norm and output layer, the shortest path
+    from the object's token to the word or digit; only with ``deep_weight``). Rows' ``attend`` entries,
+    shifted by each row's left padding."""
     import torch
 
     index = [(i, q + length - len(r["input_ids"]), k + length - len(r["input_ids"]), x, y, int(r["input_ids"][q + 1]))
