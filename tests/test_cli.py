@@ -30,6 +30,16 @@ def test_fatal_error_is_one_line_without_traceback(tmp_path):
     assert "Traceback" in debug.stderr
 
 
+def test_usage_errors_show_the_usage_not_an_unexpected_error(tmp_path, capsys):
+    assert main(["caption", str(tmp_path), "--no-such-option"]) == 2
+    err = capsys.readouterr().err
+    assert "No such option: --no-such-option" in err and "Usage: vidlake caption" in err and "unexpected" not in err
+    assert main(["model", "train-toy", str(tmp_path / "out"), "--tasks", "juggling"]) == 2  # raised by the command
+    err = capsys.readouterr().err
+    assert "tasks must be some of caption, count, point, track" in err and "unexpected" not in err
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
 def test_bad_config_file(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("lake: {nope: 1}\n")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from vidlake.errors import ConfigError, VidlakeError
@@ -290,6 +289,9 @@ def model_train_toy(
                                            "thread each (1, 2, 4 or 8: batches of 8 windows are shared out).")] = 2,
     save_every: Annotated[int, typer.Option("--save-every", min=0, help="Also save the weights every N steps, "
                                             "into OUT_DIR/step-N (to score how the answers improve with steps).")] = 0,
+    tasks: Annotated[str, typer.Option("--tasks", help="Tasks trained after the curriculum, comma-separated "
+                                       "(fewer than all: a diagnosis of what one task reaches).")]
+    = "caption,count,point,track",
 ) -> None:
     """Train the toy Molmo 2 from scratch on the synthetic world, on the CPU (docs/models.md).
 
@@ -300,9 +302,10 @@ def model_train_toy(
     from vidlake.models.toy_train import TrainConfig, train_toy
 
     try:
-        config = TrainConfig(minutes=minutes, seed=seed, steps=steps, processes=processes, save_every=save_every)
+        config = TrainConfig(minutes=minutes, seed=seed, steps=steps, processes=processes, save_every=save_every,
+                             tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()))
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--processes") from None
+        raise typer.BadParameter(str(exc), param_hint="--processes or --tasks") from None
     train_toy(out_dir, config, eval_windows=eval_windows)
 
 
@@ -567,12 +570,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         app(args=argv, prog_name="vidlake", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # a usage error (typer >= 0.29 has its own click): its message and the usage
+        exc.show() if hasattr(exc, "show") else print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         return 130
     except VidlakeError as exc:

@@ -44,6 +44,8 @@ from typing import Callable
 
 import numpy as np
 
+from vidlake.models.toy_data import TASKS
+
 __all__ = ["TrainConfig", "TrainResult", "train_toy"]
 
 
@@ -65,6 +67,8 @@ class TrainConfig:
     text_weight: float = 1.0  # 0: train the vision side on the probe alone (a diagnosis)
     digit_weight: float = 1.0  # weight of the answers' digit tokens (coordinates, counts, times) in the text loss
     frames: tuple[int, int] = (2, 8)
+    tasks: tuple[str, ...] = TASKS  # after the curriculum, windows of these tasks, drawn evenly (fewer than
+    # all: a diagnosis of what one task reaches when it gets every step)
     attend_weight: float = 1.0  # weight of the attention loss: one head looks where each coordinate is
     attend_layer: int = 1  # ... that head: head 0 of this language-model layer
     deep_weight: float = 1.0  # weight of the next token at those positions predicted from that layer's state
@@ -82,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of processes ({self.processes})")
         if self.save_every < 0:
             raise ValueError(f"save_every must be >= 0 (got {self.save_every})")
+        if not self.tasks or set(self.tasks) - set(TASKS):
+            raise ValueError(f"tasks must be some of {', '.join(TASKS)} (got {self.tasks})")
         if self.seeds[0] < 1000:
             raise ValueError("training worlds start at seed 1000: lower seeds are the benchmark's and validation's")
 
@@ -176,7 +182,7 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     peak = [g["lr"] for g in groups]
-    windows = WorldWindows(range(*config.seeds), frames=config.frames)
+    windows = WorldWindows(range(*config.seeds), frames=config.frames, tasks=tuple(config.tasks))
     first = WorldWindows(range(*config.seeds), frames=(1, 2), tasks=("point",), exact_queries=True)
     rng = np.random.default_rng(config.seed if world == 1 else (config.seed, rank))  # each process its windows
     share = config.batch_size // world
