@@ -12,7 +12,7 @@ from transformers import Molmo2ForConditionalGeneration
 
 from vidlake.jobs.ask import run_ask
 from vidlake.models.molmo2 import resolve_model
-from vidlake.models.toy import TOY_FRAME_SIZE, build_toy
+from vidlake.models.toy import TOY_CHECKPOINT, TOY_FRAME_SIZE, build_toy
 from vidlake.models.toy_data import CLASSES, FIRST_SEED, WorldWindows, training_row
 from vidlake.models.toy_train import TrainConfig, train_toy
 from vidlake.platform.config import ModelSettings, load_settings
@@ -110,7 +110,7 @@ def test_the_shipped_toy_checkpoint_loads_and_answers_in_molmo2s_formats(tmp_pat
     Molmo2-4B, answering a synthetic video (not a world it was trained on) through the job's own steps."""
     from vidlake.evaluation.synth import make_synthetic
     from vidlake.models.checkpoints import folder_revision
-    from vidlake.models.toy import TOY_CHECKPOINT, TOY_MODEL_ID
+    from vidlake.models.toy import TOY_MODEL_ID
 
     ref = resolve_model(ModelSettings(name="toy"))
     assert ref.model_id == TOY_MODEL_ID and ref.revision == folder_revision(TOY_CHECKPOINT)
@@ -119,9 +119,11 @@ def test_the_shipped_toy_checkpoint_loads_and_answers_in_molmo2s_formats(tmp_pat
     assert "Trained only on the synthetic world" in card and "On real footage its answers mean nothing" in card
     assert sum(f.stat().st_size for f in TOY_CHECKPOINT.iterdir()) < 12e6  # small enough to ship
     video = make_synthetic(tmp_path / "world", videos=1, seed=3, max_seconds=5, short_seconds=(5, 5), echo=None)[0]
-    settings = load_settings(model={"name": "toy"}, sampling={"fps": 2.0, "max_frames": 8})
+    settings = load_settings(model={"name": "toy"}, sampling={"fps": 2.0})  # max_frames: the default 128
     caption = run_ask(settings, str(video), task="caption", show=False)
     assert caption["model_id"] == TOY_MODEL_ID and caption["captions"]
+    # 5 s at 2 fps is 10 samples: windows of at most the 8 frames the toy was trained on (fit_sampling), not one
+    assert len(caption["windows"]) >= 2 and all(w["end_s"] - w["start_s"] <= 3.5 + 1e-6 for w in caption["windows"])
     assert all(c["text"].startswith(("At ", "A textured")) for c in caption["captions"])
     count = run_ask(settings, str(video), task="count", query="shapes", show=False)
     assert isinstance(count["count"], int) and count["points"]  # counted by pointing, as Molmo 2 counts
@@ -134,8 +136,36 @@ def test_the_shipped_toy_checkpoint_loads_and_answers_in_molmo2s_formats(tmp_pat
     assert track["tracks"] and all(t["object_id"] for t in track["tracks"])
 
 
+def test_a_toy_checkpoint_caps_windows_at_the_frames_it_was_trained_on(tmp_path, capsys):
+    from vidlake.jobs.run import fit_sampling
+    from vidlake.jobs.spec import parse_job_spec
+
+    def spec(model: str, **sampling):
+        return parse_job_spec({"sources": ["v.mp4"], "tasks": [{"task": "count", "queries": ["shapes"], "windows": "fast"}],
+                               "model": {"name": model}, "sampling": {"fast_pass": True, **sampling}}, "t")
+
+    asked = spec("toy")
+    fitted = fit_sampling(asked, resolve_model(asked.model))
+    assert (fitted.sampling.max_frames, fitted.sampling.fast_max_frames) == (8, 8)  # from 128 and 128
+    assert capsys.readouterr().out.strip() == ("vidlake/toy-molmo2 was trained on windows of at most 8 frames: "
+                                               "sampling max_frames 128, fast_max_frames 128 -> 8")
+    within = spec("toy", max_frames=4, fast_max_frames=6)
+    assert fit_sampling(within, resolve_model(within.model)) is within and not capsys.readouterr().out
+    other = tmp_path / "other"  # a trained toy says what it was trained on (vidlake-toy.json)
+    other.mkdir()
+    for f in TOY_CHECKPOINT.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((other / "vidlake-toy.json").read_text())
+    meta["train"]["frames"] = [2, 16]
+    (other / "vidlake-toy.json").write_text(json.dumps(meta))
+    assert fit_sampling(spec(str(other)), resolve_model(ModelSettings(name=str(other))), show=False).sampling.max_frames == 16
+    (other / "vidlake-toy.json").unlink()  # a Molmo 2 folder that declares nothing: the user's sampling
+    plain = spec(str(other))
+    assert fit_sampling(plain, resolve_model(plain.model)) is plain
+
+
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"minutes": 0}, {"processes": 3}, {"processes": 0},
-                                 {"save_every": -1}])
+                                 {"save_every": -1}, {"tasks": ("caption", "juggling")}, {"tasks": ()}])
 def test_bad_training_settings_are_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)

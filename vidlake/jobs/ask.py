@@ -37,7 +37,7 @@ def run_ask(
 ) -> AskResult:
     """Answer one question about one video or image; returns the JSON-able result (and prints it when
     ``show``)."""
-    from vidlake.jobs.run import check_prompt_lengths, executor_gpus, run_steps, video_item
+    from vidlake.jobs.run import check_prompt_lengths, executor_gpus, fit_sampling, run_steps, video_item
     from vidlake.jobs.spec import parse_job_spec, resolve_tasks
     from vidlake.models.molmo2 import resolve_model
     from vidlake.models.prompts import PromptRegistry
@@ -59,6 +59,7 @@ def run_ask(
     ref = resolve_model(spec.model, settings.storage)  # fails fast, before any decoding
     if spec.model.engine != "hf":  # vLLM without a GPU here or the package: before any decoding too
         ref = with_engine(ref, spec.model, *executor_gpus(LocalExecutor(), settings))
+    spec = fit_sampling(spec, ref, show)
     if show:
         from transformers.utils import logging as hf_logging
 

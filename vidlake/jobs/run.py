@@ -44,7 +44,7 @@ from vidlake.platform.runtime.cluster import alive_nodes
 from vidlake.platform.runtime.executors import Executor, RayExecutor
 from vidlake.platform.storage import check_lake_reachable
 
-__all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts", "model_gpus", "model_steps", "pending_work", "run_job", "run_steps", "video_item", "webhook_payload"]
+__all__ = ["JobResult", "check_prompt_lengths", "claim_work", "failed_attempts", "fit_sampling", "model_gpus", "model_steps", "pending_work", "run_job", "run_steps", "video_item", "webhook_payload"]
 
 
 @dataclass
@@ -110,6 +110,25 @@ def model_steps(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], gp
             resources=run.default_resources.with_(num_cpus=res.model_cpus, num_gpus=gpus, batch_size=batch,
                                                   concurrency=res.replicas)),
     ]
+
+
+def fit_sampling(spec: JobSpec, ref: ModelRef, show: bool = True) -> JobSpec:
+    """``spec`` with windows of at most the frames the checkpoint was trained on (``molmo2.frame_limit``: the
+    toy Molmo 2's 8): ``sampling.max_frames`` and ``fast_max_frames`` capped to it, said on one line. The
+    capped sampling is the run's (its task keys are made with it). A spec within the limit, or a
+    model that declares none, is returned as it is."""
+    from vidlake.models.molmo2 import frame_limit
+
+    limit = frame_limit(ref, spec.model)
+    s = spec.sampling
+    capped = {k: limit for k in ("max_frames", "fast_max_frames") if limit is not None and getattr(s, k) > limit}
+    if not capped:
+        return spec
+    if show:
+        asked = ", ".join(f"{k} {getattr(s, k)}" for k in capped)
+        print(f"{ref.model_id} was trained on windows of at most {limit} frames: sampling {asked} -> {limit}",
+              flush=True)
+    return spec.model_copy(update={"sampling": s.model_copy(update=capped)})
 
 
 def check_prompt_lengths(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], set_images: int = 5) -> None:
@@ -252,6 +271,7 @@ def _run_tasks(spec: JobSpec, settings: Settings, lake: Lake, record: RunRecord,
         executor = executor or RayExecutor(settings.ray)
         if spec.model.engine != "hf":  # vLLM without a GPU or the package fails here, before any work
             ref = with_engine(ref, spec.model, *executor_gpus(executor, settings))
+        spec = fit_sampling(spec, ref, show)
         tasks = resolve_tasks(spec.task_runs(), ref, spec.sampling)
         check_prompt_lengths(spec, ref, tasks)
         gpus = 0.0

@@ -25,7 +25,7 @@ from vidlake.models.oracle import oracle_folder, truth_revision
 from vidlake.platform.config import ModelSettings, StorageSettings
 from vidlake.platform.storage import is_s3
 
-__all__ = ["ModelRef", "context_length", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
+__all__ = ["ModelRef", "context_length", "frame_limit", "load_model", "load_processor", "pick_device", "pick_dtype", "resolve_model"]
 
 _HINT_OFFLINE = (
     "download it on a machine with network access (`hf download {id}` then copy the Hugging Face cache, "
@@ -230,6 +230,22 @@ def context_length(ref: ModelRef, settings: ModelSettings) -> int:
         raise ModelLoadError(f"cannot read the config of {ref.model_id}@{ref.revision}: {exc}") from exc
     text = getattr(config, "text_config", None) or config
     return int(getattr(text, "max_position_embeddings", None) or getattr(config, "max_position_embeddings"))
+
+
+def frame_limit(ref: ModelRef, settings: ModelSettings) -> int | None:
+    """The most frames per window the checkpoint was trained on, where its folder says so: a toy Molmo 2
+    trained by ``vidlake model train-toy`` records its windows' frames in ``vidlake-toy.json`` (the toy
+    answers nothing useful on more frames than it saw). ``None``: no limit declared (Molmo 2's own
+    checkpoints, the oracle), ``sampling.max_frames`` is the user's."""
+    if not ref.is_local or ref.engine == "oracle":
+        return None
+    card = Path(_load_from(ref, settings, weights=False)) / "vidlake-toy.json"
+    if not card.is_file():
+        return None
+    try:
+        return int(json.loads(card.read_text())["train"]["frames"][1])
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ModelLoadError(f"{card} does not say the frames the model was trained on (train.frames): {exc}") from exc
 
 
 def load_processor(ref: ModelRef, settings: ModelSettings):

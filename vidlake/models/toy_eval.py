@@ -15,15 +15,17 @@ __all__ = ["VALIDATION_SEEDS", "evaluate_toy"]
 VALIDATION_SEEDS = range(500, 1000)  # neither trained on (toy_data.FIRST_SEED and up) nor the benchmark's
 
 
-def evaluate_toy(model: Any, processor: Any, windows: int = 60, seed: int = 0, max_new_tokens: int = 256) -> dict:
+def evaluate_toy(model: Any, processor: Any, windows: int = 60, seed: int = 0, max_new_tokens: int = 256,
+                 tasks: tuple[str, ...] | None = None) -> dict:
+    """The scores of ``windows`` held-out windows drawn with ``seed``, of every task (or of ``tasks``)."""
     import torch
 
     from vidlake.evaluation.metrics import count_metrics, point_metrics
     from vidlake.models.molmo2_inputs import collate, pixel_norm, prepare_window
     from vidlake.models.molmo2_parse import parse_molmo2
-    from vidlake.models.toy_data import WorldWindows
+    from vidlake.models.toy_data import TASKS, WorldWindows
 
-    source = WorldWindows(VALIDATION_SEEDS)
+    source = WorldWindows(VALIDATION_SEEDS, tasks=tasks or TASKS)
     rng = np.random.default_rng(seed)
     norm, pad = pixel_norm(processor.video_processor), processor.tokenizer.pad_token_id
     counts, pred_points, true_points, named, kinds_named = [], [], [], [], []

@@ -142,7 +142,7 @@ def train_toy(out: str | Path, config: TrainConfig = TrainConfig(), echo: Callab
 
         echo(f"evaluating on {eval_windows} held-out windows ...")
         saved = Molmo2ForConditionalGeneration.from_pretrained(result.out, dtype=torch.float32)
-        result.scores = evaluate_toy(saved, processor, eval_windows)
+        result.scores = evaluate_toy(saved, processor, eval_windows, tasks=config.tasks)  # the tasks it was trained on
     _describe(model, result, config)
     echo(f"wrote {result.out}: {result.steps} steps in {result.seconds / 60:.1f} min; {result.scores}")
     return result
@@ -435,7 +435,7 @@ float16.
 ## Data
 Windows made on the fly from synthetic worlds with seeds {train['seeds'][0]} to {train['seeds'][1] - 1} (never the
 accuracy benchmark's seeds 0-2, nor the validation seeds 500-999): {train['frames'][0]}-{train['frames'][1]}
-upright frames at 2 fps, one of the tasks caption, count, point, track with vidlake's own prompt templates,
+upright frames at 2 fps, one of the tasks {', '.join(train['tasks'])} with vidlake's own prompt templates,
 and the oracle engine's answer as the target.
 
 ## Training
