@@ -435,7 +435,7 @@ float16.
 ## Data
 Windows made on the fly from synthetic worlds with seeds {train['seeds'][0]} to {train['seeds'][1] - 1} (never the
 accuracy benchmark's seeds 0-2, nor the validation seeds 500-999): {train['frames'][0]}-{train['frames'][1]}
-upright frames at 2 fps, one of the tasks {', '.join(train['tasks'])} with vidlake's own prompt templates,
+upright frames at 2 fps, a task drawn from {', '.join(train['tasks'])}, with vidlake's own prompt templates,
 and the oracle engine's answer as the target.
 
 ## Training
