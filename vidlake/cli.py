@@ -572,8 +572,11 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="vidlake", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.TyperException as exc:  # a usage error (typer >= 0.29 has its own click): its message and the usage
-        exc.show() if hasattr(exc, "show") else print(f"error: {exc.format_message()}", file=sys.stderr)
+    except typer.TyperException as exc:  # a usage error (typer >= 0.29 has its own click): the usage and its message
+        if hasattr(exc, "show"):
+            exc.show()
+        else:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
