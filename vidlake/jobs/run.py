@@ -114,14 +114,15 @@ def model_steps(spec: JobSpec, ref: ModelRef, tasks: tuple[PendingTask, ...], gp
 
 def fit_sampling(spec: JobSpec, ref: ModelRef, show: bool = True) -> JobSpec:
     """``spec`` with windows of at most the frames the checkpoint was trained on (``molmo2.frame_limit``: the
-    toy Molmo 2's 8): ``sampling.max_frames`` and ``fast_max_frames`` capped to it, said on one line. The
-    capped sampling is the run's (its task keys are made with it). A spec within the limit, or a
-    model that declares none, is returned as it is."""
+    toy Molmo 2's 8): ``sampling.max_frames`` (and ``fast_max_frames`` with the fast pass) capped to it, said
+    on one line. The capped sampling is the run's (its task keys are made with it). A spec within the limit,
+    or a model that declares none, is returned as it is."""
     from vidlake.models.molmo2 import frame_limit
 
     limit = frame_limit(ref, spec.model)
     s = spec.sampling
-    capped = {k: limit for k in ("max_frames", "fast_max_frames") if limit is not None and getattr(s, k) > limit}
+    used = ("max_frames", "fast_max_frames") if s.fast_pass else ("max_frames",)
+    capped = {k: limit for k in used if limit is not None and getattr(s, k) > limit}
     if not capped:
         return spec
     if show:
