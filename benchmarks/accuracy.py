@@ -12,8 +12,8 @@ video, one answer, so ids hold for the whole video); 2 fps, 16-frame windows wit
 the truth for exactly the frames sampled, so what its lake loses against the truth is the platform's own
 loss (parsing, time shifting, coordinate mapping, window merging, id linking); the tiny model's random
 weights give the noise floor; the toy model (``--model toy``, trained only on such worlds, never on seed 0-2)
-is a model in between, run on 8-frame windows with 1 s overlap and an 8-frame fast pass (what it was
-trained on: 2-8 frames). Then
+is a model in between, run with 1 s overlap on windows and a fast pass of at most 8 frames (the job caps
+them to the 2-8 frames its checkpoint was trained on: docs/sampling.md). Then
 ``vidlake index`` on each lake and ``run_eval`` with search. The toy model generates every token of its
 answers on the CPU: at 20 videos its job takes long; ``--videos 2 --max-seconds 30 --out
 benchmarks/results/accuracy-toy.md`` is the run its results come from. ``--toy-model DIR`` puts another
@@ -39,7 +39,7 @@ from common import RESULTS, machine_header, write_result
 QUERIES = ["shapes", "circles", "squares", "triangles"]
 SHORT_SECONDS = (60.0, 180.0)  # the length of the videos that are not the long ones
 SAMPLING = {"fps": 2, "max_frames": 16, "overlap_s": 2.0, "size": 126, "fast_pass": True}
-TOY_SAMPLING = {**SAMPLING, "max_frames": 8, "overlap_s": 1.0, "fast_max_frames": 8}  # trained on 2-8 frames
+TOY_SAMPLING = {**SAMPLING, "overlap_s": 1.0}  # its windows capped by the job to the 8 frames it was trained on
 
 
 def world(workdir: Path, videos: int, seed: int, max_seconds: float) -> Path:
@@ -184,7 +184,8 @@ def report(args, root: Path, engines: dict, switches: tuple[int, int], total_s: 
         f"{', '.join(QUERIES)}; sampling {SAMPLING}; the local Ray (RayExecutor). Engines: the oracle "
         f"(`oracle:DIR`, perfect answers for exactly the sampled frames)"
         + (f", the tiny random-weight Molmo 2 (at most {args.tiny_tokens} new tokens: the noise floor)" if "tiny" in engines else "")
-        + (f", the toy Molmo 2 (`--model {args.toy_model}`, trained on other worlds of shapes; sampling {TOY_SAMPLING})"
+        + (f", the toy Molmo 2 (`--model {args.toy_model}`, trained on other worlds of shapes; sampling {TOY_SAMPLING}, "
+                  "windows and fast pass capped by the job to the frames its checkpoint was trained on)"
            if "toy" in engines else "") + ".", "",
         "| engine | windows ok | failed | job s | eval s |", "|---|---:|---:|---:|---:|",
         *(f"| {n} | {e['job'].windows_ok} | {e['job'].windows_failed} | {e['job_s']:.1f} | {e['eval_s']:.1f} |"

@@ -49,13 +49,13 @@ def demo_spec(settings: Settings):
 
 def synthetic_demo_spec(settings: Settings, world: Path):
     """Captions, counts and tracks of shapes over the synthetic ``world``'s videos, answered by the toy Molmo 2;
-    8-frame windows at 2 fps (what it was trained on)."""
+    windows at 2 fps, of at most the 8 frames it was trained on (the job caps them: ``run.fit_sampling``)."""
     return parse_job_spec({
         "name": "demo-synthetic", "sources": [str(world / "videos")], "lake": settings.lake.uri,
         "tasks": [{"task": "caption"}, {"task": "count", "queries": ["shapes"]},
                   {"task": "track", "queries": [DEMO_TRACK]}],
         "model": {**settings.model.model_dump(), "name": "toy"},
-        "sampling": {**settings.sampling.model_dump(), "fps": 2.0, "max_frames": 8, "overlap_s": 1.0},
+        "sampling": {**settings.sampling.model_dump(), "fps": 2.0, "overlap_s": 1.0},
     }, "demo")
 
 

@@ -182,7 +182,7 @@ def _train(config: TrainConfig, rank: int, port: int, echo: Callable[[str], None
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
     peak = [g["lr"] for g in groups]
-    windows = WorldWindows(range(*config.seeds), frames=config.frames, tasks=tuple(config.tasks))
+    windows = WorldWindows(range(*config.seeds), frames=config.frames, tasks=config.tasks)
     first = WorldWindows(range(*config.seeds), frames=(1, 2), tasks=("point",), exact_queries=True)
     rng = np.random.default_rng(config.seed if world == 1 else (config.seed, rank))  # each process its windows
     share = config.batch_size // world
